@@ -1,0 +1,81 @@
+# Waymark — two commands: `make run` (embedded, nothing installed but Python) and `make test`.
+# Everything else is here for developers and operators; `make help` lists it.
+
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export WAYMARK_CACHE ?= $(HOME)/.cache/waymark
+export PIP_CACHE_DIR ?= $(WAYMARK_CACHE)/pip
+
+.PHONY: help venv run test unit integration e2e lint fmt bench stack stack-down infra-install infra-up infra-down browser clean
+
+help:
+	@echo "make run          all services in one process on the embedded default (in-process bus + store)"
+	@echo "make test         install everything, start Kafka + FerretDB, run unit + integration + e2e"
+	@echo "make stack        real Kafka + FerretDB, each service as gunicorn + worker processes"
+	@echo "make stack-down   stop the stack"
+	@echo "make bench        benchmarks (tables on stdout)"
+	@echo "make lint / fmt   ruff"
+
+# The venv is rebuilt only when the dependency declarations change.
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[test]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+run: venv
+	$(BIN)/waymark run
+
+infra-install: venv
+	deploy/infra.sh install
+
+infra-up: infra-install
+	deploy/infra.sh start
+
+infra-down:
+	deploy/infra.sh stop
+
+browser:
+	deploy/browser.sh install
+
+unit: venv
+	$(BIN)/pytest tests/unit
+
+integration: infra-up
+	$(BIN)/pytest tests/integration
+
+e2e: infra-up browser
+	$(BIN)/pytest tests/e2e
+
+# Starts the real parts, runs every tier, always stops them, and exits with pytest's code.
+test: venv infra-install browser
+	@deploy/infra.sh start || { deploy/infra.sh stop; exit 1; }; \
+	$(BIN)/pytest tests; rc=$$?; \
+	deploy/infra.sh stop; \
+	exit $$rc
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: venv
+	$(BIN)/python -m bench
+
+stack: venv infra-up
+	deploy/stack.sh start
+
+stack-down:
+	-deploy/stack.sh stop
+	deploy/infra.sh stop
+
+clean:
+	rm -rf .run .pytest_cache .ruff_cache

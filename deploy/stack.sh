@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# The platform on real parts: each service as a gunicorn API plus a worker process.
+# Kafka and FerretDB must be running (deploy/infra.sh start; `make stack` does both).
+# Usage: deploy/stack.sh {start|stop|status}
+set -euo pipefail
+
+WM_NAME=stack
+# shellcheck source=deploy/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+STACK_DIR="$WM_RUN_ROOT/stack"
+VENV_BIN="$WM_REPO_ROOT/.venv/bin"
+READY_TIMEOUT="${STACK_READY_TIMEOUT:-60}"
+export WAYMARK_MODE=kafka
+
+services() { (cd "$WM_REPO_ROOT" && "$VENV_BIN/python" -c 'from services.platform import available; print(*available())'); }
+
+port_of() {
+  local upper
+  upper=$(tr '[:lower:]' '[:upper:]' <<<"$1")
+  (cd "$WM_REPO_ROOT" && "$VENV_BIN/python" -c "from shared.settings import Settings; print(Settings.from_env('$1').port)") ||
+    echo "${upper}_PORT unset"
+}
+
+spawn() { # NAME PIDFILE LOGFILE CMD...
+  local name=$1 pidfile=$2 logfile=$3
+  shift 3
+  if pid_matches "$(pid_from_file "$pidfile")" "$name"; then
+    log "$name already running"
+    return 0
+  fi
+  (cd "$WM_REPO_ROOT" && nohup "$@" >>"$logfile" 2>&1 & echo $! >"$pidfile")
+}
+
+cmd_start() {
+  ensure_run_root
+  local svc port dir
+  for svc in $(services); do
+    port=$(port_of "$svc")
+    dir="$STACK_DIR/$svc"
+    mkdir -p "$dir"
+    rm -rf "$dir/metrics" && mkdir -p "$dir/metrics"
+    export PROMETHEUS_MULTIPROC_DIR="$dir/metrics"
+    GUNICORN_BIND="127.0.0.1:$port" spawn "services.$svc.wsgi" "$dir/api.pid" "$dir/api.log" \
+      "$VENV_BIN/gunicorn" -c python:shared.gunicorn_conf --name "waymark-$svc" "services.$svc.wsgi:app"
+    spawn "services.$svc.worker" "$dir/worker.pid" "$dir/worker.log" \
+      "$VENV_BIN/python" -m "services.$svc.worker"
+    log "$svc: api http://127.0.0.1:$port (log $dir/api.log), worker (log $dir/worker.log)"
+  done
+  for svc in $(services); do
+    port=$(port_of "$svc")
+    local deadline=$(($(now_s) + READY_TIMEOUT))
+    until curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; do
+      if (($(now_s) >= deadline)); then
+        show_log_tail "$STACK_DIR/$svc/api.log" 40
+        show_log_tail "$STACK_DIR/$svc/worker.log" 40
+        die "$svc not ready after ${READY_TIMEOUT}s"
+      fi
+      sleep 0.5
+    done
+    log "$svc ready"
+  done
+}
+
+cmd_stop() {
+  local svc
+  for svc in $(services); do
+    WM_NAME="stack:$svc" stop_process "$STACK_DIR/$svc/api.pid" "services.$svc.wsgi" 30
+    WM_NAME="stack:$svc" stop_process "$STACK_DIR/$svc/worker.pid" "services.$svc.worker" 30
+  done
+}
+
+cmd_status() {
+  local svc rc=0
+  for svc in $(services); do
+    for part in api worker; do
+      if pid_matches "$(pid_from_file "$STACK_DIR/$svc/$part.pid")" "services.$svc"; then
+        log "$svc $part running"
+      else
+        log "$svc $part stopped"
+        rc=1
+      fi
+    done
+  done
+  return "$rc"
+}
+
+case "${1:-}" in
+  start) cmd_start ;;
+  stop) cmd_stop ;;
+  status) cmd_status ;;
+  *)
+    echo "usage: $0 {start|stop|status}" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,111 @@
+"""The whole platform composed in one process: the embedded default behind ``make run``.
+
+Every service is built by its own ``bootstrap.build`` exactly as in the stack; only the
+parts differ: an in-process bus instead of Kafka and an in-memory store instead of
+MongoDB/FerretDB. Each API listens on its usual port so the same URLs work in both modes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from shared import logs
+from shared.memory_bus import MemoryBus
+from shared.runtime import Worker, embedded_workers
+from shared.service import Service
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAMES = ("referral", "assessment", "scheduling", "notification")
+
+
+def available() -> list[str]:
+    """The services that exist in this checkout (the platform grows one service at a time)."""
+    found = []
+    for name in SERVICE_NAMES:
+        try:
+            importlib.import_module(f"services.{name}.bootstrap")
+        except ModuleNotFoundError as exc:
+            if exc.name not in (f"services.{name}", f"services.{name}.bootstrap"):
+                raise
+            continue
+        found.append(name)
+    return found
+
+
+def build(name: str, settings: Settings) -> Service:
+    module = importlib.import_module(f"services.{name}.bootstrap")
+    return module.build(settings)
+
+
+@dataclass
+class Platform:
+    """Running services, their workers and HTTP servers; ``stop()`` shuts all of them down."""
+
+    bus: MemoryBus
+    services: dict[str, Service]
+    workers: list[Worker]
+    servers: list[BaseWSGIServer] = field(default_factory=list)
+
+    def url(self, name: str) -> str:
+        settings = self.services[name].settings
+        return f"http://{settings.host}:{settings.port}"
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.shutdown()
+        for worker in self.workers:
+            worker.stop()
+
+
+def start_embedded(
+    names: Sequence[str] | None = None,
+    *,
+    settings_for: Callable[[str], Settings] | None = None,
+    serve_http: bool = True,
+) -> Platform:
+    settings_for = settings_for or (lambda n: Settings.from_env(n))
+    names = list(names) if names is not None else available()
+    bus = MemoryBus()
+    services = {name: build(name, settings_for(name)) for name in names}
+    workers = embedded_workers(list(services.values()), bus)
+    for worker in workers:
+        worker.start()
+    platform = Platform(bus, services, workers)
+    if serve_http:
+        for service in services.values():
+            server = make_server(service.settings.host, service.settings.port, service.app, threaded=True)
+            threading.Thread(target=server.serve_forever, name=f"{service.name}-http", daemon=True).start()
+            platform.servers.append(server)
+    return platform
+
+
+def run_forever() -> None:
+    logs.configure("platform")
+    platform = start_embedded()
+    for name in platform.services:
+        log.info("service up", extra={"service": name, "url": platform.url(name)})
+    print_banner(platform)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        platform.stop()
+
+
+def print_banner(platform: Platform) -> None:
+    lines = ["", "Waymark is running (embedded: in-process bus, in-memory store). Ctrl-C stops it."]
+    for name in platform.services:
+        url = platform.url(name)
+        lines.append(f"  {name:<13} {url}   docs {url}/docs   health {url}/readyz")
+    if not platform.services:
+        lines.append("  (no services in this checkout yet)")
+    print("\n".join(lines), flush=True)

@@ -1,0 +1,189 @@
+"""The consumer loop every service runs: decode, dedupe, handle, retry, dead-letter, commit.
+
+Offsets are committed only after an event is handled (or dead-lettered), so a process
+that dies mid-event gets it again; the inbox and idempotent handlers make the second
+delivery harmless. Infrastructure outages (store unreachable) are retried until they
+end, never dead-lettered; any other failure is retried ``max_attempts`` times with
+exponential backoff and jitter, then the record goes to the group's dead-letter topic
+with headers saying where it came from and why. After ``dead_letter_cap`` consecutive
+dead letters the loop stops without committing: a bad deploy must not empty a topic
+into the dead-letter queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from pymongo.errors import ConnectionFailure
+
+from shared import context, metrics
+from shared.events import EnvelopeError, Event, from_kafka
+from shared.inbox import Inbox
+from shared.messaging import Publisher, Record, Source
+from shared.settings import ConsumerPolicy
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Event], None]
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (ConnectionFailure,)
+
+
+class DeadLetterCapExceeded(RuntimeError):
+    """Too many consecutive dead letters: stop and let an operator look."""
+
+
+@dataclass(frozen=True)
+class Subscription:
+    group: str
+    topics: tuple[str, ...]
+    handlers: Mapping[str, Handler]
+    """Event short name (``referral.submitted``) → handler."""
+    dead_letter_topic: str
+
+
+class ConsumerLoop:
+    def __init__(
+        self,
+        service: str,
+        subscription: Subscription,
+        source: Source,
+        dead_letters: Publisher,
+        inbox: Inbox | None,
+        policy: ConsumerPolicy,
+        sleep: Callable[[float], object] | None = None,
+    ) -> None:
+        self.service = service
+        self.subscription = subscription
+        self._source = source
+        self._dead_letters = dead_letters
+        self._inbox = inbox
+        self._policy = policy
+        self._stop = threading.Event()
+        self._sleep = sleep or self._stop.wait
+        self._consecutive_dead = 0
+
+    def stop(self) -> None:
+        """Finish the current record, then return from :meth:`run` (SIGTERM calls this)."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def run(self, poll_timeout_s: float = 0.5) -> None:
+        log.info("consumer started", extra={"group": self.subscription.group})
+        try:
+            while not self._stop.is_set():
+                for record in self._source.poll(poll_timeout_s):
+                    if self._stop.is_set():
+                        return  # uncommitted: redelivered to whoever consumes next
+                    if self.process(record):
+                        self._source.commit(record)
+                self._report_lag()
+        finally:
+            log.info("consumer stopping", extra={"group": self.subscription.group})
+
+    def process(self, record: Record) -> bool:
+        """Handle one record; True when its offset may be committed."""
+        try:
+            event = from_kafka(record.value, record.headers)
+        except EnvelopeError as exc:
+            self._dead_letter(record, "invalid", f"invalid envelope: {exc}", attempts=0)
+            return True
+        handler = self.subscription.handlers.get(event.name)
+        if handler is None:
+            metrics.EVENTS_CONSUMED.labels(self.service, event.name, "ignored").inc()
+            return True
+        with context.bound(event.correlation_id):
+            if self._inbox is not None and self._with_retry(lambda: self._inbox.seen(event)):
+                metrics.EVENTS_CONSUMED.labels(self.service, event.name, "duplicate").inc()
+                return True
+            error, attempts = self._handle(handler, event)
+            if error is None:
+                self._consecutive_dead = 0
+                metrics.EVENTS_CONSUMED.labels(self.service, event.name, "handled").inc()
+                return True
+            if self._stop.is_set():
+                return False
+            self._dead_letter(record, event.name, repr(error), attempts)
+            return True
+
+    def _handle(self, handler: Handler, event: Event) -> tuple[BaseException | None, int]:
+        attempt = 0
+        while True:
+            attempt += 1
+            started = time.perf_counter()
+            try:
+                handler(event)
+                if self._inbox is not None:
+                    self._with_retry(lambda: self._inbox.mark(event))
+                metrics.EVENT_HANDLING.labels(self.service, event.name).observe(time.perf_counter() - started)
+                return None, attempt
+            except TRANSIENT_ERRORS as exc:
+                log.warning("store unavailable; will retry", extra={"error": repr(exc)})
+                attempt -= 1  # outages do not count towards dead-lettering
+                error: BaseException = exc
+            except Exception as exc:
+                metrics.EVENTS_FAILED.labels(self.service, event.name).inc()
+                log.warning(
+                    "handler failed",
+                    extra={"type": event.type, "event_id": event.id, "attempt": attempt, "error": repr(exc)},
+                )
+                error = exc
+                if attempt >= self._policy.max_attempts:
+                    return error, attempt
+            if self._stop.is_set():
+                return error, attempt
+            self._sleep(self._backoff(max(attempt, 1)))
+
+    def _with_retry(self, call: Callable[[], bool | None]) -> bool | None:
+        attempt = 0
+        while True:
+            try:
+                return call()
+            except TRANSIENT_ERRORS as exc:
+                attempt += 1
+                log.warning("store unavailable; will retry", extra={"error": repr(exc)})
+                if self._stop.is_set():
+                    raise
+                self._sleep(self._backoff(attempt))
+
+    def _backoff(self, attempt: int) -> float:
+        ceiling = min(self._policy.backoff_max_s, self._policy.backoff_initial_s * 2 ** (attempt - 1))
+        return random.uniform(ceiling / 2, ceiling)
+
+    def _dead_letter(self, record: Record, type_name: str, reason: str, attempts: int) -> None:
+        self._consecutive_dead += 1
+        if self._consecutive_dead > self._policy.dead_letter_cap:
+            raise DeadLetterCapExceeded(
+                f"{self._consecutive_dead} consecutive dead letters in group {self.subscription.group}"
+            )
+        headers = [
+            *[(k, v) for k, v in record.headers if not k.startswith("dlq_")],
+            ("dlq_topic", record.topic.encode()),
+            ("dlq_partition", str(record.partition).encode()),
+            ("dlq_offset", str(record.offset).encode()),
+            ("dlq_group", self.subscription.group.encode()),
+            ("dlq_attempts", str(attempts).encode()),
+            ("dlq_reason", reason[:1000].encode()),
+        ]
+        self._dead_letters.send(self.subscription.dead_letter_topic, record.key, record.value, headers)
+        metrics.DEAD_LETTERS.labels(self.service, record.topic).inc()
+        metrics.EVENTS_CONSUMED.labels(self.service, type_name, "dead_lettered").inc()
+        log.error(
+            "dead-lettered",
+            extra={"topic": record.topic, "offset": record.offset, "reason": reason, "attempts": attempts},
+        )
+
+    def _report_lag(self) -> None:
+        try:
+            for (topic, partition), lag in self._source.lag().items():
+                metrics.CONSUMER_LAG.labels(self.service, topic, str(partition)).set(lag)
+        except Exception:  # lag is advisory; never let it stop consumption
+            log.debug("lag unavailable", exc_info=True)

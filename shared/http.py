@@ -1,0 +1,166 @@
+"""The Flask app factory every service uses: JSON errors, health, readiness, metrics, OpenAPI.
+
+Errors always answer with one JSON shape naming each bad field and its problem::
+
+    {"error": {"status": 422, "code": "validation_failed", "message": "...",
+               "fields": {"student.date_of_birth": ["Not a valid date."]},
+               "correlation_id": "..."}}
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from flask import Flask, Response, g, jsonify, request
+from flask_smorest import Api, Blueprint
+from werkzeug.exceptions import HTTPException
+
+from shared import context, metrics
+
+log = logging.getLogger(__name__)
+
+Check = Callable[[], None]
+MAX_BODY_BYTES = 64 * 1024
+_OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def create_app(
+    service: str,
+    *,
+    title: str,
+    version: str = "1.0.0",
+    description: str = "",
+    blueprints: Iterable[Blueprint] = (),
+    checks: Mapping[str, Check] | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    config: Mapping[str, Any] | None = None,
+) -> Flask:
+    app = Flask(service)
+    app.config.update(
+        API_TITLE=title,
+        API_VERSION=version,
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        API_SPEC_OPTIONS={"info": {"description": description}},
+        MAX_CONTENT_LENGTH=max_body_bytes,
+        JSON_SORT_KEYS=False,
+        **(config or {}),
+    )
+    api = Api(app)
+    for blueprint in blueprints:
+        api.register_blueprint(blueprint)
+    app.extensions["waymark_api"] = api
+    _install_error_handlers(app)
+    _install_request_hooks(app, service)
+    _install_ops_routes(app, dict(checks or {}))
+    return app
+
+
+def error_body(status: int, code: str, message: str, fields: Mapping[str, list[str]] | None = None) -> dict:
+    body: dict[str, Any] = {"status": status, "code": code, "message": message}
+    if fields:
+        body["fields"] = dict(fields)
+    body["correlation_id"] = context.current()
+    return {"error": body}
+
+
+def flatten_messages(messages: Any, prefix: str = "") -> dict[str, list[str]]:
+    """marshmallow's nested error dict → {"guardians.0.email": ["Not a valid email address."]}."""
+    if isinstance(messages, Mapping):
+        flat: dict[str, list[str]] = {}
+        for key, value in messages.items():
+            name = f"{prefix}.{key}" if prefix else str(key)
+            flat.update(flatten_messages(value, name))
+        return flat
+    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        return {prefix or "_body": list(messages)}
+    return {prefix or "_body": [str(messages)]}
+
+
+def _install_error_handlers(app: Flask) -> None:
+    def handle_http(exc: HTTPException) -> tuple[Response, int]:
+        status = exc.code or 500
+        data = getattr(exc, "data", None) or {}
+        messages = data.get("messages")
+        fields = None
+        if messages:
+            # webargs nests messages by location ("json", "query", ...); users think in fields.
+            unwrapped = messages
+            if isinstance(messages, Mapping) and len(messages) == 1:
+                unwrapped = next(iter(messages.values()))
+            fields = flatten_messages(unwrapped)
+        code = (exc.name or "error").lower().replace(" ", "_")
+        message = data.get("message") or exc.description or exc.name
+        if status == 422:
+            code, message = "validation_failed", "The request is invalid; see fields."
+        elif status == 400 and fields and "_body" in fields:
+            code = "invalid_body"
+        response = jsonify(error_body(status, code, str(message), fields))
+        for key, value in (data.get("headers") or {}).items():
+            response.headers[key] = value
+        return response, status
+
+    def handle_unexpected(exc: Exception) -> tuple[Response, int]:
+        log.exception("unhandled error", extra={"path": request.path})
+        return jsonify(error_body(500, "internal_error", "Something went wrong; it has been logged.")), 500
+
+    app.register_error_handler(HTTPException, handle_http)
+    app.register_error_handler(Exception, handle_unexpected)
+
+
+def _install_request_hooks(app: Flask, service: str) -> None:
+    @app.before_request
+    def _begin() -> None:
+        g.started = time.perf_counter()
+        g.correlation = context.bound(request.headers.get(context.HEADER))
+        g.correlation.__enter__()
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        route = request.url_rule.rule if request.url_rule else "unmatched"
+        if route not in _OPS_PATHS:
+            metrics.HTTP_REQUESTS.labels(service, request.method, route, str(response.status_code)).inc()
+            metrics.HTTP_LATENCY.labels(service, request.method, route).observe(
+                time.perf_counter() - g.get("started", time.perf_counter())
+            )
+        correlation_id = context.current()
+        if correlation_id:
+            response.headers[context.HEADER] = correlation_id
+        return response
+
+    @app.teardown_request
+    def _unbind(_exc: BaseException | None) -> None:
+        bound = g.pop("correlation", None)
+        if bound is not None:
+            bound.__exit__(None, None, None)
+
+
+def _install_ops_routes(app: Flask, checks: dict[str, Check]) -> None:
+    @app.get("/healthz")
+    def healthz() -> Response:
+        """Alive: the process answers. Orchestrators restart it when this fails."""
+        return jsonify(status="ok")
+
+    @app.get("/readyz")
+    def readyz() -> tuple[Response, int]:
+        """Ready: every dependency (store, broker) answers. Load balancers route on this."""
+        results: dict[str, str] = {}
+        for name, check in checks.items():
+            try:
+                check()
+                results[name] = "ok"
+            except Exception as exc:
+                results[name] = f"failing: {exc}"[:300]
+        ready = all(v == "ok" for v in results.values())
+        return jsonify(status="ready" if ready else "not_ready", checks=results), 200 if ready else 503
+
+    @app.get("/metrics")
+    def metrics_endpoint() -> Response:
+        body, content_type = metrics.exposition()
+        return Response(body, content_type=content_type)

@@ -1,0 +1,142 @@
+"""kafka-python adapters for :mod:`shared.messaging`, plus a cheap broker probe for /readyz."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import struct
+from collections.abc import Sequence
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+from kafka.structs import OffsetAndMetadata
+
+from shared.events import Headers
+from shared.messaging import Record
+
+log = logging.getLogger(__name__)
+
+SEND_TIMEOUT_S = 45.0
+
+
+class KafkaPublisher:
+    """Waits for all in-sync replicas (acks=all); idempotent so retries never duplicate or reorder."""
+
+    def __init__(self, bootstrap: str, client_id: str) -> None:
+        self._producer = KafkaProducer(
+            bootstrap_servers=bootstrap.split(","),
+            client_id=client_id,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=2,
+            retries=2**31 - 1,
+            request_timeout_ms=15_000,
+            delivery_timeout_ms=int(SEND_TIMEOUT_S * 1000),
+            max_block_ms=10_000,
+        )
+
+    def send(self, topic: str, key: bytes | None, value: bytes | None, headers: Headers) -> None:
+        self.send_many(topic, [(key, value, headers)])
+
+    def send_many(self, topic: str, records: Sequence[tuple[bytes | None, bytes | None, Headers]]) -> None:
+        futures = [
+            self._producer.send(topic, key=key, value=value, headers=list(headers))
+            for key, value, headers in records
+        ]
+        self._producer.flush(timeout=SEND_TIMEOUT_S)
+        for future in futures:
+            future.get(timeout=SEND_TIMEOUT_S)  # raises the broker's error, if any
+
+    def close(self) -> None:
+        self._producer.close(timeout=5)
+
+
+class KafkaSource:
+    """A consumer group member that commits only what the loop says it has handled."""
+
+    def __init__(self, bootstrap: str, group: str, topics: Sequence[str], client_id: str) -> None:
+        self._consumer = KafkaConsumer(
+            *topics,
+            bootstrap_servers=bootstrap.split(","),
+            group_id=group,
+            client_id=client_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=100,
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=3_000,
+        )
+
+    def poll(self, timeout_s: float) -> list[Record]:
+        batches = self._consumer.poll(timeout_ms=int(timeout_s * 1000))
+        return [
+            Record(m.topic, m.partition, m.offset, m.key, m.value, list(m.headers or []))
+            for messages in batches.values()
+            for m in messages
+        ]
+
+    def commit(self, record: Record) -> None:
+        tp = TopicPartition(record.topic, record.partition)
+        self._consumer.commit({tp: OffsetAndMetadata(record.offset + 1, "", -1)})
+
+    def lag(self) -> dict[tuple[str, int], int]:
+        lags: dict[tuple[str, int], int] = {}
+        for tp in self._consumer.assignment():
+            high = self._consumer.highwater(tp)
+            if high is None:
+                continue
+            committed = self._consumer.committed(tp) or 0
+            lags[(tp.topic, tp.partition)] = max(0, high - committed)
+        return lags
+
+    def close(self) -> None:
+        self._consumer.close(autocommit=False)
+
+
+def ensure_topics(bootstrap: str, topics: Sequence[str], partitions: int = 3) -> None:
+    """Create topics up front so the first consumer does not race auto-creation."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","), client_id="waymark-admin")
+    try:
+        existing = set(admin.list_topics())
+        wanted = [NewTopic(t, partitions, 1) for t in topics if t not in existing]
+        if wanted:
+            with contextlib.suppress(TopicAlreadyExistsError):
+                admin.create_topics(wanted)
+    finally:
+        admin.close()
+
+
+def ping(bootstrap: str, timeout_s: float = 2.0) -> None:
+    """One ApiVersions round trip to the first reachable bootstrap server; raises if none answers.
+
+    Hand-rolled (a dozen bytes) so /readyz costs one short TCP exchange and keeps no
+    client state that could itself go stale while the broker is away.
+    """
+    errors = []
+    for server in bootstrap.split(","):
+        host, _, port = server.rpartition(":")
+        try:
+            with socket.create_connection((host, int(port)), timeout=timeout_s) as sock:
+                client_id = b"waymark-ready"
+                body = struct.pack(">hhih", 18, 0, 1, len(client_id)) + client_id
+                sock.sendall(struct.pack(">i", len(body)) + body)
+                header = _read_exact(sock, 10)
+                _, correlation, error_code = struct.unpack(">iih", header)
+                if correlation != 1 or error_code != 0:
+                    raise ConnectionError(f"ApiVersions error {error_code}")
+                return
+        except OSError as exc:
+            errors.append(f"{server}: {exc}")
+    raise ConnectionError("; ".join(errors) or "no bootstrap servers")
+
+
+def _read_exact(sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise ConnectionError("connection closed by broker")
+        data += chunk
+    return data

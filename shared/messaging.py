@@ -1,0 +1,60 @@
+"""The transport-neutral messaging interface that Kafka and the in-process bus both implement.
+
+Services and the consumer loop depend only on these protocols, so the same code runs
+on a real broker in the stack and on :mod:`shared.memory_bus` in unit tests and the
+embedded default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from shared.events import Event, Headers, to_kafka
+
+
+@dataclass(frozen=True)
+class Record:
+    """One consumed message, as the broker delivered it (before decoding)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Headers = field(default_factory=list)
+
+    def header(self, name: str) -> str | None:
+        for key, value in self.headers:
+            if key == name:
+                return value.decode("utf-8", "replace")
+        return None
+
+
+class Publisher(Protocol):
+    def send(self, topic: str, key: bytes | None, value: bytes | None, headers: Headers) -> None:
+        """Send one record and block until the broker has acknowledged it (acks=all)."""
+
+    def send_many(self, topic: str, records: Sequence[tuple[bytes | None, bytes | None, Headers]]) -> None:
+        """Send records in order and block until all are acknowledged; raise if any failed."""
+
+    def close(self) -> None: ...
+
+
+class Source(Protocol):
+    """A subscription of one consumer group to some topics."""
+
+    def poll(self, timeout_s: float) -> list[Record]: ...
+
+    def commit(self, record: Record) -> None:
+        """Mark ``record`` and everything before it on its partition as done."""
+
+    def lag(self) -> dict[tuple[str, int], int]:
+        """Messages not yet consumed, per (topic, partition)."""
+
+    def close(self) -> None: ...
+
+
+def publish(publisher: Publisher, topic: str, events: Sequence[Event]) -> None:
+    publisher.send_many(topic, [to_kafka(event) for event in events])

@@ -1,0 +1,130 @@
+"""Running services: a worker process per service (stack) or everything in one process (embedded).
+
+The worker owns the two background duties of a service — relaying its outbox to the
+bus and consuming the events it subscribes to — so the gunicorn API processes stay
+plain request handlers.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from shared import kafka, topics
+from shared.consumer import ConsumerLoop
+from shared.inbox import Inbox
+from shared.memory_bus import MemoryBus
+from shared.messaging import Publisher, Source
+from shared.outbox import OutboxRelay
+from shared.service import Service
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    """A service's relay thread plus its consumer loop, stoppable from a signal handler."""
+
+    def __init__(self, service: Service, publisher: Publisher, source: Source | None) -> None:
+        self.service = service
+        self.stop_event = threading.Event()
+        self.relay = OutboxRelay(
+            service.name, service.outbox, publisher, service.topic, wake=service.outbox_written
+        )
+        subscription = service.subscription()
+        self.loop = None
+        if subscription is not None and source is not None:
+            self.loop = ConsumerLoop(
+                service.name,
+                subscription,
+                source,
+                dead_letters=publisher,
+                inbox=Inbox(service.db),
+                policy=service.settings.consumer,
+            )
+        self._source = source
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        """Run relay, duties and consumer on background threads (embedded mode)."""
+        self._start_duties()
+        if self.loop is not None:
+            self._spawn(f"{self.service.name}-consumer", self.loop.run)
+
+    def run(self) -> None:
+        """Run relay and duties on threads and the consumer on this one until stopped (stack mode)."""
+        self._start_duties()
+        try:
+            if self.loop is not None:
+                self.loop.run()
+            else:
+                self.stop_event.wait()
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.service.outbox_written.set()
+        if self.loop is not None:
+            self.loop.stop()
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout=10)
+        if self._source is not None:
+            self._source.close()
+
+    def _start_duties(self) -> None:
+        self._spawn(f"{self.service.name}-relay", self._run_relay)
+        for n, duty in enumerate(self.service.background):
+            self._spawn(f"{self.service.name}-duty-{n}", lambda duty=duty: duty(self.stop_event))
+
+    def _run_relay(self) -> None:
+        self.relay.run(self.stop_event, self.service.settings.relay_interval_s)
+
+    def _spawn(self, name: str, target: object) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)  # type: ignore[arg-type]
+        thread.start()
+        self._threads.append(thread)
+
+
+def kafka_worker(service: Service) -> Worker:
+    settings = service.settings
+    subscription = service.subscription()
+    wanted = [service.topic]
+    source = None
+    if subscription is not None:
+        wanted += [*subscription.topics, subscription.dead_letter_topic]
+    kafka.ensure_topics(settings.kafka_bootstrap, sorted(set(wanted)))
+    if subscription is not None:
+        source = kafka.KafkaSource(
+            settings.kafka_bootstrap, subscription.group, subscription.topics, f"{service.name}-worker"
+        )
+    publisher = kafka.KafkaPublisher(settings.kafka_bootstrap, f"{service.name}-worker")
+    return Worker(service, publisher, source)
+
+
+def embedded_workers(services: Sequence[Service], bus: MemoryBus) -> list[Worker]:
+    workers = []
+    for service in services:
+        subscription = service.subscription()
+        source = bus.source(subscription.group, subscription.topics) if subscription else None
+        workers.append(Worker(service, bus, source))
+    return workers
+
+
+def serve_worker(service: Service) -> None:
+    """Entry point of ``python -m services.<name>.worker``: runs until SIGTERM or SIGINT."""
+    worker = kafka_worker(service)
+
+    def _graceful(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal received; finishing the current event", extra={"signal": signum})
+        worker.stop_event.set()
+        if worker.loop is not None:
+            worker.loop.stop()
+
+    signal.signal(signal.SIGTERM, _graceful)
+    signal.signal(signal.SIGINT, _graceful)
+    log.info("worker started", extra={"topic": service.topic, "dlq": topics.dead_letters(service.name)})
+    worker.run()

@@ -1,0 +1,54 @@
+"""What a composed service hands to the runtime: its app, its outbox, what it consumes.
+
+Each service's ``bootstrap.build()`` returns one of these; :mod:`shared.runtime` then
+runs it as gunicorn + a worker process (stack) or as threads in one process (embedded).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from flask import Flask
+from pymongo.collection import Collection
+from pymongo.database import Database
+
+from shared import topics
+from shared.consumer import Handler, Subscription
+from shared.settings import Settings
+
+
+@dataclass
+class Service:
+    settings: Settings
+    db: Database
+    app: Flask
+    outbox: Sequence[Collection] = ()
+    """Collections whose documents carry pending events (see shared.outbox)."""
+    handlers: Mapping[str, Handler] = field(default_factory=dict)
+    """Consumed event short name → handler."""
+    consumes: Sequence[str] = ()
+    """Topics this service's consumer group reads."""
+    background: Sequence[Callable[[threading.Event], None]] = ()
+    """Periodic duties (e.g. due reminders) the worker runs on threads until the event is set."""
+    outbox_written: threading.Event = field(default_factory=threading.Event)
+    """Set after an outbox write so an in-process relay publishes at once."""
+
+    @property
+    def name(self) -> str:
+        return self.settings.service
+
+    @property
+    def topic(self) -> str:
+        return topics.events(self.name)
+
+    def subscription(self) -> Subscription | None:
+        if not self.handlers:
+            return None
+        return Subscription(
+            group=self.name,
+            topics=tuple(self.consumes),
+            handlers=self.handlers,
+            dead_letter_topic=topics.dead_letters(self.name),
+        )

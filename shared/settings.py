@@ -1,0 +1,94 @@
+"""Settings read from the environment, once, into one frozen object per service.
+
+This is the only module that reads ``os.environ`` for runtime configuration, so a
+service's whole configuration is visible in one place and tests can build a
+``Settings`` by hand instead of patching the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+DEFAULT_PORTS = {
+    "referral": 8001,
+    "assessment": 8002,
+    "scheduling": 8003,
+    "notification": 8004,
+    "console": 8080,
+}
+
+EMBEDDED = "embedded"
+KAFKA = "kafka"
+
+
+@dataclass(frozen=True)
+class ConsumerPolicy:
+    """How a consumer treats a failing event: retry with backoff, then dead-letter."""
+
+    max_attempts: int = 5
+    backoff_initial_s: float = 0.2
+    backoff_max_s: float = 5.0
+    dead_letter_cap: int = 10
+    """Consecutive dead letters after which the consumer stops instead of draining the topic."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    service: str
+    mode: str = EMBEDDED
+    host: str = "127.0.0.1"
+    port: int = 8000
+    kafka_bootstrap: str = "127.0.0.1:19092"
+    mongo_uri: str = "mongodb://127.0.0.1:27017/?directConnection=true"
+    mongo_db: str = ""
+    log_level: str = "INFO"
+    relay_interval_s: float = 0.2
+    staff_token_secret: str = "waymark-development-secret-change-me"
+    consumer: ConsumerPolicy = field(default_factory=ConsumerPolicy)
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def database(self) -> str:
+        return self.mongo_db or f"waymark_{self.service}"
+
+    @property
+    def embedded(self) -> bool:
+        return self.mode == EMBEDDED
+
+    @classmethod
+    def from_env(cls, service: str, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings for ``service``; ``<SERVICE>_PORT`` and ``<SERVICE>_DB`` override per service."""
+        env = os.environ if env is None else env
+        prefix = service.upper()
+        mode = env.get("WAYMARK_MODE", EMBEDDED)
+        if mode not in (EMBEDDED, KAFKA):
+            raise ValueError(f"WAYMARK_MODE must be {EMBEDDED!r} or {KAFKA!r}, not {mode!r}")
+        policy = ConsumerPolicy(
+            max_attempts=int(env.get("WAYMARK_CONSUMER_MAX_ATTEMPTS", 5)),
+            backoff_initial_s=float(env.get("WAYMARK_CONSUMER_BACKOFF_S", 0.2)),
+            backoff_max_s=float(env.get("WAYMARK_CONSUMER_BACKOFF_MAX_S", 5.0)),
+            dead_letter_cap=int(env.get("WAYMARK_DEAD_LETTER_CAP", 10)),
+        )
+        return cls(
+            service=service,
+            mode=mode,
+            host=env.get("WAYMARK_HOST", "127.0.0.1"),
+            port=int(env.get(f"{prefix}_PORT", DEFAULT_PORTS.get(service, 8000))),
+            kafka_bootstrap=env.get("KAFKA_BOOTSTRAP", f"127.0.0.1:{env.get('KAFKA_PORT', 19092)}"),
+            mongo_uri=env.get(
+                "MONGO_URI",
+                f"mongodb://127.0.0.1:{env.get('FERRETDB_PORT', 27017)}/?directConnection=true",
+            ),
+            mongo_db=env.get(f"{prefix}_DB", ""),
+            log_level=env.get("WAYMARK_LOG_LEVEL", "INFO"),
+            relay_interval_s=float(env.get("WAYMARK_RELAY_INTERVAL_S", 0.2)),
+            staff_token_secret=env.get("WAYMARK_STAFF_TOKEN_SECRET", cls.staff_token_secret),
+            consumer=policy,
+            extra={k: v for k, v in env.items() if k.startswith(f"{prefix}_")},
+        )
+
+    def but(self, **changes: object) -> Settings:
+        """A copy with some fields changed; handy in tests."""
+        return replace(self, **changes)  # type: ignore[arg-type]

@@ -1,0 +1,64 @@
+"""MongoDB access: one client per process, the embedded store, and indexes created at start-up.
+
+Everything here stays inside what both MongoDB and FerretDB 1.x run: no transactions,
+change streams, TTL indexes, $lookup or $facet (docs/runbooks/local-infra.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import mongomock
+from pymongo import MongoClient
+from pymongo.database import Database
+
+from shared.settings import Settings
+
+
+@dataclass(frozen=True)
+class Index:
+    keys: Sequence[tuple[str, int]]
+    unique: bool = False
+    name: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+def connect(settings: Settings) -> Database:
+    """The service's own database: FerretDB/MongoDB in kafka mode, an in-memory store when embedded."""
+    if settings.embedded:
+        return embedded_client()[settings.database]
+    client: MongoClient = MongoClient(
+        settings.mongo_uri,
+        serverSelectionTimeoutMS=5_000,
+        connectTimeoutMS=3_000,
+        appname=f"waymark-{settings.service}",
+        tz_aware=True,
+    )
+    return client[settings.database]
+
+
+_EMBEDDED: mongomock.MongoClient | None = None
+
+
+def embedded_client() -> mongomock.MongoClient:
+    """One in-memory server per process, shared by the services composed in it (each keeps its own db)."""
+    global _EMBEDDED
+    if _EMBEDDED is None:
+        _EMBEDDED = mongomock.MongoClient(tz_aware=True)
+    return _EMBEDDED
+
+
+def ensure_indexes(db: Database, spec: Mapping[str, Sequence[Index]]) -> None:
+    """Create the indexes a service relies on for correctness (unique keys) and speed; idempotent."""
+    for collection, indexes in spec.items():
+        for index in indexes:
+            kwargs = dict(index.options)
+            if index.name:
+                kwargs["name"] = index.name
+            db[collection].create_index(list(index.keys), unique=index.unique, **kwargs)
+
+
+def ping(db: Database) -> None:
+    db.command("ping")

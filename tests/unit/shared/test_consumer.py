@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+import pytest
+from pymongo.errors import ServerSelectionTimeoutError
+
+from shared.consumer import ConsumerLoop, DeadLetterCapExceeded, Subscription
+from shared.events import Event, event_type, to_kafka
+from shared.inbox import Inbox
+from shared.memory_bus import MemoryBus
+from shared.settings import Settings
+
+TOPIC, DLQ = "waymark.probe.events", "waymark.probe.dlq"
+
+
+def event(subject: str = "case-1", name: str = "probe.pinged", **data) -> Event:
+    return Event(event_type(name), "/services/probe", subject, data)
+
+
+class Recorder:
+    def __init__(self, failures: list[BaseException] | None = None) -> None:
+        self.failures = list(failures or [])
+        self.seen: list[Event] = []
+
+    def __call__(self, e: Event) -> None:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.seen.append(e)
+
+
+def make_loop(bus: MemoryBus, settings: Settings, db, handler) -> tuple[ConsumerLoop, object]:
+    subscription = Subscription("probe", (TOPIC,), {"probe.pinged": handler}, DLQ)
+    source = bus.source("probe", [TOPIC])
+    loop = ConsumerLoop(
+        "probe", subscription, source, bus, Inbox(db), settings.consumer, sleep=lambda s: None
+    )
+    return loop, source
+
+
+def drain(loop: ConsumerLoop, source) -> None:
+    for record in source.poll(0.01):
+        if loop.process(record):
+            source.commit(record)
+
+
+class TestHandling:
+    def test_handles_and_commits(self, bus, settings, db):
+        handler = Recorder()
+        loop, source = make_loop(bus, settings, db, handler)
+        bus.send(TOPIC, *_kv(event()))
+        drain(loop, source)
+        assert len(handler.seen) == 1
+        assert source.lag() == {(TOPIC, 0): 0}
+
+    def test_redelivered_event_is_handled_once(self, bus, settings, db):
+        handler = Recorder()
+        loop, source = make_loop(bus, settings, db, handler)
+        e = event()
+        bus.send(TOPIC, *_kv(e))
+        bus.send(TOPIC, *_kv(e))
+        drain(loop, source)
+        assert [s.id for s in handler.seen] == [e.id]
+
+    def test_unknown_types_are_skipped_and_committed(self, bus, settings, db):
+        handler = Recorder()
+        loop, source = make_loop(bus, settings, db, handler)
+        bus.send(TOPIC, *_kv(event(name="probe.other")))
+        drain(loop, source)
+        assert handler.seen == []
+        assert source.lag() == {(TOPIC, 0): 0}
+
+    def test_transient_failure_is_retried_then_handled(self, bus, settings, db):
+        handler = Recorder([ValueError("flaky"), ValueError("flaky")])
+        loop, source = make_loop(bus, settings, db, handler)
+        bus.send(TOPIC, *_kv(event()))
+        drain(loop, source)
+        assert len(handler.seen) == 1
+        assert bus.records(DLQ) == []
+
+    def test_store_outage_never_counts_towards_dead_lettering(self, bus, settings, db):
+        outage = [ServerSelectionTimeoutError("down")] * (settings.consumer.max_attempts + 3)
+        handler = Recorder(outage)
+        loop, source = make_loop(bus, settings, db, handler)
+        bus.send(TOPIC, *_kv(event()))
+        drain(loop, source)
+        assert len(handler.seen) == 1
+        assert bus.records(DLQ) == []
+
+
+class TestDeadLetters:
+    def test_poison_lands_in_dlq_after_max_attempts_with_provenance(self, bus, settings, db):
+        attempts = []
+
+        def poison(e: Event) -> None:
+            attempts.append(e.id)
+            raise ValueError("cannot handle")
+
+        loop, source = make_loop(bus, settings, db, poison)
+        e = event()
+        bus.send(TOPIC, *_kv(e))
+        drain(loop, source)
+        assert len(attempts) == settings.consumer.max_attempts
+        [dead] = bus.records(DLQ)
+        assert dead.header("ce_id") == e.id
+        assert dead.header("dlq_topic") == TOPIC
+        assert dead.header("dlq_offset") == "0"
+        assert dead.header("dlq_attempts") == str(settings.consumer.max_attempts)
+        assert "cannot handle" in dead.header("dlq_reason")
+        assert source.lag() == {(TOPIC, 0): 0}
+
+    def test_invalid_envelope_goes_straight_to_dlq(self, bus, settings, db):
+        handler = Recorder()
+        loop, source = make_loop(bus, settings, db, handler)
+        bus.send(TOPIC, b"k", b"garbage", [])
+        drain(loop, source)
+        [dead] = bus.records(DLQ)
+        assert dead.value == b"garbage"
+        assert "invalid envelope" in dead.header("dlq_reason")
+
+    def test_consecutive_dead_letters_over_the_cap_stop_without_committing(self, bus, settings, db):
+        loop, source = make_loop(bus, settings, db, Recorder([ValueError("x")] * 100))
+        for n in range(settings.consumer.dead_letter_cap + 1):
+            bus.send(TOPIC, *_kv(event(subject=f"c{n}")))
+        with pytest.raises(DeadLetterCapExceeded):
+            drain(loop, source)
+        assert len(bus.records(DLQ)) == settings.consumer.dead_letter_cap
+        assert source.lag() == {(TOPIC, 0): 1}
+
+    def test_a_success_resets_the_cap(self, bus, settings, db):
+        failures = [ValueError("x")] * 3 + [ValueError("x")] * 3
+        handler = Recorder(failures[:3])
+        loop, source = make_loop(bus, settings, db, handler)
+        for n in range(settings.consumer.dead_letter_cap * 3):
+            bus.send(TOPIC, *_kv(event(subject=f"c{n}")))
+            if n % 2 == 0:
+                handler.failures = [ValueError("x")] * settings.consumer.max_attempts
+            drain(loop, source)
+        assert len(bus.records(DLQ)) == settings.consumer.dead_letter_cap * 3 // 2
+
+
+def _kv(e: Event):
+    return to_kafka(e)

@@ -50,7 +50,6 @@ cmd_install() {
   log "built $BIN ($(du -h "$BIN" | cut -f1), reports $("$BIN" --version))"
 }
 
-
 # ready: port answers and (when pymongo is available) a MongoDB ping succeeds.
 ready() {
   port_open "$HOST" "$PORT" || return 1

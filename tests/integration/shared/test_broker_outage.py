@@ -53,4 +53,4 @@ def test_readyz_fails_while_kafka_is_down_and_pending_events_survive(kafka_boots
         )
         assert worker.poll() is None
     assert mongo_db.effects.count_documents({}) == 2
-    assert mongo_db.pings.count_documents({"outbox.0": {"$exists": True}}) == 0
+    assert mongo_db.outbox_published.count_documents({}) == 2

@@ -1,0 +1,131 @@
+"""What the delivery guarantees cost: outbox relay and consumer loop vs. raw client baselines.
+
+Each row is the median of several runs of N events; the ratio compares a path with its
+baseline measured in the same run (these machines are noisy, absolute numbers less so).
+Runs the Kafka/FerretDB rows only when deploy/infra.sh has them up.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import mongomock
+from kafka import KafkaConsumer, KafkaProducer
+from pymongo import MongoClient
+from pymongo.database import Database
+
+from bench._table import median_seconds, print_table
+from shared import kafka, outbox
+from shared.consumer import ConsumerLoop, Subscription
+from shared.events import Event, event_type, to_kafka
+from shared.inbox import Inbox
+from shared.memory_bus import MemoryBus
+from shared.messaging import Source
+from shared.outbox import OutboxRelay
+from shared.settings import ConsumerPolicy, Settings
+
+N = 2000
+REPEATS = 5
+
+
+def events(n: int) -> list[Event]:
+    return [
+        Event(event_type("bench.pinged"), "/services/bench", f"case-{i % 50}", {"i": i}) for i in range(n)
+    ]
+
+
+def fill_outbox(db: Database) -> None:
+    db.cases.delete_many({})
+    db.cases.insert_many([outbox.new_document({"_id": f"doc-{i}"}, [e]) for i, e in enumerate(events(N))])
+
+
+def relay_all(relay: OutboxRelay) -> None:
+    while relay.run_once():
+        pass
+
+
+def consume_all(loop: ConsumerLoop, source: Source, n: int) -> None:
+    handled = 0
+    while handled < n:
+        for record in source.poll(1.0):
+            if loop.process(record):
+                source.commit(record)
+            handled += 1
+
+
+def embedded_rows() -> list[list[object]]:
+    db = mongomock.MongoClient()["bench"]
+    bus = MemoryBus()
+    relay = OutboxRelay("bench", [db.cases], bus, "t")
+    raw = median_seconds(lambda: bus.send_many("raw", [to_kafka(e) for e in events(N)]), REPEATS)
+    relayed = median_seconds(lambda: relay_all(relay), REPEATS, setup=lambda: fill_outbox(db))
+    return [
+        ["embedded: bus.send_many (baseline)", N, raw, N / raw, 1.0],
+        ["embedded: outbox → relay → bus", N, relayed, N / relayed, relayed / raw],
+    ]
+
+
+def kafka_rows(bootstrap: str, mongo_uri: str) -> list[list[object]]:
+    client: MongoClient = MongoClient(mongo_uri, serverSelectionTimeoutMS=2000)
+    db = client[f"bench_{uuid.uuid4().hex[:8]}"]
+    rows: list[list[object]] = []
+    try:
+        topic = f"bench.{uuid.uuid4().hex[:8]}"
+        kafka.ensure_topics(bootstrap, [topic])
+        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
+        payloads = [to_kafka(e) for e in events(N)]
+
+        def raw_send() -> None:
+            for key, value, headers in payloads:
+                producer.send(topic, key=key, value=value, headers=headers)
+            producer.flush()
+
+        raw = median_seconds(raw_send, REPEATS)
+        publisher = kafka.KafkaPublisher(bootstrap, "bench")
+        relay = OutboxRelay("bench", [db.cases], publisher, topic)
+        relayed = median_seconds(lambda: relay_all(relay), REPEATS, setup=lambda: fill_outbox(db))
+        rows += [
+            ["kafka: producer.send + flush (baseline)", N, raw, N / raw, 1.0],
+            ["kafka: FerretDB outbox → relay (acks=all)", N, relayed, N / relayed, relayed / raw],
+        ]
+
+        def raw_consume() -> None:
+            consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+            seen = 0
+            while seen < N:
+                seen += sum(len(b) for b in consumer.poll(1000, max_records=500).values())
+            consumer.close()
+
+        raw_c = median_seconds(raw_consume, REPEATS)
+
+        def loop_consume() -> None:
+            group = f"bench-{uuid.uuid4().hex[:6]}"
+            source = kafka.KafkaSource(bootstrap, group, [topic], "bench")
+            subscription = Subscription(group, (topic,), {"bench.pinged": lambda e: None}, "bench.dlq")
+            policy = ConsumerPolicy()
+            loop = ConsumerLoop("bench", subscription, source, publisher, Inbox(db), policy)
+            consume_all(loop, source, N)
+            source.close()
+
+        looped = median_seconds(loop_consume, 3, setup=lambda: db.processed_events.delete_many({}))
+        rows += [
+            ["kafka: raw consumer poll (baseline)", N, raw_c, N / raw_c, 1.0],
+            ["kafka: consumer loop (inbox + commit each)", N, looped, N / looped, looped / raw_c],
+        ]
+        producer.close()
+        publisher.close()
+    finally:
+        client.drop_database(db.name)
+        client.close()
+    return rows
+
+
+def main() -> None:
+    settings = Settings.from_env("bench")
+    rows = embedded_rows()
+    try:
+        kafka.ping(settings.kafka_bootstrap)
+        rows += kafka_rows(settings.kafka_bootstrap, settings.mongo_uri)
+    except ConnectionError as exc:
+        print(f"(kafka rows skipped: {exc}; run deploy/infra.sh start)")
+    print_table(["path", "events", "median s", "events/s", "x baseline"], rows)

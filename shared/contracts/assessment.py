@@ -1,0 +1,99 @@
+"""Payloads of the events the assessment service publishes (docs/events.md).
+
+The producer validates every outgoing payload with these schemas (``unknown=RAISE``)
+before it reaches the outbox; consumers load them with ``unknown=EXCLUDE``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
+
+BANDS = ("P1", "P2", "P3")
+CLINIC_TYPES = ("school_refusal", "learning_difficulty")
+
+
+class Factor(Schema):
+    code = fields.Str(required=True)
+    points = fields.Int(required=True)
+
+
+class Constraints(Schema):
+    hospitals = fields.List(fields.Str(), load_default=list)
+    max_travel_km = fields.Int(allow_none=True, load_default=None)
+    home_district = fields.Str(allow_none=True, load_default=None)
+    weekdays = fields.List(fields.Str(), load_default=list)
+    language = fields.Str(allow_none=True, load_default=None)
+
+
+class Triaged(Schema):
+    case_id = fields.Str(required=True)
+    triage_version = fields.Int(required=True, validate=validate.Range(min=1))
+    band = fields.Str(required=True, validate=validate.OneOf(BANDS))
+    score = fields.Int(required=True, validate=validate.Range(min=0, max=100))
+    target_days = fields.Int(required=True, validate=validate.Range(min=0))
+    referred_on = fields.Date(required=True)
+    rule_version = fields.Str(required=True)
+    factors = fields.List(fields.Nested(Factor), required=True)
+    clinic_type = fields.Str(required=True, validate=validate.OneOf(CLINIC_TYPES))
+    school_intervention = fields.Bool(required=True)
+    overridden = fields.Bool(required=True)
+    constraints = fields.Nested(Constraints, required=True)
+
+
+class Escalated(Schema):
+    case_id = fields.Str(required=True)
+    reasons = fields.List(fields.Str(), required=True, validate=validate.Length(min=1))
+    contact_deadline = fields.AwareDateTime(required=True)
+    contact_within_hours = fields.Int(required=True, validate=validate.Range(min=0))
+    hospitals = fields.List(fields.Str(), required=True)
+
+
+class Completed(Schema):
+    case_id = fields.Str(required=True)
+    instrument = fields.Str(required=True)
+    instrument_version = fields.Str(required=True)
+    administration = fields.Int(required=True, validate=validate.Range(min=1))
+    scores = fields.Dict(keys=fields.Str(), values=fields.Float(), required=True)
+    flags = fields.List(fields.Str(), required=True)
+    # Optional additions (v1 stays compatible): who answered and the severity bands.
+    informant = fields.Str()
+    bands = fields.Dict(keys=fields.Str(), values=fields.Str())
+
+
+class PlanWeek(Schema):
+    week_start = fields.Date(required=True)
+    target_hours_per_day = fields.Float(required=True, validate=validate.Range(min=0, max=10))
+
+
+class ReturnPlanUpdated(Schema):
+    case_id = fields.Str(required=True)
+    weeks = fields.List(fields.Nested(PlanWeek), required=True)
+
+
+class RelapseDetected(Schema):
+    case_id = fields.Str(required=True)
+    weeks_below = fields.List(fields.Date(), required=True, validate=validate.Length(min=1))
+
+
+SCHEMAS: Mapping[str, type[Schema]] = {
+    "assessment.triaged": Triaged,
+    "assessment.escalated": Escalated,
+    "assessment.completed": Completed,
+    "returnplan.updated": ReturnPlanUpdated,
+    "followup.relapse_detected": RelapseDetected,
+}
+
+
+def check_outgoing(name: str, data: Mapping[str, Any]) -> None:
+    """Raise ``ValidationError`` unless ``data`` is a valid payload for event ``name`` (producer side)."""
+    errors = SCHEMAS[name](unknown=RAISE).validate(dict(data))
+    if errors:
+        raise ValidationError(errors)
+
+
+def read(name: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Load a payload tolerantly (consumer side): unknown fields are ignored."""
+    return SCHEMAS[name](unknown=EXCLUDE).load(dict(data))

@@ -47,6 +47,13 @@ cmd_start() {
       "$VENV_BIN/python" -m "services.$svc.worker"
     log "$svc: api http://127.0.0.1:$port (log $dir/api.log), worker (log $dir/worker.log)"
   done
+  dir="$STACK_DIR/console"
+  mkdir -p "$dir"
+  port=$(port_of console)
+  unset PROMETHEUS_MULTIPROC_DIR
+  GUNICORN_BIND="127.0.0.1:$port" spawn "services.console.wsgi" "$dir/api.pid" "$dir/api.log" \
+    "$VENV_BIN/gunicorn" -c python:shared.gunicorn_conf --name waymark-console "services.console.wsgi:app"
+  log "console: http://127.0.0.1:$port (log $dir/api.log)"
   for svc in $(services); do
     port=$(port_of "$svc")
     local deadline=$(($(now_s) + READY_TIMEOUT))
@@ -64,6 +71,7 @@ cmd_start() {
 
 cmd_stop() {
   local svc
+  WM_NAME="stack:console" stop_process "$STACK_DIR/console/api.pid" "services.console.wsgi" 30
   for svc in $(services); do
     WM_NAME="stack:$svc" stop_process "$STACK_DIR/$svc/api.pid" "services.$svc.wsgi" 30
     WM_NAME="stack:$svc" stop_process "$STACK_DIR/$svc/worker.pid" "services.$svc.worker" 30

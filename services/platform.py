@@ -13,8 +13,10 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from services.console import bootstrap as console
 from shared import logs
 from shared.memory_bus import MemoryBus
 from shared.runtime import Worker, embedded_workers
@@ -53,6 +55,7 @@ class Platform:
     services: dict[str, Service]
     workers: list[Worker]
     servers: list[BaseWSGIServer] = field(default_factory=list)
+    console_url: str | None = None
 
     def url(self, name: str) -> str:
         settings = self.services[name].settings
@@ -71,7 +74,7 @@ def start_embedded(
     settings_for: Callable[[str], Settings] | None = None,
     serve_http: bool = True,
 ) -> Platform:
-    settings_for = settings_for or (lambda n: Settings.from_env(n))
+    settings_for = settings_for or Settings.from_env
     names = list(names) if names is not None else available()
     bus = MemoryBus()
     services = {name: build(name, settings_for(name)) for name in names}
@@ -81,10 +84,19 @@ def start_embedded(
     platform = Platform(bus, services, workers)
     if serve_http:
         for service in services.values():
-            server = make_server(service.settings.host, service.settings.port, service.app, threaded=True)
-            threading.Thread(target=server.serve_forever, name=f"{service.name}-http", daemon=True).start()
-            platform.servers.append(server)
+            platform.servers.append(_serve(service.name, service.settings, service.app))
+        console_settings = settings_for("console")
+        urls = {name: platform.url(name) for name in services}
+        console_app = console.build(console_settings, urls=urls, bus=bus)
+        platform.servers.append(_serve("console", console_settings, console_app))
+        platform.console_url = f"http://{console_settings.host}:{console_settings.port}"
     return platform
+
+
+def _serve(name: str, settings: Settings, app: Flask) -> BaseWSGIServer:
+    server = make_server(settings.host, settings.port, app, threaded=True)
+    threading.Thread(target=server.serve_forever, name=f"{name}-http", daemon=True).start()
+    return server
 
 
 def run_forever() -> None:
@@ -106,6 +118,6 @@ def print_banner(platform: Platform) -> None:
     for name in platform.services:
         url = platform.url(name)
         lines.append(f"  {name:<13} {url}   docs {url}/docs   health {url}/readyz")
-    if not platform.services:
-        lines.append("  (no services in this checkout yet)")
+    if platform.console_url:
+        lines.append(f"  {'console':<13} {platform.console_url}   (operator dashboard)")
     print("\n".join(lines), flush=True)

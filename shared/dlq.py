@@ -63,8 +63,8 @@ def read(bootstrap: str, topic: str, group: str | None, timeout_s: float = 5.0) 
         consumer.close(autocommit=False)
 
 
-def list_dead_letters(bootstrap: str, topic: str) -> list[dict]:
-    return [dead.summary() for _, dead in read(bootstrap, topic, group=None)]
+def list_dead_letters(bootstrap: str, topic: str, timeout_s: float = 5.0) -> list[dict]:
+    return [dead.summary() for _, dead in read(bootstrap, topic, group=None, timeout_s=timeout_s)]
 
 
 def replay(bootstrap: str, topic: str) -> int:

@@ -1,0 +1,46 @@
+"""Composition root of the console: which services to watch and where their dead letters live."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from flask import Flask
+
+from services.console import api, sources
+from services.console.dead_letters import DeadLetters, for_mode
+from shared.auth import StaffTokens
+from shared.http import create_app
+from shared.memory_bus import MemoryBus
+from shared.settings import Settings
+
+NAME = "console"
+WATCHED = ("referral", "assessment", "scheduling", "notification")
+
+
+def service_urls(settings: Settings) -> dict[str, str]:
+    """``CONSOLE_<SERVICE>_URL`` overrides; by default each service on its configured port here."""
+    return {
+        name: settings.extra.get(f"CONSOLE_{name.upper()}_URL")
+        or f"http://127.0.0.1:{Settings.from_env(name).port}"
+        for name in WATCHED
+    }
+
+
+def build(
+    settings: Settings,
+    *,
+    urls: Mapping[str, str] | None = None,
+    bus: MemoryBus | None = None,
+    dead_letters: DeadLetters | None = None,
+) -> Flask:
+    urls = dict(urls or service_urls(settings))
+    endpoints = [sources.ServiceEndpoint(name, url) for name, url in urls.items()]
+    token = StaffTokens(settings.staff_token_secret).issue("console", "operator")
+    blueprint = api.blueprint(endpoints, dead_letters or for_mode(bus, settings.kafka_bootstrap), token)
+    return create_app(
+        NAME,
+        title="Waymark operator console",
+        description="Health, event flow, consumer lag, dead letters and waitlist pressure across the network.",
+        blueprints=[blueprint],
+        checks={},
+    )

@@ -1,0 +1,92 @@
+"""The whole platform as separate processes: gunicorn APIs + workers on Kafka/FerretDB, or `waymark run`.
+
+Ports are moved to 180xx so a developer's own `make run` on 8001-8004 does not collide.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from services.platform import available
+from tests.conftest import KAFKA_BOOTSTRAP, MONGO_URI
+from tests.support.processes import ROOT, eventually, python_env, running
+
+PORTS = {"referral": 18001, "assessment": 18002, "scheduling": 18003, "notification": 18004}
+LOGS = ROOT / ".run" / "test-logs"
+
+
+@dataclass
+class Platform:
+    mode: str
+    urls: dict[str, str]
+    env: dict[str, str]
+
+    def url(self, service: str, path: str = "") -> str:
+        return self.urls[service] + path
+
+
+def base_env(run_id: str) -> dict[str, str]:
+    env = {f"{name.upper()}_PORT": str(port) for name, port in PORTS.items()}
+    env |= {f"{name.upper()}_DB": f"e2e_{run_id}_{name}" for name in PORTS}
+    env |= {
+        "KAFKA_BOOTSTRAP": KAFKA_BOOTSTRAP,
+        "MONGO_URI": MONGO_URI,
+        "WAYMARK_STAFF_TOKEN_SECRET": "e2e-secret-0123456789",
+        "WAYMARK_LOG_LEVEL": "INFO",
+    }
+    for name, port in PORTS.items():
+        env[f"{name.upper()}_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
+    return env
+
+
+def wait_ready(urls: dict[str, str]) -> None:
+    for name, url in urls.items():
+        eventually(lambda url=url: _ready(url), timeout=60, what=f"{name} /readyz")
+
+
+def _ready(url: str) -> bool:
+    try:
+        return requests.get(url + "/readyz", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+@pytest.fixture(scope="session")
+def stack(kafka_bootstrap: str, mongo_client) -> Iterator[Platform]:
+    """Each service as gunicorn (2 workers) + a worker process, on the real broker and store."""
+    run_id = uuid.uuid4().hex[:6]
+    env = base_env(run_id) | {"WAYMARK_MODE": "kafka", "WAYMARK_RUN": str(ROOT / ".run" / f"e2e-{run_id}")}
+    full_env = python_env(env)
+    subprocess.run([str(ROOT / "deploy" / "stack.sh"), "start"], env=full_env, check=True, timeout=180)
+    urls = {name: f"http://127.0.0.1:{PORTS[name]}" for name in available()}
+    try:
+        wait_ready(urls)
+        yield Platform("stack", urls, env)
+    finally:
+        subprocess.run([str(ROOT / "deploy" / "stack.sh"), "stop"], env=full_env, timeout=120)
+        for name in PORTS:
+            mongo_client.drop_database(f"e2e_{run_id}_{name}")
+
+
+@pytest.fixture(scope="session")
+def embedded() -> Iterator[Platform]:
+    """`waymark run` as its own process: in-process bus and store, every API on its port."""
+    env = base_env(uuid.uuid4().hex[:6]) | {"WAYMARK_MODE": "embedded"}
+    waymark = str(Path(sys.executable).parent / "waymark")
+    with running([waymark, "run"], env, LOGS / "embedded.log"):
+        urls = {name: f"http://127.0.0.1:{PORTS[name]}" for name in available()}
+        wait_ready(urls)
+        yield Platform("embedded", urls, env)
+
+
+@pytest.fixture(params=["embedded", "stack"])
+def platform(request: pytest.FixtureRequest) -> Platform:
+    return request.getfixturevalue(request.param)

@@ -1,0 +1,23 @@
+"""Every service answers its operational endpoints in both modes, from separate processes."""
+
+from __future__ import annotations
+
+import requests
+
+from services.platform import available
+
+
+def test_every_service_is_healthy_ready_and_documented(platform):
+    assert set(platform.urls) == set(available())
+    for name in platform.urls:
+        assert requests.get(platform.url(name, "/healthz"), timeout=5).json() == {"status": "ok"}
+        ready = requests.get(platform.url(name, "/readyz"), timeout=5)
+        assert ready.status_code == 200, ready.text
+        checks = ready.json()["checks"]
+        assert checks["store"] == "ok"
+        if platform.mode == "stack":
+            assert checks["kafka"] == "ok"
+        spec = requests.get(platform.url(name, "/openapi.json"), timeout=5).json()
+        assert spec["openapi"].startswith("3.")
+        metrics = requests.get(platform.url(name, "/metrics"), timeout=5).text
+        assert "waymark_http_requests_total" in metrics or "# HELP" in metrics

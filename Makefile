@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 export WAYMARK_CACHE ?= $(HOME)/.cache/waymark
 export PIP_CACHE_DIR ?= $(WAYMARK_CACHE)/pip
 
-.PHONY: help venv run test unit integration e2e lint fmt bench stack stack-down infra-install infra-up infra-down browser clean
+.PHONY: help venv run test unit integration e2e lint fmt bench stack stack-down infra-install infra-up infra-down browser monitoring clean
 
 help:
 	@echo "make run          all services in one process on the embedded default (in-process bus + store)"
@@ -43,17 +43,20 @@ infra-down:
 browser:
 	deploy/browser.sh install
 
+monitoring:
+	deploy/prometheus.sh install
+
 unit: venv
 	$(BIN)/pytest tests/unit
 
 integration: infra-up
 	$(BIN)/pytest tests/integration
 
-e2e: infra-up browser
+e2e: infra-up browser monitoring
 	$(BIN)/pytest tests/e2e
 
 # Starts the real parts, runs every tier, always stops them, and exits with pytest's code.
-test: venv infra-install browser
+test: venv infra-install browser monitoring
 	@deploy/infra.sh start || { deploy/infra.sh stop; exit 1; }; \
 	$(BIN)/pytest tests; rc=$$?; \
 	deploy/infra.sh stop; \

@@ -1,46 +1,119 @@
 """The ``waymark`` command: run the platform and do the operators' chores.
 
-    waymark run                     all services in one process (embedded default)
-    waymark dlq list GROUP          dead letters of a consumer group (Kafka)
-    waymark dlq replay GROUP        republish them to their original topics
+    waymark run                          all services in one process (embedded default)
+    waymark demo                         the same, with a demo region and referrals seeded
+    waymark school-key create SCHOOL_ID NAME | list [SCHOOL_ID] | revoke KEY_ID
+    waymark dlq list GROUP | replay GROUP   dead letters of a consumer group (Kafka)
+
+School keys are issued by the referral service itself (its operator routes), so the
+command works against whichever referral is running: ``--referral-url`` or the
+configured REFERRAL_PORT on this host.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
+from typing import Any
 
 from shared import topics
+from shared.auth import StaffTokens
 from shared.settings import Settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command in ("run", "demo"):
+        from services.platform import run_forever
+
+        run_forever(seed=args.command == "demo", referrals=getattr(args, "referrals", 0))
+        return 0
+    if args.command == "school-key":
+        return _school_key(args)
+    return _dlq(args)
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="waymark", description="Waymark platform command line.")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("run", help="run every service in one process on the embedded default")
+    demo = commands.add_parser("demo", help="run embedded with a demo region, schools and referrals")
+    demo.add_argument("--referrals", type=int, default=300, help="synthetic referrals to submit")
+
+    keys = commands.add_parser("school-key", help="issue, list and revoke schools' API keys")
+    keys.add_argument("--referral-url", default=None, help="default: http://127.0.0.1:$REFERRAL_PORT")
+    key_actions = keys.add_subparsers(dest="action", required=True)
+    create = key_actions.add_parser("create")
+    create.add_argument("school_id")
+    create.add_argument("name")
+    key_actions.add_parser("list").add_argument("school_id", nargs="?")
+    key_actions.add_parser("revoke").add_argument("key_id")
+
     dlq = commands.add_parser("dlq", help="dead-letter topics on Kafka").add_subparsers(
         dest="action", required=True
     )
     for action in ("list", "replay"):
-        sub = dlq.add_parser(action)
-        sub.add_argument("group", help="consumer group, e.g. assessment")
-    args = parser.parse_args(argv)
+        dlq.add_parser(action).add_argument("group", help="consumer group, e.g. assessment")
+    return parser
 
-    if args.command == "run":
-        from services.platform import run_forever
 
-        run_forever()
-    elif args.command == "dlq":
-        from shared import dlq as dead_letters
+def _school_key(args: argparse.Namespace) -> int:
+    settings = Settings.from_env("referral")
+    base = (args.referral_url or f"http://127.0.0.1:{settings.port}").rstrip("/")
+    token = StaffTokens(settings.staff_token_secret).issue("waymark-cli", "operator")
+    if args.action == "create":
+        status, body = _call(
+            "POST", f"{base}/admin/v1/school-keys", token, {"school_id": args.school_id, "name": args.name}
+        )
+        if status == 201:
+            print(f"school {body['school_id']}: key id {body['key_id']}")
+            print(f"API key (shown once, store it now): {body['key']}")
+    elif args.action == "list":
+        query = f"?school_id={args.school_id}" if args.school_id else ""
+        status, body = _call("GET", f"{base}/admin/v1/school-keys{query}", token)
+        if status == 200:
+            for key in body:
+                print(json.dumps(key))
+    else:
+        status, body = _call("DELETE", f"{base}/admin/v1/school-keys/{args.key_id}", token)
+        if status == 204:
+            print(f"revoked {args.key_id}")
+    if status >= 300:
+        print(f"error {status}: {json.dumps(body)}", file=sys.stderr)
+        return 1
+    return 0
 
-        bootstrap = Settings.from_env(args.group).kafka_bootstrap
-        topic = topics.dead_letters(args.group)
-        if args.action == "list":
-            for entry in dead_letters.list_dead_letters(bootstrap, topic):
-                print(json.dumps(entry))
-        else:
-            print(f"replayed {dead_letters.replay(bootstrap, topic)} dead letters from {topic}")
+
+def _call(method: str, url: str, token: str, body: Any = None) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Authorization", f"Bearer {token}")
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            raw = response.read()
+            return response.status, json.loads(raw) if raw else None
+    except urllib.error.HTTPError as exc:
+        raw = exc.read()
+        return exc.code, json.loads(raw) if raw else None
+    except urllib.error.URLError as exc:
+        return 503, {"error": f"referral service unreachable at {url}: {exc.reason}"}
+
+
+def _dlq(args: argparse.Namespace) -> int:
+    from shared import dlq as dead_letters
+
+    bootstrap = Settings.from_env(args.group).kafka_bootstrap
+    topic = topics.dead_letters(args.group)
+    if args.action == "list":
+        for entry in dead_letters.list_dead_letters(bootstrap, topic):
+            print(json.dumps(entry))
+    else:
+        print(f"replayed {dead_letters.replay(bootstrap, topic)} dead letters from {topic}")
     return 0
 
 

@@ -12,6 +12,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
@@ -22,6 +23,9 @@ from shared.memory_bus import MemoryBus
 from shared.runtime import Worker, embedded_workers
 from shared.service import Service
 from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from services.demo import DemoSchool
 
 log = logging.getLogger(__name__)
 
@@ -99,12 +103,16 @@ def _serve(name: str, settings: Settings, app: Flask) -> BaseWSGIServer:
     return server
 
 
-def run_forever() -> None:
+def run_forever(*, seed: bool = False, referrals: int = 0) -> None:
     logs.configure("platform")
     platform = start_embedded()
-    for name in platform.services:
-        log.info("service up", extra={"service": name, "url": platform.url(name)})
-    print_banner(platform)
+    schools = []
+    if seed:
+        from services import demo
+
+        print(f"Seeding the demo region and {referrals} synthetic referrals...", flush=True)
+        schools = demo.seed(platform, referrals)
+    print_banner(platform, schools)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
@@ -113,11 +121,23 @@ def run_forever() -> None:
         platform.stop()
 
 
-def print_banner(platform: Platform) -> None:
+def print_banner(platform: Platform, schools: Sequence[DemoSchool] = ()) -> None:
     lines = ["", "Waymark is running (embedded: in-process bus, in-memory store). Ctrl-C stops it."]
     for name in platform.services:
         url = platform.url(name)
         lines.append(f"  {name:<13} {url}   docs {url}/docs   health {url}/readyz")
     if platform.console_url:
         lines.append(f"  {'console':<13} {platform.console_url}   (operator dashboard)")
+    if schools and "referral" in platform.services:
+        school = schools[0]
+        url = platform.url("referral")
+        lines += [
+            "",
+            f"Demo school {school.name} ({school.school_id}), API key: {school.key}",
+            "Its cases:",
+            f"  curl -s -H 'Authorization: Bearer {school.key}' {url}/v1/referrals | python3 -m json.tool",
+            "Refer a child (see the schema at /docs):",
+            f"  curl -s -X POST -H 'Authorization: Bearer {school.key}' -H 'Content-Type: application/json' "
+            f"-d @docs/examples/referral.json {url}/v1/referrals",
+        ]
     print("\n".join(lines), flush=True)

@@ -113,7 +113,8 @@ def test_a_poison_event_lands_in_the_dead_letter_topic_after_n_attempts(probe, k
         probe_service.ping(service, "good")
         relay.run_once()
         eventually(lambda: mongo_db.effects.find_one({"ping_id": "good"}), what="the good ping after poison")
-    [dead] = read_topic(kafka_bootstrap, topics.dead_letters(name), 1)
+        # "good" and "bad" sit on different partitions: wait for the dead letter before stopping.
+        [dead] = read_topic(kafka_bootstrap, topics.dead_letters(name), 1)
     headers = {k: v.decode() for k, v in dead.headers}
     assert headers["ce_id"] == poison.id
     assert headers["dlq_attempts"] == "3"

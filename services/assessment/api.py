@@ -1,0 +1,175 @@
+"""The clinician API: the triage queue, a case's triage history, overrides, instruments, return plans.
+
+Every route needs a clinician's staff token. Domain refusals map to the shared JSON
+error body: unknown case 404, withdrawn case or stale version 409, unlicensed
+instrument 403, responses or plan that do not fit 422 naming the field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flask import g, jsonify
+from flask_smorest import Blueprint, abort
+
+from services.assessment import schemas, views
+from services.assessment.casework import CaseClosed, Casework, StaleVersion
+from services.assessment.domain.instruments import Instrument
+from services.assessment.followup import FollowUp, InvalidPlan
+from services.assessment.measurement import InvalidResponses, LicenceRequired, Measurement
+from services.assessment.repository import ConcurrentChange, UnknownCase
+from shared.auth import StaffTokens, require_staff
+from shared.http import error_body
+
+ROLE = "clinician"
+ERRORS: Mapping[type[Exception], tuple[int, str, str]] = {
+    UnknownCase: (404, "not_found", "No such case in assessment."),
+    CaseClosed: (409, "case_withdrawn", "The case was withdrawn."),
+    StaleVersion: (409, "stale_version", "The triage changed since you reviewed it; reload."),
+    ConcurrentChange: (409, "conflict", "The case is changing right now; try again."),
+    LicenceRequired: (403, "licence_required", "The network holds no licence for this instrument."),
+}
+
+
+@dataclass
+class Api:
+    tokens: StaffTokens
+    casework: Casework
+    measurement: Measurement
+    followup: FollowUp
+    instruments: Mapping[str, Instrument]
+    licensed: frozenset[str]
+
+
+def blueprints(deps: Api) -> list[Blueprint]:
+    return [_triage(deps), _instruments(deps), _followup(deps)]
+
+
+def _guarded(name: str, description: str, deps: Api) -> Blueprint:
+    blp = Blueprint(name, __name__, url_prefix="/v1", description=description)
+
+    @blp.before_request
+    def _clinicians_only() -> None:
+        require_staff(deps.tokens, ROLE)
+
+    for error, (status, code, message) in ERRORS.items():
+        blp.register_error_handler(error, _answer(status, code, message))
+    for error in (InvalidResponses, InvalidPlan):
+        blp.register_error_handler(error, _invalid)
+    return blp
+
+
+def _answer(status: int, code: str, message: str) -> Callable[[Exception], Any]:
+    return lambda _exc: (jsonify(error_body(status, code, message)), status)
+
+
+def _invalid(exc: InvalidResponses | InvalidPlan) -> Any:
+    return jsonify(
+        error_body(422, "validation_failed", "The request is invalid; see fields.", exc.errors)
+    ), 422
+
+
+def _triage(deps: Api) -> Blueprint:
+    blp = _guarded("triage", "Triage queue, history and clinician overrides", deps)
+
+    @blp.get("/triage/queue")
+    @blp.arguments(schemas.QueueQuery, location="query")
+    @blp.response(200, schemas.Queue)
+    def queue(query: dict[str, Any]) -> dict[str, Any]:
+        """Active cases by band, then score (highest first), then referral date."""
+        items, total = deps.casework.repo.queue(query.get("band"), query["limit"], query["offset"])
+        return {"total": total, "items": [views.queue_item(doc) for doc in items]}
+
+    @blp.get("/cases/<case_id>/triage")
+    @blp.response(200)
+    def history(case_id: str) -> dict[str, Any]:
+        """Every triage version of the case, with factors, points, rule version and audit."""
+        doc = deps.casework.repo.get(case_id, {"triage": 1, "escalations": 1, "status": 1})
+        if doc is None:
+            raise UnknownCase(case_id)
+        versions = schemas.TriageVersion(many=True).dump(doc["triage"])
+        return {
+            "case_id": case_id,
+            "status": doc["status"],
+            "versions": versions,
+            "escalations": doc["escalations"],
+        }
+
+    @blp.post("/cases/<case_id>/triage/override")
+    @blp.arguments(schemas.OverrideIn)
+    @blp.response(201, schemas.TriageVersion)
+    def override(body: dict[str, Any], case_id: str) -> dict[str, Any]:
+        """Set the band by clinical judgement; the reason is required and audited with who and when."""
+        return deps.casework.override(
+            case_id,
+            body["band"],
+            body["score"],
+            body["reason"].strip(),
+            g.principal.subject,
+            body["expected_version"],
+        )
+
+    return blp
+
+
+def _instruments(deps: Api) -> Blueprint:
+    blp = _guarded("instruments", "Standardised instruments: definitions, responses, trajectories", deps)
+
+    def find(instrument_id: str) -> Instrument:
+        found = deps.instruments.get(instrument_id)
+        if found is None:
+            abort(404, message=f"No instrument {instrument_id!r}.")
+        return found
+
+    @blp.get("/instruments")
+    @blp.response(200)
+    def catalogue() -> dict[str, Any]:
+        """Every instrument with its version and licence state."""
+        return {
+            "items": [views.instrument(i, deps.licensed, detail=False) for i in deps.instruments.values()]
+        }
+
+    @blp.get("/instruments/<instrument_id>")
+    @blp.response(200)
+    def definition(instrument_id: str) -> dict[str, Any]:
+        """Items, scales, scoring and cut-offs; item text withheld unless free or licensed."""
+        return views.instrument(find(instrument_id), deps.licensed, detail=True)
+
+    @blp.post("/cases/<case_id>/instruments/<instrument_id>/responses")
+    @blp.arguments(schemas.ResponsesIn)
+    @blp.response(201)
+    def respond(body: dict[str, Any], case_id: str, instrument_id: str) -> dict[str, Any]:
+        """Score one administration; safety items (PHQ-A 9, ASQ) escalate at once."""
+        instrument = find(instrument_id)
+        return deps.measurement.record(
+            case_id, instrument, body["informant"], body["responses"], g.principal.subject
+        )
+
+    @blp.get("/cases/<case_id>/instruments/<instrument_id>/trajectory")
+    @blp.response(200)
+    def trajectory(case_id: str, instrument_id: str) -> dict[str, Any]:
+        """Scores over repeated administrations, change since the first, combined profile."""
+        return deps.measurement.trajectory(case_id, find(instrument_id))
+
+    return blp
+
+
+def _followup(deps: Api) -> Blueprint:
+    blp = _guarded("return_plan", "Graded return plan and progress against it", deps)
+
+    @blp.post("/cases/<case_id>/return-plan")
+    @blp.arguments(schemas.PlanIn)
+    @blp.response(201)
+    def set_plan(body: dict[str, Any], case_id: str) -> dict[str, Any]:
+        """Replace the plan's weekly targets (hours a day at school); publishes returnplan.updated."""
+        return deps.followup.set_plan(case_id, body["weeks"], g.principal.subject)
+
+    @blp.get("/cases/<case_id>/return-plan")
+    @blp.response(200)
+    def plan(case_id: str) -> dict[str, Any]:
+        """The plan, each week's attendance against target, and detected relapses."""
+        return deps.followup.view(case_id)
+
+    return blp

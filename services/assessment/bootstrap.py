@@ -1,0 +1,67 @@
+"""Composition root of the assessment service: settings, store, data tables, use cases, HTTP, events."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from pymongo.database import Database
+
+from services.assessment import api, catalogue
+from services.assessment.casework import Casework
+from services.assessment.config import AssessmentConfig
+from services.assessment.followup import FollowUp
+from services.assessment.handlers import build_handlers
+from services.assessment.measurement import Measurement
+from services.assessment.repository import INDEXES, CaseRepository
+from shared import health, store, topics
+from shared.auth import StaffTokens
+from shared.http import create_app
+from shared.service import Service
+from shared.settings import Settings
+
+NAME = "assessment"
+
+
+def build(
+    settings: Settings, *, db: Database | None = None, clock: Callable[[], datetime] | None = None
+) -> Service:
+    config = AssessmentConfig.from_extra(settings.extra)
+    rules = catalogue.load_rules(config)
+    instruments = catalogue.load_instruments(config)
+    db = db if db is not None else store.connect(settings)
+    store.ensure_indexes(db, INDEXES)
+    clock = clock or (lambda: datetime.now(UTC))
+
+    outbox_written = threading.Event()
+    repo = CaseRepository(db, on_written=outbox_written.set)
+    casework = Casework(repo, rules, clock)
+    measurement = Measurement(
+        repo, rules, clock, instruments, config.licensed_instruments, config.sras_tie_margin
+    )
+    followup = FollowUp(repo, clock, config.relapse_weeks)
+    deps = api.Api(
+        StaffTokens(settings.staff_token_secret),
+        casework,
+        measurement,
+        followup,
+        instruments,
+        config.licensed_instruments,
+    )
+    app = create_app(
+        NAME,
+        title="Waymark assessment",
+        description="Explainable triage, escalation, instruments and return-plan follow-up.",
+        blueprints=api.blueprints(deps),
+        checks=health.checks(settings, db),
+    )
+    return Service(
+        settings=settings,
+        db=db,
+        app=app,
+        outbox=[repo.changes],
+        handlers=build_handlers(casework, followup),
+        consumes=[topics.events("referral"), topics.events("scheduling")],
+        outbox_written=outbox_written,
+    )

@@ -1,0 +1,164 @@
+"""Triage of a case over its life: first triage, re-triage on amendment, withdrawal, override.
+
+Each operation turns one input (an event or a clinician's request) into one update of
+the case document carrying the events it causes, so a triage and its
+``assessment.triaged`` / ``assessment.escalated`` events are never separated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from services.assessment import events as ev
+from services.assessment import intake
+from services.assessment.domain import versions
+from services.assessment.domain.escalation import Escalation, escalate
+from services.assessment.domain.rules import RuleTable
+from services.assessment.domain.triage import new_reasons, triage
+from services.assessment.repository import ACTIVE, CaseRepository, Change
+from shared.events import Event
+
+Clock = Callable[[], datetime]
+WITHDRAWN, SEEN = "withdrawn", "seen"
+
+
+class CaseClosed(RuntimeError):
+    """The case was withdrawn: it can no longer be triaged or planned."""
+
+
+class StaleVersion(RuntimeError):
+    """The clinician overrode a triage version that is no longer the current one."""
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def summary(record: Mapping[str, Any]) -> dict[str, Any]:
+    """The current triage, lifted to the top of the document for the queue's index and sort."""
+    return {
+        "band": record["band"],
+        "score": record["score"],
+        "target_days": record["target_days"],
+        "triage_version": record["version"],
+        "overridden": record["overridden"],
+        "clinic_type": record["clinic_type"],
+        "school_intervention": record["school_intervention"],
+    }
+
+
+def escalation_doc(escalation: Escalation, trigger: str) -> dict[str, Any]:
+    return {
+        "reasons": list(escalation.reasons),
+        "contact_within_hours": escalation.contact_within_hours,
+        "contact_deadline": iso(escalation.contact_deadline),
+        "trigger": trigger,
+    }
+
+
+def hospitals_of(doc: Mapping[str, Any]) -> list[str]:
+    return list(((doc.get("referral") or {}).get("preferences") or {}).get("hospitals") or [])
+
+
+@dataclass
+class Casework:
+    repo: CaseRepository
+    rules: RuleTable
+    clock: Clock
+
+    def submitted(self, event: Event) -> None:
+        referral = intake.referral(event.data)
+        case_id, now = referral["case_id"], self.clock()
+        result = triage(intake.facts(referral), self.rules, now.date())
+        record = versions.from_rules(1, result, versions.Audit(iso(now), trigger="referral.submitted"))
+        escalation = escalate(result.risk_reasons, self.rules, now)
+        events = (
+            [ev.escalated(case_id, escalation, hospitals_of({"referral": referral}))] if escalation else []
+        )
+        doc = {
+            "_id": case_id,
+            "status": ACTIVE,
+            "referral": referral,
+            "referred_on": referral["referred_on"],
+            "triage": [record],
+            "escalations": [escalation_doc(escalation, "referral.submitted")] if escalation else [],
+            "escalated_reasons": list(result.risk_reasons),
+            "escalated": escalation is not None,
+            "administrations": [],
+            "attendance": {},
+            "relapses": [],
+            **summary(record),
+        }
+        # A redelivery finds revision 1 taken and does nothing.
+        self.repo.create(doc, [*events, ev.triaged(case_id, record, referral)], event)
+
+    def amended(self, event: Event) -> None:
+        referral = intake.referral(event.data)
+
+        def mutation(doc: dict[str, Any]) -> Change | None:
+            if doc["status"] == WITHDRAWN:
+                return None
+            now = self.clock()
+            result = triage(intake.facts(referral), self.rules, now.date())
+            previous = doc["triage"][-1]
+            fresh = new_reasons(result.risk_reasons, doc.get("escalated_reasons", []))
+            audit = versions.Audit(iso(now), trigger="referral.amended")
+            computed = versions.from_rules(previous["version"] + 1, result, audit)
+            record = versions.after_amendment(previous, computed, new_risk=bool(fresh))
+            push: dict[str, list[Any]] = {"triage": [record]}
+            events = []
+            escalation = escalate(fresh, self.rules, now)
+            if escalation:
+                push["escalations"] = [escalation_doc(escalation, "referral.amended")]
+                events.append(ev.escalated(doc["_id"], escalation, hospitals_of({"referral": referral})))
+            events.append(ev.triaged(doc["_id"], record, referral))
+            reasons = [*doc.get("escalated_reasons", []), *fresh]
+            flags = {"escalated": bool(reasons), "escalated_reasons": reasons}
+            return Change({"referral": referral, **flags, **summary(record)}, push, events)
+
+        self.repo.mutate(referral["case_id"], mutation, event)
+
+    def withdrawn(self, event: Event) -> None:
+        data = intake.Withdrawn().load(dict(event.data))
+
+        def mutation(doc: dict[str, Any]) -> Change | None:
+            if doc["status"] == WITHDRAWN:
+                return None
+            fields = {
+                "status": WITHDRAWN,
+                "withdrawn_reason": data["reason"],
+                "withdrawn_at": iso(self.clock()),
+            }
+            return Change(fields)
+
+        self.repo.mutate(data["case_id"], mutation, event)
+
+    def attended(self, event: Event) -> None:
+        """The child has been seen: the case leaves the triage queue (follow-up continues)."""
+        data = intake.Attended().load(dict(event.data))
+
+        def mutation(doc: dict[str, Any]) -> Change | None:
+            if doc["status"] != ACTIVE:
+                return None
+            return Change({"status": SEEN, "seen_at": iso(self.clock())})
+
+        self.repo.mutate(data["case_id"], mutation, event)
+
+    def override(
+        self, case_id: str, band: str, score: int | None, reason: str, by: str, expected_version: int | None
+    ) -> dict[str, Any]:
+        def mutation(doc: dict[str, Any]) -> Change:
+            if doc["status"] == WITHDRAWN:
+                raise CaseClosed(case_id)
+            current = doc["triage"][-1]
+            if expected_version is not None and expected_version != current["version"]:
+                raise StaleVersion(current["version"])
+            audit = versions.Audit(iso(self.clock()), by=by, reason=reason, trigger="override")
+            record = versions.overridden(current, band, score, self.rules, audit)
+            events = [ev.triaged(case_id, record, doc["referral"])]
+            return Change(summary(record), {"triage": [record]}, events, record)
+
+        return self.repo.mutate(case_id, mutation)

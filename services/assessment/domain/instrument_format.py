@@ -1,0 +1,122 @@
+"""Reading an instrument's JSON form into the typed model, checking it is internally consistent.
+
+A broken instrument file must stop the service at start-up, not mis-score a child's
+questionnaire later, so every cross-reference (item → scale, subscale → item, flag →
+item or scale) is checked here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from services.assessment.domain.instruments import Band, FlagRule, Instrument, Item, Profile, Subscale
+
+
+class InstrumentError(ValueError):
+    """An instrument file is malformed."""
+
+
+def parse_instrument(doc: Mapping[str, Any]) -> Instrument:
+    try:
+        instrument = _build(doc)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InstrumentError(f"instrument {doc.get('id')!r}: {exc!r}") from None
+    _check(instrument)
+    return instrument
+
+
+def _build(doc: Mapping[str, Any]) -> Instrument:
+    scales = {
+        name: {int(o["value"]): str(o["label"]) for o in options} for name, options in doc["scales"].items()
+    }
+    items = tuple(
+        Item(
+            str(i["id"]),
+            i["scale"],
+            i.get("text"),
+            bool(i.get("required", True)),
+            bool(i.get("reverse", False)),
+        )
+        for i in doc["items"]
+    )
+    subscales = tuple(
+        Subscale(
+            s["code"],
+            tuple(str(x) for x in s["items"]),
+            s.get("method", "sum"),
+            frozenset(int(v) for v in s.get("count_values", ())),
+        )
+        for s in doc["subscales"]
+    )
+    cutoffs = {
+        scale: {
+            informant: tuple(Band(float(lo), float(hi), label) for lo, hi, label in rows)
+            for informant, rows in by.items()
+        }
+        for scale, by in doc.get("cutoffs", {}).items()
+    }
+    flags = tuple(
+        FlagRule(
+            f["code"],
+            tuple(str(x) for x in f.get("items", ())),
+            frozenset(int(v) for v in f.get("in", ())),
+            f.get("scale"),
+            f.get("gte"),
+            bool(f.get("escalate", False)),
+        )
+        for f in doc.get("flags", ())
+    )
+    profile_doc = doc.get("profile")
+    profile = (
+        Profile(tuple(profile_doc["scales"]), float(profile_doc.get("tie_margin", 0.25)))
+        if profile_doc
+        else None
+    )
+    licence = dict(doc["licence"])
+    return Instrument(
+        id=doc["id"],
+        version=str(doc["version"]),
+        name=doc["name"],
+        informants=tuple(doc["informants"]),
+        licence=licence,
+        requires_licence=bool(licence.get("requires_licence", True)),
+        scales=scales,
+        items=items,
+        subscales=subscales,
+        cutoffs=cutoffs,
+        flags=flags,
+        profile=profile,
+        stem=doc.get("stem"),
+        notes=doc.get("notes", ""),
+    )
+
+
+def _check(instrument: Instrument) -> None:
+    items = {i.id: i for i in instrument.items}
+    codes = {s.code for s in instrument.subscales}
+    problems = ["duplicate item ids"] if len(items) != len(instrument.items) else []
+    problems += [
+        f"item {i.id} uses unknown scale {i.scale}"
+        for i in instrument.items
+        if i.scale not in instrument.scales
+    ]
+    for sub in instrument.subscales:
+        if sub.method not in ("sum", "mean", "count"):
+            problems.append(f"subscale {sub.code} has unknown method {sub.method}")
+        for x in sub.items:
+            if x not in items:
+                problems.append(f"subscale {sub.code} names unknown item {x}")
+            elif sub.method != "count" and not items[x].required:
+                problems.append(f"subscale {sub.code} adds up optional item {x}")
+    for rule in instrument.flags:
+        problems += [f"flag {rule.code} names unknown item {x}" for x in rule.items if x not in items]
+        if rule.scale is not None and rule.scale not in codes:
+            problems.append(f"flag {rule.code} names unknown scale {rule.scale}")
+    problems += [f"cut-offs for unknown scale {s}" for s in instrument.cutoffs if s not in codes]
+    if instrument.profile is not None:
+        problems += [f"profile names unknown scale {s}" for s in instrument.profile.scales if s not in codes]
+    if not instrument.requires_licence:
+        problems += [f"item {i.id} of a free instrument has no text" for i in instrument.items if not i.text]
+    if problems:
+        raise InstrumentError(f"instrument {instrument.id!r}: " + "; ".join(problems))

@@ -1,0 +1,91 @@
+"""The events this service publishes, built in one place and checked against shared/contracts.
+
+A payload that does not match the published contract raises here, before anything is
+written, so a bug can never put a malformed event into the outbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from services.assessment.domain.escalation import Escalation
+from shared.contracts.assessment import check_outgoing
+from shared.events import Event, event_type
+
+SOURCE = "/services/assessment"
+
+
+def _event(name: str, case_id: str, data: dict[str, Any]) -> Event:
+    check_outgoing(name, data)
+    return Event(event_type(name), SOURCE, subject=case_id, data=data)
+
+
+def triaged(case_id: str, record: Mapping[str, Any], referral: Mapping[str, Any]) -> Event:
+    prefs = referral.get("preferences") or {}
+    return _event(
+        "assessment.triaged",
+        case_id,
+        {
+            "case_id": case_id,
+            "triage_version": record["version"],
+            "band": record["band"],
+            "score": record["score"],
+            "target_days": record["target_days"],
+            "referred_on": referral["referred_on"],
+            "rule_version": record["rule_version"],
+            "factors": [{"code": f["code"], "points": f["points"]} for f in record["factors"]],
+            "clinic_type": record["clinic_type"],
+            "school_intervention": record["school_intervention"],
+            "overridden": record["overridden"],
+            "constraints": {
+                "hospitals": list(prefs.get("hospitals") or []),
+                "max_travel_km": prefs.get("max_travel_km"),
+                "home_district": prefs.get("home_district"),
+                "weekdays": list(prefs.get("weekdays") or []),
+                "language": prefs.get("language"),
+            },
+        },
+    )
+
+
+def escalated(case_id: str, escalation: Escalation, hospitals: Sequence[str]) -> Event:
+    return _event(
+        "assessment.escalated",
+        case_id,
+        {
+            "case_id": case_id,
+            "reasons": list(escalation.reasons),
+            "contact_deadline": escalation.contact_deadline.isoformat(),
+            "contact_within_hours": escalation.contact_within_hours,
+            "hospitals": list(hospitals),
+        },
+    )
+
+
+def completed(case_id: str, administration: Mapping[str, Any]) -> Event:
+    return _event(
+        "assessment.completed",
+        case_id,
+        {
+            "case_id": case_id,
+            "instrument": administration["instrument"],
+            "instrument_version": administration["instrument_version"],
+            "administration": administration["n"],
+            "scores": dict(administration["scores"]),
+            "flags": list(administration["flags"]),
+            "informant": administration["informant"],
+            "bands": dict(administration["bands"]),
+        },
+    )
+
+
+def plan_updated(case_id: str, weeks: Sequence[Mapping[str, Any]]) -> Event:
+    data = {"case_id": case_id, "weeks": [dict(w) for w in weeks]}
+    return _event("returnplan.updated", case_id, data)
+
+
+def relapse_detected(case_id: str, weeks_below: Sequence[str]) -> Event:
+    return _event(
+        "followup.relapse_detected", case_id, {"case_id": case_id, "weeks_below": list(weeks_below)}
+    )

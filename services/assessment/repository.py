@@ -1,0 +1,169 @@
+"""Cases as a chain of numbered changes: races decided by a unique insert, state folded into one document.
+
+FerretDB 1.x applies every update as a read-modify-write of the whole document, so a
+conditional ``update_one`` can have several winners (docs/adr/0003). The one atomic
+operation is an insert on a unique key. So every change to a case is first inserted
+into ``case_changes`` under ``<case id>:<revision>``: exactly one writer wins each
+revision, and the change carries its events in its outbox (shared.outbox), so a state
+change and its events are one insert. The change is then folded into the ``cases``
+document (the read model: queue, history). A crash between the two is repaired by the
+next reader, which folds any changes the document has not seen yet, in order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from shared import inbox, outbox
+from shared.events import Event
+from shared.store import Index
+
+CASES, CHANGES = "cases", "case_changes"
+ACTIVE = "active"
+INDEXES = {
+    CASES: [
+        Index(
+            [("status", ASCENDING), ("band", ASCENDING), ("score", DESCENDING), ("referred_on", ASCENDING)],
+            name="queue_order",
+        ),
+    ],
+    CHANGES: [
+        Index([("case_id", ASCENDING), ("rev", ASCENDING)], unique=True, name="case_rev"),
+        Index([(outbox.STAMP, ASCENDING)], name="outbox_order"),
+    ],
+}
+QUEUE_FIELDS = dict.fromkeys(
+    [
+        *("_id", "band", "score", "target_days", "referred_on", "triage_version"),
+        *("overridden", "clinic_type", "school_intervention", "escalated", "status"),
+    ],
+    1,
+)
+MAX_ATTEMPTS = 8
+
+
+class UnknownCase(LookupError):
+    """No case with this id (its referral has not been consumed, or never existed)."""
+
+
+class ConcurrentChange(RuntimeError):
+    """Other writers kept winning the next revision; the caller may retry."""
+
+
+@dataclass
+class Change:
+    """What a mutation does to a case: fields to set, items to append, the events it causes."""
+
+    set: Mapping[str, Any] = field(default_factory=dict)
+    push: Mapping[str, Sequence[Any]] = field(default_factory=dict)
+    events: Sequence[Event] = ()
+    result: Any = None
+
+
+Mutation = Callable[[dict[str, Any]], Change | None]
+
+
+class CaseRepository:
+    def __init__(self, db: Database, on_written: Callable[[], None] = lambda: None) -> None:
+        self.collection = db[CASES]
+        self.changes = db[CHANGES]
+        self._on_written = on_written
+
+    def get(self, case_id: str, fields: Mapping[str, int] | None = None) -> dict[str, Any] | None:
+        """The case, with any changes not yet folded in applied first."""
+        self._catch_up(case_id)
+        return self.collection.find_one({"_id": case_id}, dict(fields) if fields else None)
+
+    def create(self, doc: dict[str, Any], events: Sequence[Event], event: Event | None = None) -> bool:
+        """Create a case (revision 1) with its events; False if it already exists."""
+        record = self._record(doc["_id"], 1, Change(), event)
+        record["create"] = doc
+        try:
+            self.changes.insert_one(outbox.new_document(record, events))
+        except DuplicateKeyError:
+            return False
+        self._on_written()
+        self._catch_up(doc["_id"])
+        return True
+
+    def mutate(self, case_id: str, mutation: Mutation, event: Event | None = None) -> Any:
+        """Apply ``mutation`` to the current case as its next revision, retrying if another writer won it.
+
+        With ``event``, the change is applied at most once for that event (redeliveries
+        are no-ops). Returns the mutation's result, or None when it had nothing to do.
+        """
+        for _ in range(MAX_ATTEMPTS):
+            doc = self.get(case_id)
+            if doc is None:
+                raise UnknownCase(case_id)
+            if event is not None and event.dedupe_key in doc.get(inbox.APPLIED_FIELD, []):
+                return None
+            change = mutation(doc)
+            if change is None:
+                return None
+            record = self._record(case_id, doc["rev"] + 1, change, event)
+            try:
+                self.changes.insert_one(outbox.new_document(record, change.events))
+            except DuplicateKeyError:
+                continue
+            if change.events:
+                self._on_written()
+            self._catch_up(case_id)
+            return change.result
+        raise ConcurrentChange(f"case {case_id}: {MAX_ATTEMPTS} revisions lost to other writers")
+
+    def queue(self, band: str | None, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+        """Active cases in queue order: band, then score (high first), then referral date."""
+        query: dict[str, Any] = {"status": ACTIVE}
+        if band:
+            query["band"] = band
+        order = [("band", ASCENDING), ("score", DESCENDING), ("referred_on", ASCENDING), ("_id", ASCENDING)]
+        cursor = self.collection.find(query, QUEUE_FIELDS).sort(order).skip(offset).limit(limit)
+        return list(cursor), self.collection.count_documents(query)
+
+    @staticmethod
+    def _record(case_id: str, rev: int, change: Change, event: Event | None) -> dict[str, Any]:
+        return {
+            "_id": f"{case_id}:{rev:07d}",
+            "case_id": case_id,
+            "rev": rev,
+            "set": dict(change.set),
+            "push": {k: list(v) for k, v in change.push.items()},
+            "event": event.dedupe_key if event else None,
+            "at": datetime.now(UTC),
+        }
+
+    def _catch_up(self, case_id: str) -> None:
+        """Fold, in revision order, every change the case document has not seen yet."""
+        current = self.collection.find_one({"_id": case_id}, {"rev": 1})
+        rev = current["rev"] if current else 0
+        for change in self.changes.find({"case_id": case_id, "rev": {"$gt": rev}}).sort("rev", ASCENDING):
+            if change["rev"] != rev + 1:
+                break  # a gap cannot happen (revisions are claimed in order); stop rather than skip
+            self._fold(change)
+            rev = change["rev"]
+
+    def _fold(self, change: Mapping[str, Any]) -> None:
+        applied = [change["event"]] if change.get("event") else []
+        if change["rev"] == 1:
+            doc = {**change["create"], "rev": 1, inbox.APPLIED_FIELD: applied}
+            with contextlib.suppress(DuplicateKeyError):  # another reader folded it first
+                self.collection.insert_one(doc)
+            return
+        push = {k: {"$each": v} for k, v in change["push"].items() if v}
+        if applied:
+            push[inbox.APPLIED_FIELD] = {"$each": applied}
+        update: dict[str, Any] = {"$set": {**change["set"], "rev": change["rev"]}}
+        if push:
+            update["$push"] = push
+        # Only the writer that won revision N (or a reader repairing its crash) folds it,
+        # from revision N-1; two folds of the same change write the same document.
+        self.collection.update_one({"_id": change["case_id"], "rev": change["rev"] - 1}, update)

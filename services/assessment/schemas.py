@@ -1,0 +1,91 @@
+"""HTTP request and response schemas (marshmallow 4) for the clinician API."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+BANDS = ("P1", "P2", "P3")
+
+
+class QueueQuery(Schema):
+    band = fields.Str(validate=validate.OneOf(BANDS), metadata={"description": "only this band"})
+    limit = fields.Int(load_default=50, validate=validate.Range(min=1, max=500))
+    offset = fields.Int(load_default=0, validate=validate.Range(min=0))
+
+
+class OverrideIn(Schema):
+    band = fields.Str(required=True, validate=validate.OneOf(BANDS))
+    reason = fields.Str(
+        required=True,
+        validate=validate.Length(min=5, max=1000),
+        metadata={"description": "why the clinician changes the priority (audited); no names"},
+    )
+    score = fields.Int(validate=validate.Range(min=0, max=100), allow_none=True, load_default=None)
+    expected_version = fields.Int(
+        validate=validate.Range(min=1),
+        allow_none=True,
+        load_default=None,
+        metadata={"description": "the triage version the clinician reviewed; 409 if it has changed"},
+    )
+
+
+class ResponsesIn(Schema):
+    informant = fields.Str(required=True, metadata={"description": "child, parent or teacher"})
+    responses = fields.Dict(
+        keys=fields.Str(),
+        values=fields.Int(strict=True),
+        required=True,
+        metadata={"description": "item id → response value"},
+    )
+
+
+class PlanWeekIn(Schema):
+    week_start = fields.Date(required=True, metadata={"description": "a Monday"})
+    target_hours_per_day = fields.Float(required=True, validate=validate.Range(min=0, max=10))
+
+
+class PlanIn(Schema):
+    weeks = fields.List(fields.Nested(PlanWeekIn), required=True, validate=validate.Length(min=1, max=52))
+
+
+class Factor(Schema):
+    code = fields.Str()
+    points = fields.Int()
+    value = fields.Raw()
+
+
+class TriageVersion(Schema):
+    version = fields.Int()
+    band = fields.Str()
+    score = fields.Int()
+    target_days = fields.Int()
+    rule_version = fields.Str()
+    factors = fields.List(fields.Nested(Factor))
+    clinic_type = fields.Str()
+    school_intervention = fields.Bool()
+    risk_reasons = fields.List(fields.Str())
+    overridden = fields.Bool()
+    override_kept_from = fields.Int()
+    at = fields.Str()
+    by = fields.Str()
+    reason = fields.Str(allow_none=True)
+    trigger = fields.Str()
+
+
+class QueueItem(Schema):
+    case_id = fields.Str(attribute="_id")
+    band = fields.Str()
+    score = fields.Int()
+    target_days = fields.Int()
+    target_date = fields.Str()
+    referred_on = fields.Str()
+    triage_version = fields.Int()
+    overridden = fields.Bool()
+    clinic_type = fields.Str()
+    school_intervention = fields.Bool()
+    escalated = fields.Bool()
+
+
+class Queue(Schema):
+    total = fields.Int()
+    items = fields.List(fields.Nested(QueueItem))

@@ -1,0 +1,126 @@
+"""A realistic demo region for the embedded platform: hospitals, schools and synthetic referrals.
+
+Everything goes in through the services' own doors — the scheduling seed for the
+region, the referral API (with real school keys) for every case — so the demo's
+waitlist is what triage and allocation really made of the referrals. The synthetic
+children are generated from a fixed seed; no real person is described.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from services.platform import Platform
+from services.referral.keys import create_school_key
+from services.scheduling.domain.geography import DISTRICT_CENTROIDS
+from services.scheduling.seed import HOSPITALS, seed_region
+
+SCHOOLS = [
+    ("haidian-no1", "Haidian No. 1 Middle School", "haidian"),
+    ("xicheng-exp", "Xicheng Experimental Primary", "xicheng"),
+    ("chaoyang-fl", "Chaoyang Foreign Languages School", "chaoyang"),
+    ("fengtai-no8", "Fengtai No. 8 Middle School", "fengtai"),
+    ("tongzhou-bay", "Tongzhou Bay Primary", "tongzhou"),
+    ("changping-hs", "Changping High School", "changping"),
+    ("daxing-no3", "Daxing No. 3 Middle School", "daxing"),
+    ("shunyi-int", "Shunyi International School", "shunyi"),
+    ("dongcheng-pr", "Dongcheng Garden Primary", "dongcheng"),
+    ("shijingshan-ms", "Shijingshan Middle School", "shijingshan"),
+    ("fangshan-no2", "Fangshan No. 2 Middle School", "fangshan"),
+    ("mentougou-js", "Mentougou Junior School", "mentougou"),
+]
+SURNAMES = ["Wang", "Li", "Zhang", "Liu", "Chen", "Yang", "Zhao", "Huang", "Zhou", "Wu", "Xu", "Sun"]
+GIVEN = ["Xiaoming", "Yutong", "Haoran", "Zihan", "Yichen", "Ruoxi", "Jiayi", "Zixuan", "Mingyu", "Siyu"]
+CONCERNS = [
+    "anxiety", "low_mood", "somatic_complaints", "separation_worries", "social_fears",
+    "bullying", "learning_difficulty", "family_conflict", "sleep", "screen_use",
+]  # fmt: skip
+WEEKDAYS = ["mon", "tue", "wed", "thu", "fri"]
+
+
+@dataclass(frozen=True)
+class DemoSchool:
+    school_id: str
+    name: str
+    key: str
+
+
+def seed(platform: Platform, referrals: int, rng_seed: int = 20261123) -> list[DemoSchool]:
+    """Seed the running embedded platform; returns the schools with their (shown-once) keys."""
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731 - the services' clock type
+    if "scheduling" in platform.services:
+        seed_region(platform.services["scheduling"].db, clock)
+    schools: list[DemoSchool] = []
+    if "referral" not in platform.services:
+        return schools
+    referral = platform.services["referral"]
+    for school_id, name, _district in SCHOOLS:
+        schools.append(DemoSchool(school_id, name, create_school_key(referral.db, school_id, name).key))
+    client = referral.app.test_client()
+    rng = random.Random(rng_seed)
+    today = date.today()
+    for n in range(referrals):
+        school = schools[n % len(schools)]
+        district = SCHOOLS[n % len(SCHOOLS)][2]
+        response = client.post(
+            "/v1/referrals",
+            json=synthetic_referral(rng, today, district, n),
+            headers={"Authorization": f"Bearer {school.key}", "Idempotency-Key": f"demo-{n}"},
+        )
+        if response.status_code >= 400:
+            raise RuntimeError(f"demo referral {n} refused: {response.get_json()}")
+    return schools
+
+
+def synthetic_referral(rng: random.Random, today: date, district: str, n: int) -> dict[str, Any]:
+    age = rng.randint(7, 17)
+    birth = today - timedelta(days=age * 365 + rng.randint(0, 300))
+    absence_days = rng.choice([5, 10, 15, 20, 30, 45, 60, 90, 120])
+    missed = min(20, rng.randint(3, 20))
+    risk = rng.random() < 0.05
+    hospitals = [h["id"] for h in HOSPITALS]
+    language = "en" if rng.random() < 0.1 else "zh-CN"
+    surname = rng.choice(SURNAMES)
+    return {
+        "student": {
+            "name": f"{surname} {rng.choice(GIVEN)} {n}",
+            "date_of_birth": birth.isoformat(),
+            "sex": rng.choice(["female", "male"]),
+            "grade": max(1, min(12, age - 6)),
+        },
+        "guardians": [
+            {
+                "relationship": rng.choice(["mother", "father", "grandparent"]),
+                "name": f"{surname} {rng.choice(GIVEN)}",
+                "phone": f"+86138{rng.randint(10_000_000, 99_999_999)}",
+                "email": f"guardian{n}@example.org",
+                "language": language,
+                "consent": {
+                    "given_at": (datetime.now(UTC) - timedelta(days=2)).isoformat(),
+                    "scope": ["referral", "share_with_hospitals", "contact_by_email", "contact_by_sms"],
+                },
+            }
+        ],
+        "absence": {
+            "start": (today - timedelta(days=absence_days)).isoformat(),
+            "days_missed_last_20": missed,
+            "partial_days_last_20": rng.randint(0, 20 - missed),
+        },
+        "concerns": rng.sample(CONCERNS, rng.randint(1, 3)),
+        "risk_indicators": {"self_harm": risk, "suicidal_talk": False, "not_eating": rng.random() < 0.05},
+        "school_actions": {
+            "tried": rng.sample(["reduced_timetable", "safe_space", "mentor", "counselling"], 2)
+        },
+        "return_attempts": [],
+        "preferences": {
+            "hospitals": rng.sample(hospitals, rng.randint(2, len(hospitals))),
+            "max_travel_km": rng.choice([None, 20, 30, 50]),
+            "home_district": district if district in DISTRICT_CENTROIDS else "haidian",
+            "weekdays": rng.sample(WEEKDAYS, rng.randint(3, 5)),
+            "language": language,
+        },
+    }

@@ -1,0 +1,118 @@
+"""The composition root: settings, store, channels, directory and handlers wired into a Service.
+
+Tests pass ``db``, ``clock``, ``channels`` and ``directory`` fakes; everything else is
+built from ``settings`` (NOTIFICATION_* keys, see config.py). The returned Service
+carries the reminder scheduler as a background duty, which the worker runs.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from datetime import UTC, datetime
+
+from pymongo.database import Database
+
+from services.notification import api, reminders
+from services.notification.channels.base import Channel
+from services.notification.channels.email import LogEmailChannel, SmtpChannel
+from services.notification.channels.sms import LoggingSmsProvider, SmsChannel
+from services.notification.channels.webhook import WebhookChannel
+from services.notification.config import NotificationConfig
+from services.notification.directory import (
+    ContactDirectory,
+    FallbackDirectory,
+    HttpContactDirectory,
+    MemoryContactDirectory,
+    demo_contacts,
+)
+from services.notification.handlers import EventHandlers
+from services.notification.rendering import Renderer
+from services.notification.repository import DELIVERIES, INDEXES, ReminderStore
+from services.notification.sender import Clock, Sender
+from shared import health, store, topics
+from shared.auth import StaffTokens
+from shared.http import create_app
+from shared.service import Service
+from shared.settings import Settings
+
+NAME = "notification"
+CONSUMES = [topics.events("referral"), topics.events("assessment"), topics.events("scheduling")]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def default_channels(config: NotificationConfig) -> dict[str, Channel]:
+    if config.sms_provider != "log":
+        raise ValueError(
+            f"unknown NOTIFICATION_SMS_PROVIDER {config.sms_provider!r} (only 'log' is built in)"
+        )
+    email: Channel = LogEmailChannel()
+    if config.email_transport == "smtp":
+        email = SmtpChannel(
+            config.smtp_host, config.smtp_port, config.smtp_sender,
+            user=config.smtp_user, password=config.smtp_password, starttls=config.smtp_starttls,
+        )  # fmt: skip
+    return {
+        "email": email,
+        "sms": SmsChannel(LoggingSmsProvider()),
+        "webhook": WebhookChannel(timeout_s=config.http_timeout_s),
+    }
+
+
+def default_directory(settings: Settings, config: NotificationConfig) -> ContactDirectory:
+    tokens = StaffTokens(settings.staff_token_secret)
+    http = HttpContactDirectory(
+        config.referral_url, lambda: tokens.issue(NAME, "service"), timeout_s=config.http_timeout_s
+    )
+    if settings.embedded:
+        return FallbackDirectory(http, MemoryContactDirectory(default=demo_contacts))
+    return http
+
+
+def build(
+    settings: Settings,
+    *,
+    db: Database | None = None,
+    clock: Clock | None = None,
+    channels: Mapping[str, Channel] | None = None,
+    directory: ContactDirectory | None = None,
+) -> Service:
+    config = NotificationConfig.from_settings(settings)
+    db = db if db is not None else store.connect(settings)
+    store.ensure_indexes(db, INDEXES)
+    clock = clock or utc_now
+    wake = threading.Event()
+    sender = Sender(
+        db,
+        config,
+        dict(channels) if channels is not None else default_channels(config),
+        directory if directory is not None else default_directory(settings, config),
+        Renderer(),
+        clock,
+        wake,
+    )
+    handlers = EventHandlers(sender, reminders.Reminders(db, config, clock), config)
+    app = create_app(
+        NAME,
+        title="Waymark notification",
+        description="Delivery log, dead letters and reminders of every outbound message.",
+        blueprints=api.blueprints(sender, ReminderStore(db), StaffTokens(settings.staff_token_secret)),
+        checks=health.checks(settings, db),
+    )
+
+    def scheduler(stop: threading.Event) -> None:
+        reminders.loop(stop, db, clock, sender, config)
+
+    return Service(
+        settings=settings,
+        db=db,
+        app=app,
+        outbox=[db[DELIVERIES]],
+        handlers=handlers.registry(),
+        consumes=CONSUMES,
+        background=[scheduler],
+        outbox_written=wake,
+    )

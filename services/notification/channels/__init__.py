@@ -1,0 +1,1 @@
+"""Channel adapters behind one interface: email (SMTP), SMS (provider), signed webhooks."""

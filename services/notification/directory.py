@@ -1,0 +1,87 @@
+"""Where guardian and school contacts come from: the referral service, asked at send time.
+
+:class:`ContactDirectory` is the seam: :class:`HttpContactDirectory` calls referral's
+internal API with a service token; :class:`MemoryContactDirectory` is the fake for
+tests; :class:`FallbackDirectory` serves the embedded default when no referral service
+answers, so ``make run`` still shows messages flowing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from typing import Protocol
+from urllib.parse import quote
+
+from services.notification.domain.contacts import Contacts, Guardian, School, from_json
+
+log = logging.getLogger(__name__)
+
+
+class DirectoryUnavailable(RuntimeError):
+    """The referral service did not answer; the caller retries later."""
+
+
+class ContactDirectory(Protocol):
+    def contacts(self, case_id: str) -> Contacts | None:
+        """The case's contacts, None if the case is unknown; raise DirectoryUnavailable if unsure."""
+
+
+class HttpContactDirectory:
+    def __init__(self, base_url: str, token: Callable[[], str], timeout_s: float = 5.0) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._token = token
+        self._timeout_s = timeout_s
+
+    def contacts(self, case_id: str) -> Contacts | None:
+        url = f"{self._base_url}/internal/v1/cases/{quote(case_id, safe='')}/contacts"
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {self._token()}"})
+        try:
+            with urllib.request.urlopen(request, timeout=self._timeout_s) as response:
+                return from_json(json.loads(response.read()))
+        except urllib.error.HTTPError as exc:
+            if exc.code in (404, 410):
+                return None
+            raise DirectoryUnavailable(f"referral answered {exc.code}") from None
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise DirectoryUnavailable(f"referral unreachable: {type(exc).__name__}") from None
+
+
+class MemoryContactDirectory:
+    """Contacts held in a dict; ``default`` answers for unknown cases (embedded demo)."""
+
+    def __init__(
+        self, cases: Mapping[str, Contacts] | None = None, default: Callable[[str], Contacts] | None = None
+    ) -> None:
+        self.cases: dict[str, Contacts] = dict(cases or {})
+        self._default = default
+        self.unavailable = False
+
+    def contacts(self, case_id: str) -> Contacts | None:
+        if self.unavailable:
+            raise DirectoryUnavailable("memory directory switched off")
+        found = self.cases.get(case_id)
+        if found is None and self._default is not None:
+            return self._default(case_id)
+        return found
+
+
+class FallbackDirectory:
+    def __init__(self, primary: ContactDirectory, fallback: ContactDirectory) -> None:
+        self._primary, self._fallback = primary, fallback
+
+    def contacts(self, case_id: str) -> Contacts | None:
+        try:
+            return self._primary.contacts(case_id)
+        except DirectoryUnavailable:
+            log.info("referral directory unavailable; using the embedded demo contacts")
+            return self._fallback.contacts(case_id)
+
+
+def demo_contacts(case_id: str) -> Contacts:
+    """A consenting demo guardian on reserved .invalid / fictional addresses, for the embedded default."""
+    guardian = Guardian("parent", "guardian@example.invalid", "+8613800000000", "zh-CN", True, True)
+    return Contacts(case_id, (guardian,), School("demo-school"))

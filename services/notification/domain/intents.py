@@ -1,0 +1,102 @@
+"""Which messages an event causes: the one table of the service's behaviour.
+
+Each consumed event becomes zero or more :class:`Intent` s — "tell the guardians that
+an appointment was booked", "tell the school the case is triaged" — carrying only
+non-identifying facts from the event (ids, times, codes). Who exactly receives them is
+decided later from the contacts fetched at send time (:mod:`.recipients`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+GUARDIANS, SCHOOL, ONCALL = "guardians", "school", "oncall"
+PERSON_CHANNELS = ("email", "sms")
+SCHOOL_STATUS = {
+    "assessment.triaged": "triaged",
+    "waitlist.entry_added": "waitlisted",
+    "appointment.booked": "booked",
+    "appointment.rescheduled": "rescheduled",
+    "appointment.cancelled": "cancelled",
+}
+GUARDIAN_TEMPLATE = {
+    "referral.submitted": "referral_received",
+    "waitlist.offer_made": "offer_made",
+    "appointment.booked": "appointment_booked",
+    "appointment.rescheduled": "appointment_moved",
+    "appointment.cancelled": "appointment_cancelled",
+    "appointment.no_show": "appointment_missed",
+}
+APPOINTMENT_FACTS = ("appointment_id", "hospital_id", "start", "end", "kind", "previous_start")
+OFFER_FACTS = ("offer_id", "hospital_id", "slot_start", "slot_end", "kind", "hold_until")
+
+
+@dataclass(frozen=True)
+class Intent:
+    template: str
+    audience: str
+    case_id: str
+    context: Mapping[str, Any] = field(default_factory=dict)
+    urgent: bool = False
+    """Urgent messages ignore quiet hours (escalations)."""
+    hospital_id: str | None = None
+    channels: tuple[str, ...] = PERSON_CHANNELS
+
+
+def _pick(data: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    return {k: data[k] for k in keys if data.get(k) is not None}
+
+
+def offer_links(data: Mapping[str, Any], scheduling_url: str) -> dict[str, str]:
+    """Accept/decline links: the event's own if it carries them, else built from the offer id."""
+    links = data.get("links") or {}
+    base = f"{scheduling_url}/v1/offers/{quote(str(data['offer_id']), safe='')}"
+    suffix = f"?token={quote(str(data['token']), safe='')}" if data.get("token") else ""
+    return {
+        "accept_url": links.get("accept") or f"{base}/accept{suffix}",
+        "decline_url": links.get("decline") or f"{base}/decline{suffix}",
+    }
+
+
+def intents_for(name: str, data: Mapping[str, Any], *, scheduling_url: str) -> list[Intent]:
+    """The messages that event ``name`` with payload ``data`` causes (possibly none)."""
+    case_id = str(data.get("case_id", ""))
+    found: list[Intent] = []
+    if name in GUARDIAN_TEMPLATE:
+        context = _pick(data, APPOINTMENT_FACTS) if name.startswith("appointment.") else {}
+        if name == "waitlist.offer_made":
+            context = {**_pick(data, OFFER_FACTS), **offer_links(data, scheduling_url)}
+        hospital = data.get("hospital_id")
+        found.append(Intent(GUARDIAN_TEMPLATE[name], GUARDIANS, case_id, context, hospital_id=hospital))
+    if name in SCHOOL_STATUS:
+        context = {"status": SCHOOL_STATUS[name], **_pick(data, ("start", "previous_start"))}
+        found.append(Intent("case_status", SCHOOL, case_id, context, channels=("webhook",)))
+    if name == "assessment.escalated":
+        context = _pick(data, ("contact_deadline", "contact_within_hours"))
+        for hospital in data.get("hospitals") or [None]:
+            found.append(Intent("escalation", ONCALL, case_id, context, urgent=True, hospital_id=hospital))
+    if name in ("followup.relapse_detected", "waitlist.followup_needed"):
+        hospital = data.get("hospital_id")
+        found.append(
+            Intent("followup_review", ONCALL, case_id, {}, hospital_id=hospital, channels=("email",))
+        )
+    if name == "waitlist.pressure_changed" and data.get("level") == "critical":
+        facts = _pick(data, ("hospital_id", "band", "waiting", "capacity", "predicted_wait_days"))
+        hospital = data.get("hospital_id")
+        found.append(Intent("capacity_alert", ONCALL, "", facts, hospital_id=hospital, channels=("email",)))
+    return found
+
+
+def reminder_intent(reminder: Mapping[str, Any]) -> Intent:
+    """The guardian message of a due reminder (stored by :mod:`services.notification.reminders`)."""
+    context = {**_pick(reminder, APPOINTMENT_FACTS), "days_before": reminder["days_before"]}
+    return Intent(
+        "appointment_reminder",
+        GUARDIANS,
+        reminder["case_id"],
+        context,
+        hospital_id=reminder.get("hospital_id"),
+    )

@@ -1,0 +1,55 @@
+"""Event handlers: validate the payload, change reminders, plan deliveries, attempt them.
+
+Order matters for a move or a cancellation: old reminders (and their unsent messages)
+are withdrawn before the new message is planned. Every write is keyed by the event,
+so a redelivered event changes nothing and sends nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from marshmallow import ValidationError
+
+from services.notification.config import NotificationConfig
+from services.notification.domain.intents import intents_for
+from services.notification.domain.reminders import parse_time
+from services.notification.reminders import Reminders
+from services.notification.schemas import READERS
+from services.notification.sender import Sender
+from shared.consumer import Handler
+from shared.events import Event
+
+log = logging.getLogger(__name__)
+
+
+class EventHandlers:
+    def __init__(self, sender: Sender, reminders: Reminders, config: NotificationConfig) -> None:
+        self.sender, self.reminders, self.config = sender, reminders, config
+
+    def registry(self) -> dict[str, Handler]:
+        return {name: self.handle for name in READERS}
+
+    def handle(self, event: Event) -> None:
+        errors = READERS[event.name]().validate(dict(event.data))
+        if errors:
+            raise ValidationError(errors)  # poison: the consumer loop retries, then dead-letters it
+        data = event.data
+        self._apply_reminders(event)
+        ids: list[str] = []
+        for intent in intents_for(event.name, data, scheduling_url=self.config.scheduling_public_url):
+            ids += self.sender.plan(intent, event.dedupe_key, event.correlation_id, event.time)
+        self.sender.deliver(ids)
+
+    def _apply_reminders(self, event: Event) -> None:
+        data = event.data
+        if event.name == "appointment.booked":
+            self.reminders.schedule(data, event.correlation_id)
+        elif event.name == "appointment.rescheduled":
+            start = parse_time(data["start"])
+            self.reminders.withdraw_appointment(data["appointment_id"], "rescheduled", keep_start=start)
+            self.reminders.schedule(data, event.correlation_id)
+        elif event.name == "appointment.cancelled":
+            self.reminders.withdraw_appointment(data["appointment_id"], "cancelled")
+        elif event.name == "referral.withdrawn":
+            self.reminders.withdraw_case(data["case_id"], "referral_withdrawn")

@@ -1,0 +1,179 @@
+"""The delivery log and the reminders, in the service's own database.
+
+Both are single-document state machines; every change is one conditional
+``update_one`` (FerretDB has no transactions and a non-atomic findAndModify), and the
+events a change causes ride in the same update (shared.outbox). No contact details
+are stored: deliveries keep a one-way recipient reference and a masked address.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from shared.store import Index
+
+DELIVERIES, REMINDERS, CLAIMS = "deliveries", "reminders", "delivery_claims"
+# Delivery states: pending → sending → sent | retrying → … → dead; withdrawn when no longer wanted.
+PENDING, SENDING, SENT, RETRYING, DEAD, WITHDRAWN = (
+    "pending",
+    "sending",
+    "sent",
+    "retrying",
+    "dead",
+    "withdrawn",
+)
+STATES = (PENDING, SENDING, SENT, RETRYING, DEAD, WITHDRAWN)
+OPEN = (PENDING, RETRYING)
+SCHEDULED, FIRED = "scheduled", "fired"
+
+INDEXES = {
+    DELIVERIES: [
+        Index([("state", ASCENDING), ("next_attempt_at", ASCENDING)], name="due"),
+        Index([("case_id", ASCENDING), ("created_at", DESCENDING)], name="by_case"),
+        Index([("created_at", DESCENDING)], name="recent"),
+        Index([("outbox_at", ASCENDING)], name="outbox"),
+    ],
+    REMINDERS: [
+        Index([("state", ASCENDING), ("due_at", ASCENDING)], name="due"),
+        Index([("appointment_id", ASCENDING)], name="by_appointment"),
+        Index([("case_id", ASCENDING)], name="by_case"),
+    ],
+}
+PUBLIC_FIELDS = {"outbox": 0, "outbox_at": 0}
+
+
+class DeliveryLog:
+    def __init__(self, db: Database) -> None:
+        self.col = db[DELIVERIES]
+        self.claims = db[CLAIMS]
+
+    def create(self, doc: dict[str, Any]) -> bool:
+        """Insert a new delivery; False if one with this key exists (a redelivered event)."""
+        try:
+            self.col.insert_one(doc)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    def get(self, delivery_id: str) -> dict[str, Any] | None:
+        return self.col.find_one({"_id": delivery_id}, PUBLIC_FIELDS)
+
+    def claim(self, delivery_id: str, now: datetime, lease_until: datetime) -> dict[str, Any] | None:
+        """Take a due delivery for one attempt; None if another worker has it or it is not due.
+
+        FerretDB 1.x applies updates as read-modify-write, so a conditional update cannot
+        arbitrate between two workers; a unique insert can. Each attempt has a sequence
+        number and whoever inserts ``<id>:<seq>`` into the claims collection owns it.
+        """
+        doc = self.col.find_one(
+            {"_id": delivery_id, "state": {"$in": list(OPEN)}, "next_attempt_at": {"$lte": now}},
+            PUBLIC_FIELDS,
+        )
+        if doc is None:
+            return None
+        key = f"{delivery_id}:{doc['seq']}"
+        try:
+            self.claims.insert_one({"_id": key, "at": now})
+        except DuplicateKeyError:
+            self._skip_abandoned(key, doc, now - (lease_until - now))
+            return None
+        result = self.col.update_one(
+            {"_id": delivery_id, "seq": doc["seq"], "state": {"$in": list(OPEN)}},
+            {"$set": {"state": SENDING, "lease_until": lease_until, "updated_at": now}},
+        )
+        return {**doc, "state": SENDING} if result.modified_count == 1 else None
+
+    def _skip_abandoned(self, key: str, doc: Mapping[str, Any], older_than: datetime) -> None:
+        """A claim whose worker died before marking the delivery: move past its sequence number."""
+        claim = self.claims.find_one({"_id": key})
+        if claim is not None and _aware(claim["at"]) < older_than:
+            self.col.update_one(
+                {"_id": doc["_id"], "seq": doc["seq"], "state": {"$in": list(OPEN)}}, {"$inc": {"seq": 1}}
+            )
+
+    def finish(self, doc: Mapping[str, Any], update: Mapping[str, Any]) -> None:
+        """Close the attempt ``doc`` claimed; the sequence number moves on so the next one can be claimed."""
+        change = dict(update)
+        change["$inc"] = {**change.get("$inc", {}), "seq": 1}
+        self.col.update_one({"_id": doc["_id"], "seq": doc["seq"], "state": SENDING}, change)
+
+    def due(self, now: datetime, limit: int = 100) -> list[str]:
+        query = {"state": {"$in": list(OPEN)}, "next_attempt_at": {"$lte": now}}
+        return [d["_id"] for d in self.col.find(query, {"_id": 1}).sort("next_attempt_at", 1).limit(limit)]
+
+    def release_stale(self, now: datetime) -> int:
+        """Attempts whose worker died mid-send go back to retrying (at-least-once, by design)."""
+        released = 0
+        for doc in self.col.find({"state": SENDING, "lease_until": {"$lt": now}}, {"seq": 1}):
+            result = self.col.update_one(
+                {"_id": doc["_id"], "seq": doc["seq"], "state": SENDING},
+                {"$set": {"state": RETRYING, "next_attempt_at": now, "updated_at": now}, "$inc": {"seq": 1}},
+            )
+            released += result.modified_count
+        return released
+
+    def withdraw(self, query: Mapping[str, Any], now: datetime, reason: str) -> int:
+        """Withdraw open deliveries; bumping ``seq`` makes a claim taken meanwhile fail."""
+        result = self.col.update_many(
+            {**query, "state": {"$in": list(OPEN)}},
+            {"$set": {"state": WITHDRAWN, "last_error": reason, "updated_at": now}, "$inc": {"seq": 1}},
+        )
+        return result.modified_count
+
+    def replay(self, delivery_id: str, now: datetime) -> bool:
+        """A dead letter gets a fresh round of attempts; its history is kept."""
+        result = self.col.update_one(
+            {"_id": delivery_id, "state": DEAD},
+            {
+                "$set": {"state": PENDING, "attempts": 0, "next_attempt_at": now, "updated_at": now},
+                "$inc": {"replays": 1},
+            },
+        )
+        return result.modified_count == 1
+
+    def search(self, filters: Mapping[str, Any], limit: int, skip: int = 0) -> list[dict[str, Any]]:
+        cursor = self.col.find(dict(filters), PUBLIC_FIELDS).sort("created_at", -1).skip(skip).limit(limit)
+        return list(cursor)
+
+
+def _aware(value: datetime) -> datetime:
+    """Clients without tz_aware hand back naive UTC datetimes."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class ReminderStore:
+    def __init__(self, db: Database) -> None:
+        self.col = db[REMINDERS]
+
+    def schedule(self, doc: dict[str, Any]) -> bool:
+        try:
+            self.col.insert_one(doc)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    def withdraw(self, query: Mapping[str, Any], now: datetime, reason: str) -> int:
+        result = self.col.update_many(
+            {**query, "state": SCHEDULED},
+            {"$set": {"state": "withdrawn", "withdrawn_reason": reason, "updated_at": now}},
+        )
+        return result.modified_count
+
+    def due(self, now: datetime, limit: int = 100) -> list[dict[str, Any]]:
+        return list(
+            self.col.find({"state": SCHEDULED, "due_at": {"$lte": now}}).sort("due_at", 1).limit(limit)
+        )
+
+    def fired(self, reminder_id: str, now: datetime) -> None:
+        self.col.update_one(
+            {"_id": reminder_id, "state": SCHEDULED}, {"$set": {"state": FIRED, "fired_at": now}}
+        )
+
+    def for_case(self, case_id: str) -> list[dict[str, Any]]:
+        return list(self.col.find({"case_id": case_id}).sort("due_at", 1))

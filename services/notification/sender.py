@@ -1,0 +1,194 @@
+"""Planning deliveries and making attempts: the heart of the service.
+
+A delivery is created under a key derived from its origin (the event's dedupe key or
+the reminder's id), the recipient reference and the channel, in state ``pending``,
+BEFORE anything is sent; so a redelivered event finds its deliveries and sends nothing
+twice. Each attempt claims the delivery (conditional update), resolves the address
+afresh (consent may have changed), honours quiet hours, sends, and records the outcome
+with its notification.sent / notification.failed event in the same update.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from jinja2 import TemplateError
+from pymongo.database import Database
+
+from services.notification import metrics
+from services.notification.channels.base import Channel, DeliveryError, OutboundMessage
+from services.notification.config import NotificationConfig
+from services.notification.directory import ContactDirectory, DirectoryUnavailable
+from services.notification.domain import recipients
+from services.notification.domain.intents import GUARDIANS, ONCALL, SCHOOL, Intent
+from services.notification.domain.quiet_hours import deferred_until
+from services.notification.domain.reminders import parse_time
+from services.notification.domain.retry import backoff_s
+from services.notification.events_out import failed_event, sent_event
+from services.notification.rendering import Renderer, webhook_body
+from services.notification.repository import DEAD, PENDING, RETRYING, SENT, WITHDRAWN, DeliveryLog
+from shared import outbox
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+
+
+def delivery_id(origin: str, template: str, ref: str, channel: str) -> str:
+    return hashlib.sha256(f"{origin}|{template}|{ref}|{channel}".encode()).hexdigest()[:32]
+
+
+def _start_of(intent: Intent) -> datetime | None:
+    start = intent.context.get("start")
+    return parse_time(start) if start else None
+
+
+class Sender:
+    def __init__(
+        self,
+        db: Database,
+        config: NotificationConfig,
+        channels: Mapping[str, Channel],
+        directory: ContactDirectory,
+        renderer: Renderer,
+        clock: Clock,
+        wake: threading.Event,
+        rand: Callable[[float, float], float] = random.uniform,
+    ) -> None:
+        self.log = DeliveryLog(db)
+        self.config, self.channels, self.directory = config, channels, directory
+        self.renderer, self.clock, self.wake, self.rand = renderer, clock, wake, rand
+
+    def plan(self, intent: Intent, origin: str, correlation_id: str, occurred_at: str) -> list[str]:
+        """Create the intent's deliveries (idempotently); their ids, new or already there."""
+        contacts = self.directory.contacts(intent.case_id) if intent.audience in (GUARDIANS, SCHOOL) else None
+        oncall = self.config.oncall_for(intent.hospital_id) if intent.audience == ONCALL else None
+        now = self.clock()
+        ids = []
+        for target in recipients.targets(intent, contacts, oncall):
+            key = delivery_id(origin, intent.template, target.ref, target.channel)
+            ids.append(key)
+            self.log.create(
+                {
+                    "_id": key,
+                    "origin": origin,
+                    "template": intent.template,
+                    "audience": intent.audience,
+                    "case_id": intent.case_id or None,
+                    "hospital_id": intent.hospital_id,
+                    "appointment_id": intent.context.get("appointment_id"),
+                    "appointment_start": _start_of(intent),
+                    "channel": target.channel,
+                    "recipient": target.ref,
+                    "recipient_masked": target.masked,
+                    "language": target.language,
+                    "context": dict(intent.context),
+                    "urgent": intent.urgent,
+                    "state": PENDING,
+                    "attempts": 0,
+                    "seq": 0,
+                    "replays": 0,
+                    "max_attempts": self.config.max_attempts,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                    "updated_at": now,
+                    "occurred_at": occurred_at,
+                    "correlation_id": correlation_id,
+                    "history": [],
+                }
+            )
+        return ids
+
+    def deliver(self, ids: Iterable[str]) -> None:
+        for key in ids:
+            self.attempt(key)
+
+    def attempt(self, key: str) -> str | None:
+        """One attempt if the delivery is due and unclaimed; the resulting state, else None."""
+        now = self.clock()
+        doc = self.log.claim(key, now, now + timedelta(seconds=self.config.lease_s))
+        if doc is None:
+            return None
+        try:
+            resolved = self._resolve(doc)
+        except DirectoryUnavailable as exc:
+            return self._failed(doc, now, str(exc), permanent=False)
+        if resolved is None:
+            self.log.finish(
+                doc, {"$set": {"state": WITHDRAWN, "last_error": "recipient_gone", "updated_at": now}}
+            )
+            metrics.NOTIFICATIONS.labels(doc["channel"], "withdrawn").inc()
+            return WITHDRAWN
+        if doc["audience"] == GUARDIANS and not doc["urgent"]:
+            until = deferred_until(now, resolved.quiet_hours)
+            if until is not None:
+                until_utc = until.astimezone(UTC)
+                update = {"state": PENDING, "next_attempt_at": until_utc, "deferred_until": until_utc}
+                self.log.finish(doc, {"$set": {**update, "updated_at": now}})
+                metrics.NOTIFICATIONS.labels(doc["channel"], "deferred").inc()
+                return PENDING
+        try:
+            message = self._message(doc, resolved)
+            channel = self.channels.get(doc["channel"])
+            if channel is None:
+                raise DeliveryError(f"no {doc['channel']} channel configured", permanent=True)
+            provider_id = channel.send(message)
+        except DeliveryError as exc:
+            return self._failed(doc, now, exc.reason, exc.permanent)
+        except TemplateError as exc:
+            return self._failed(doc, now, f"template: {exc}", permanent=True)
+        attempts = doc["attempts"] + 1
+        update = {
+            "$set": {"state": SENT, "sent_at": now, "attempts": attempts, "updated_at": now,
+                     "provider_id": provider_id, "last_error": None},
+            "$push": {"history": {"at": now, "result": SENT}},
+        }  # fmt: skip
+        self.log.finish(doc, outbox.with_events(update, [sent_event(doc, attempts)]))
+        self.wake.set()
+        metrics.NOTIFICATIONS.labels(doc["channel"], "sent").inc()
+        return SENT
+
+    def _failed(self, doc: dict[str, Any], now: datetime, reason: str, permanent: bool) -> str:
+        attempts = doc["attempts"] + 1
+        history = {"at": now, "result": "failed", "error": reason}
+        if permanent or attempts >= doc["max_attempts"]:
+            update = {"$set": {"state": DEAD, "attempts": attempts, "last_error": reason, "updated_at": now},
+                      "$push": {"history": history}}  # fmt: skip
+            self.log.finish(doc, outbox.with_events(update, [failed_event(doc, attempts, reason)]))
+            self.wake.set()
+            metrics.NOTIFICATIONS.labels(doc["channel"], "dead").inc()
+            log.warning(
+                "delivery dead", extra={"delivery": doc["_id"], "reason": reason, "attempts": attempts}
+            )
+            return DEAD
+        delay = backoff_s(attempts, self.config.retry_base_s, self.config.retry_max_s, self.rand)
+        update = {
+            "$set": {"state": RETRYING, "attempts": attempts, "last_error": reason, "updated_at": now,
+                     "next_attempt_at": now + timedelta(seconds=delay)},
+            "$push": {"history": history},
+        }  # fmt: skip
+        self.log.finish(doc, update)
+        metrics.NOTIFICATIONS.labels(doc["channel"], "retry").inc()
+        return RETRYING
+
+    def _resolve(self, doc: dict[str, Any]) -> recipients.Resolved | None:
+        audience = doc["audience"]
+        contacts = self.directory.contacts(doc["case_id"]) if audience in (GUARDIANS, SCHOOL) else None
+        oncall = self.config.oncall_for(doc.get("hospital_id")) if audience == ONCALL else None
+        return recipients.resolve(audience, doc["channel"], doc["recipient"], contacts, oncall)
+
+    def _message(self, doc: dict[str, Any], to: recipients.Resolved) -> OutboundMessage:
+        if doc["channel"] == "webhook":
+            school_id = doc["recipient"].removeprefix("school:")
+            body = webhook_body(doc["_id"], doc["case_id"], school_id, doc["context"], doc["occurred_at"])
+            return OutboundMessage(doc["_id"], "webhook", to.address, body, secret=to.secret)
+        tz = to.quiet_hours.tz if to.quiet_hours else self.config.default_tz
+        context = {**doc["context"], "case_id": doc.get("case_id") or ""}
+        text = self.renderer.render(doc["template"], to.language, context, tz)
+        body = text["sms"] if doc["channel"] == "sms" else text["email"]
+        return OutboundMessage(doc["_id"], doc["channel"], to.address, body, subject=text["subject"])

@@ -1,0 +1,171 @@
+"""What schools do to cases: submit, amend, withdraw, report attendance. The API calls these.
+
+Each command reads the case, decides with domain/, and writes the new state and its events
+in ONE conditional document update (guarded by the case's version), retrying a few times
+if another writer (an event handler) got there first. Nothing is half-written.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from services.referral import events
+from services.referral.crypto import FieldCipher
+from services.referral.domain import status as st
+from services.referral.domain.facts import referral_facts
+from services.referral.repository import Cases
+
+ATTEMPTS = 5
+
+
+class CaseClosed(Exception):
+    """The case is withdrawn or discharged: it accepts no more changes."""
+
+
+class NotReportable(Exception):
+    """Attendance is reported only once the child has been seen (the return plan)."""
+
+
+class Contended(Exception):
+    """The case kept changing under us; the client may retry."""
+
+
+@dataclass(frozen=True)
+class Submitted:
+    case_id: str
+    status: str | None
+    """None when linked to another school's case (its progress is not this school's to see)."""
+    submitted_at: str
+    duplicate: bool
+    own_case: bool = True
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Referrals:
+    def __init__(self, cases: Cases, cipher: FieldCipher, clock: Callable[[], datetime]) -> None:
+        self.cases = cases
+        self.cipher = cipher
+        self.clock = clock
+
+    def submit(self, school_id: str, referral: Mapping[str, Any], case_id: str | None = None) -> Submitted:
+        """Open a case, or link to the child's open case (the blind index finds it)."""
+        case_id = case_id or "c-" + secrets.token_hex(10)
+        student = referral["student"]
+        child = self.cipher.child_index(student["name"], student["date_of_birth"])
+        for _ in range(ATTEMPTS):
+            held = self.cases.claim_child(child, case_id)
+            if held is None or held == case_id:
+                return self._open(school_id, referral, case_id, child)
+            existing = self.cases.get(held)
+            if existing is not None and st.is_open(existing["status"]):
+                return self._link(existing, school_id, referral)
+            self.cases.take_over_child(child, held, case_id)
+        raise Contended("the child's claim kept changing")
+
+    def _open(self, school_id: str, referral: Mapping[str, Any], case_id: str, child: str) -> Submitted:
+        now = self.clock()
+        at, referred_on = iso(now), now.date().isoformat()
+        case = {
+            "_id": case_id,
+            "school_id": school_id,
+            "school_ids": [school_id],
+            "status": st.SUBMITTED,
+            "version": 1,
+            "child_index": child,
+            "referral": self.cipher.seal(referral),
+            "referred_on": referred_on,
+            "submitted_at": now,
+            "updated_at": now,
+            "timeline": [st.timeline_entry("submitted", at, st.SUBMITTED)],
+            "attendance": {},
+            "applied_events": [],
+        }
+        facts = referral_facts(case_id, school_id, referred_on, referral)
+        emitted = [
+            events.submitted(facts),
+            events.status_changed(case, st.SUBMITTED, None, "referral.submitted", at),
+        ]
+        if not self.cases.insert(case, emitted):  # a retry of a request that already wrote it
+            case = self.cases.get(case_id) or case
+        return Submitted(case_id, case["status"], iso(case["submitted_at"]), duplicate=False)
+
+    def _link(self, existing: dict[str, Any], school_id: str, referral: Mapping[str, Any]) -> Submitted:
+        """Attach the new referral to the open case. Another school is not given access to it:
+        a blind-index match between two schools could be two children with one name and birthday."""
+        at = iso(self.clock())
+        linked = {"school_id": school_id, "at": at, "referral": self.cipher.seal(referral)}
+        entry = st.timeline_entry("duplicate_referral_linked", at, existing["status"])
+        self.cases.col.update_one(
+            {"_id": existing["_id"]}, {"$push": {"linked_referrals": linked, "timeline": entry}}
+        )
+        own = school_id in existing["school_ids"]
+        status = existing["status"] if own else None
+        submitted_at = iso(existing["submitted_at"]) if own else at
+        return Submitted(existing["_id"], status, submitted_at, duplicate=True, own_case=own)
+
+    def amend(self, case_id: str, school_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+        def change(case: dict[str, Any], now: datetime) -> tuple[dict, list]:
+            if not st.is_open(case["status"]):
+                raise CaseClosed(case_id)
+            picture = {**self.cipher.unseal(case["referral"]), **changes}
+            facts = referral_facts(case_id, case["school_id"], case["referred_on"], picture)
+            entry = st.timeline_entry("amended", iso(now), case["status"], fields=sorted(changes))
+            update = {
+                "$set": {"referral": self.cipher.seal(picture), "updated_at": now},
+                "$push": {"timeline": entry},
+            }
+            return update, [events.amended(facts, list(changes))]
+
+        return self._change(case_id, school_id, change)
+
+    def withdraw(self, case_id: str, school_id: str, reason: str, note: str | None) -> dict[str, Any]:
+        def change(case: dict[str, Any], now: datetime) -> tuple[dict, list]:
+            if not st.is_open(case["status"]):
+                raise CaseClosed(case_id)
+            at = iso(now)
+            withdrawal = {"reason": reason, "at": at, "by": school_id}
+            if note:
+                withdrawal["note"] = self.cipher.encrypt(note)
+            entry = st.timeline_entry("withdrawn", at, st.WITHDRAWN, reason=reason)
+            update = {
+                "$set": {"status": st.WITHDRAWN, "withdrawal": withdrawal, "updated_at": now},
+                "$push": {"timeline": entry},
+            }
+            emitted = [
+                events.withdrawn(case_id, reason),
+                events.status_changed(case, st.WITHDRAWN, case["status"], "referral.withdrawn", at),
+            ]
+            return update, emitted
+
+        case = self._change(case_id, school_id, change)
+        self.cases.release_child(case["child_index"], case_id)
+        return case
+
+    def report_attendance(
+        self, case_id: str, school_id: str, week_start: str, hours: list[float]
+    ) -> dict[str, Any]:
+        def change(case: dict[str, Any], now: datetime) -> tuple[dict, list]:
+            if not st.can_report_attendance(case["status"]):
+                raise NotReportable(case["status"])
+            report = {"hours_by_day": hours, "reported_at": iso(now), "by": school_id}
+            update = {"$set": {f"attendance.{week_start}": report, "updated_at": now}}
+            return update, [events.attendance_reported(case_id, week_start, hours)]
+
+        return self._change(case_id, school_id, change)
+
+    def _change(self, case_id: str, school_id: str, change: Callable[..., tuple[dict, list]]) -> dict:
+        for _ in range(ATTEMPTS):
+            case = self.cases.get_for_school(case_id, school_id)
+            if case is None:
+                raise LookupError(case_id)
+            update, emitted = change(case, self.clock())
+            if self.cases.update(case, update, emitted):
+                return self.cases.get(case_id) or case
+        raise Contended(case_id)

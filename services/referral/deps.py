@@ -1,0 +1,29 @@
+"""Everything the HTTP layer needs, built once by bootstrap and handed to the blueprint factories."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from pymongo.database import Database
+
+from services.referral.cases import Referrals
+from services.referral.crypto import FieldCipher
+from services.referral.idempotency import IdempotencyStore
+from services.referral.ratelimit import RateLimiter
+from services.referral.repository import Cases
+from shared.auth import StaffTokens
+
+
+@dataclass(frozen=True)
+class Deps:
+    db: Database
+    cases: Cases
+    referrals: Referrals
+    cipher: FieldCipher
+    idempotency: IdempotencyStore
+    limiter: RateLimiter
+    staff_tokens: StaffTokens
+    clock: Callable[[], datetime]
+    allow_http_webhooks: bool = False

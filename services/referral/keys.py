@@ -1,0 +1,66 @@
+"""Schools and their API keys: the functions the ``waymark`` CLI calls, and the key lookup.
+
+A key is shown once, when created; only its SHA-256 is stored (shared.auth). A school may
+hold several keys at once so it can rotate without downtime: create the new key, switch,
+revoke the old one.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pymongo.database import Database
+
+from shared.auth import hash_key, new_school_key
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    key_id: str
+    school_id: str
+    key: str
+    """The secret itself: print it once; it cannot be recovered."""
+
+
+@dataclass(frozen=True)
+class SchoolCaller:
+    school_id: str
+    key_id: str
+
+
+def create_school_key(db: Database, school_id: str, name: str, *, now: datetime | None = None) -> IssuedKey:
+    """Register the school if new (``name`` is its display name) and issue it a fresh key."""
+    now = now or datetime.now(UTC)
+    db.schools.update_one(
+        {"_id": school_id}, {"$setOnInsert": {"created_at": now}, "$set": {"name": name}}, upsert=True
+    )
+    key, digest = new_school_key()
+    key_id = "key_" + secrets.token_hex(6)
+    db.school_keys.insert_one(
+        {"_id": key_id, "school_id": school_id, "key_hash": digest, "created_at": now, "revoked_at": None}
+    )
+    return IssuedKey(key_id, school_id, key)
+
+
+def revoke_school_key(db: Database, key_id: str, *, now: datetime | None = None) -> bool:
+    """Revoke a key at once; True if it was active."""
+    result = db.school_keys.update_one(
+        {"_id": key_id, "revoked_at": None}, {"$set": {"revoked_at": now or datetime.now(UTC)}}
+    )
+    return result.modified_count == 1
+
+
+def list_school_keys(db: Database, school_id: str | None = None) -> list[dict[str, Any]]:
+    """Key ids, schools and dates (never hashes) for the CLI's listing."""
+    query = {"school_id": school_id} if school_id else {}
+    return list(db.school_keys.find(query, {"key_hash": 0}).sort("created_at", 1))
+
+
+def caller_for(db: Database, key: str) -> SchoolCaller | None:
+    if not key.startswith("wm_school_") or len(key) > 200:
+        return None
+    found = db.school_keys.find_one({"key_hash": hash_key(key), "revoked_at": None})
+    return SchoolCaller(found["school_id"], found["_id"]) if found else None

@@ -1,0 +1,101 @@
+"""What the API answers: marshmallow response schemas (documentation in /openapi.json, and dumping)."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields
+
+from services.referral.domain.status import STATUSES
+
+
+class SubmittedSchema(Schema):
+    case_id = fields.String(required=True)
+    status = fields.String(
+        metadata={"enum": list(STATUSES), "description": "Absent when linked to another school's case."}
+    )
+    submitted_at = fields.String(required=True)
+    duplicate = fields.Boolean(
+        required=True,
+        metadata={
+            "description": "True when the child already had an open case: this referral was linked to it."
+        },
+    )
+    message = fields.String()
+
+
+class TimelineEntrySchema(Schema):
+    kind = fields.String(required=True)
+    at = fields.String(required=True)
+    status = fields.String(allow_none=True, metadata={"description": "The case status after this entry."})
+    detail = fields.Dict()
+
+
+class CaseSummarySchema(Schema):
+    case_id = fields.String(required=True)
+    status = fields.String(required=True)
+    student_name = fields.String()
+    referred_on = fields.String()
+    submitted_at = fields.String()
+    updated_at = fields.String()
+
+
+class CasePageSchema(Schema):
+    items = fields.List(fields.Nested(CaseSummarySchema))
+    page = fields.Integer()
+    per_page = fields.Integer()
+    total = fields.Integer()
+
+
+class AttendanceReportSchema(Schema):
+    week_start = fields.String()
+    hours_by_day = fields.List(fields.Float())
+    reported_at = fields.String()
+
+
+class CaseSchema(CaseSummarySchema):
+    referral = fields.Dict(
+        metadata={"description": "The referral as submitted and amended (ReferralSchema)."}
+    )
+    timeline = fields.List(fields.Nested(TimelineEntrySchema))
+    attendance = fields.List(fields.Nested(AttendanceReportSchema))
+    linked_referrals = fields.Integer(
+        metadata={"description": "Later referrals of the same child linked here."}
+    )
+    withdrawal = fields.Dict(allow_none=True)
+
+
+class WebhookOutSchema(Schema):
+    url = fields.String()
+    secret = fields.String(
+        metadata={"description": "Signing secret (HMAC-SHA256); shown only once, at registration."}
+    )
+    registered_at = fields.String()
+
+
+class ConsentOutSchema(Schema):
+    given_at = fields.String()
+    scope = fields.List(fields.String())
+    email = fields.Boolean(metadata={"description": "May be contacted by email (scope contact_by_email)."})
+    sms = fields.Boolean(metadata={"description": "May be contacted by SMS (scope contact_by_sms)."})
+
+
+class SchoolContactSchema(Schema):
+    school_id = fields.String()
+    webhook_url = fields.String(allow_none=True)
+    webhook_secret = fields.String(allow_none=True)
+
+
+class ContactSchema(Schema):
+    relationship = fields.String()
+    name = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+    language = fields.String()
+    consent = fields.Nested(ConsentOutSchema)
+
+
+class ContactsSchema(Schema):
+    case_id = fields.String()
+    status = fields.String()
+    language = fields.String(allow_none=True, metadata={"description": "The family's preferred language."})
+    guardians = fields.List(fields.Nested(ContactSchema))
+    school = fields.Nested(SchoolContactSchema)

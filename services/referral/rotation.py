@@ -1,0 +1,56 @@
+"""Key rotation chores for the ``waymark`` CLI (procedure in docs/services/referral.md).
+
+Data keys: deploy ``REFERRAL_DATA_KEYS=new,old`` (new first), then run
+:func:`rotate_data_keys` to re-encrypt every sealed field under the new key, then drop the
+old key. Blind-index key: deploy the new ``REFERRAL_INDEX_KEY`` and run
+:func:`rebuild_child_index` at once (until it finishes, duplicates may go undetected).
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
+
+from services.referral.crypto import FieldCipher
+from services.referral.domain.status import CLOSED
+
+
+def rotate_data_keys(db: Database, cipher: FieldCipher) -> int:
+    """Re-encrypt every sealed field under the current key; returns the documents rewritten."""
+    rewritten = 0
+    for case in db.cases.find({}, {"referral": 1, "linked_referrals": 1, "withdrawal": 1, "version": 1}):
+        changes: dict = {"referral": cipher.reseal(case["referral"])}
+        if case.get("linked_referrals"):
+            changes["linked_referrals"] = [
+                {**link, "referral": cipher.reseal(link["referral"])} for link in case["linked_referrals"]
+            ]
+        if (case.get("withdrawal") or {}).get("note"):
+            changes["withdrawal.note"] = cipher.rotate(case["withdrawal"]["note"])
+        # Guarded by version: a case changed meanwhile was written with the new key anyway.
+        result = db.cases.update_one({"_id": case["_id"], "version": case["version"]}, {"$set": changes})
+        rewritten += result.modified_count
+    for school in db.schools.find({"webhook": {"$exists": True}}, {"webhook": 1}):
+        secret = cipher.rotate(school["webhook"]["secret"])
+        rewritten += db.schools.update_one(
+            {"_id": school["_id"]}, {"$set": {"webhook.secret": secret}}
+        ).modified_count
+    return rewritten
+
+
+def rebuild_child_index(db: Database, cipher: FieldCipher) -> int:
+    """Recompute every case's blind index under the current index key and move open claims."""
+    moved = 0
+    for case in db.cases.find({}, {"referral": 1, "child_index": 1, "status": 1}):
+        student = cipher.unseal(case["referral"])["student"]
+        index = cipher.child_index(student["name"], student["date_of_birth"])
+        if index == case["child_index"]:
+            continue
+        db.cases.update_one({"_id": case["_id"]}, {"$set": {"child_index": index}})
+        if case["status"] not in CLOSED:
+            with contextlib.suppress(DuplicateKeyError):  # another open case of the child holds it
+                db.children.insert_one({"_id": index, "case_id": case["_id"]})
+            db.children.delete_one({"_id": case["child_index"], "case_id": case["_id"]})
+        moved += 1
+    return moved

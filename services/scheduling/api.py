@@ -1,0 +1,21 @@
+"""The scheduling HTTP API: every blueprint, wired to one context and the staff token verifier."""
+
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+
+from services.scheduling.context import Scheduling
+from services.scheduling.routes import appointments, hospitals, offers, ui, waitlist
+from services.scheduling.routes.common import Deps
+from shared.auth import StaffTokens
+
+
+def blueprints(ctx: Scheduling, tokens: StaffTokens) -> list[Blueprint]:
+    deps = Deps(ctx, tokens)
+    return [
+        hospitals.blueprint(deps),
+        waitlist.blueprint(deps),
+        appointments.blueprint(deps),
+        offers.blueprint(deps),
+        ui.blueprint(deps),
+    ]

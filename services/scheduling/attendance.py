@@ -1,0 +1,129 @@
+"""What happens after an appointment: attended starts the follow-up series, a no-show is re-offered once.
+
+No-show policy (a missed appointment is a safeguarding signal, not a reason to
+discharge): the first no-show puts the family back in its place on the list (intake)
+or books the next follow-up; the second emits ``waitlist.followup_needed`` so that
+a clinician calls the family instead of the system offering yet another slot.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from services.scheduling import booking, claims, offers
+from services.scheduling import repository as repo
+from services.scheduling.context import Conflict, Scheduling
+from services.scheduling.outgoing import event
+from shared import outbox
+
+NO_SHOW_LIMIT = 2
+SERIES_SLACK_DAYS = 2
+
+
+def record(ctx: Scheduling, appointment_id: str, outcome: str) -> dict[str, Any]:
+    appt = booking.get_appointment(ctx, appointment_id)
+    if appt["state"] != "booked":
+        raise Conflict(f"appointment {appointment_id} is {appt['state']}, not booked")
+    if repo.aware(appt["start"]) > ctx.now():
+        raise Conflict("attendance can be recorded only once the appointment has started")
+    payload = repo.appointment_payload(appt)
+    name = "appointment.attended"
+    if outcome == "no_show":
+        name = "appointment.no_show"
+        payload["no_show_count"] = (
+            ctx.db.appointments.count_documents({"case_id": appt["case_id"], "state": "no_show"}) + 1
+        )
+    claims.take(
+        ctx, f"appointment:{appointment_id}", outcome, f"appointment {appointment_id} was recorded meanwhile"
+    )
+    ctx.db.appointments.update_one(
+        {"_id": appointment_id},
+        outbox.with_events(
+            {"$set": {"state": outcome, "recorded_at": ctx.now()}}, [event(name, appt["case_id"], payload)]
+        ),
+    )
+    ctx.notify()
+    follow: dict[str, Any] = {}
+    if outcome == "attended" and appt["kind"] == "intake":
+        ctx.db.waitlist.update_one({"_id": appt["case_id"]}, {"$set": {"state": "seen"}})
+        follow["follow_ups"] = book_series(
+            ctx,
+            appt["case_id"],
+            appt["hospital_id"],
+            repo.aware(appt["start"]),
+            ctx.config.follow_up_count,
+            ctx.config.follow_up_interval_days,
+        )
+        if ctx.config.follow_up_count and not follow["follow_ups"]:
+            flag_followup(ctx, appt["case_id"], appt["hospital_id"], "no_follow_up_capacity", 0)
+    elif outcome == "no_show":
+        follow["next"] = _after_no_show(ctx, appt, payload["no_show_count"])
+    return {**appt, "state": outcome, **follow}
+
+
+def _after_no_show(ctx: Scheduling, appt: dict[str, Any], count: int) -> str:
+    case_id = appt["case_id"]
+    if count >= NO_SHOW_LIMIT:
+        flag_followup(ctx, case_id, appt["hospital_id"], "repeated_no_show", count)
+        return "followup_needed"
+    if appt["kind"] == "intake":
+        ctx.db.waitlist.update_one(
+            {"_id": case_id, "state": "booked"},
+            {
+                "$set": {"state": "waiting", "no_show_count": count},
+                "$unset": {"appointment_id": "", "hospital_id": ""},
+            },
+        )
+        offers.offer_entry(ctx, case_id)
+        return "re_offered"
+    booked = book_series(ctx, case_id, appt["hospital_id"], ctx.now(), 1, 1)
+    return "rebooked" if booked else "followup_needed"
+
+
+def flag_followup(ctx: Scheduling, case_id: str, hospital_id: str | None, reason: str, count: int) -> None:
+    needed = event(
+        "waitlist.followup_needed",
+        case_id,
+        {"case_id": case_id, "hospital_id": hospital_id, "reason": reason, "no_show_count": count},
+    )
+    update = outbox.with_events({"$set": {"state": "followup_needed", "followup_reason": reason}}, [needed])
+    if ctx.db.waitlist.update_one({"_id": case_id}, update).matched_count == 0:
+        ctx.db.waitlist.insert_one(
+            outbox.new_document(
+                {"_id": case_id, "state": "followup_needed", "followup_reason": reason}, [needed]
+            )
+        )
+    ctx.notify()
+
+
+def book_series(
+    ctx: Scheduling, case_id: str, hospital_id: str, after: datetime, count: int, interval_days: int
+) -> list[dict[str, Any]]:
+    """Book ``count`` follow-ups about ``interval_days`` apart at the family's hospital."""
+    entry = ctx.db.waitlist.find_one({"_id": case_id}) or {}
+    weekdays = (entry.get("constraints") or {}).get("weekdays") or []
+    clinic = entry.get("clinic_type", "school_refusal")
+    booked: list[dict[str, Any]] = []
+    last = after
+    for k in range(1, count + 1):
+        earliest = max(
+            after + timedelta(days=k * interval_days - SERIES_SLACK_DAYS), last + timedelta(days=1)
+        )
+        query = {
+            "hospital_id": hospital_id,
+            "kind": "follow_up",
+            "clinic_type": clinic,
+            "state": "open",
+            "start": {"$gte": max(earliest, ctx.now())},
+        }
+        for slot in ctx.db.slots.find(query).sort("start", 1).limit(50):
+            if weekdays and slot["weekday"] not in weekdays:
+                continue
+            try:
+                booked.append(booking.book(ctx, case_id, slot["_id"], by="series", series=k))
+            except Conflict:
+                continue
+            last = repo.aware(slot["start"])
+            break
+    return booked

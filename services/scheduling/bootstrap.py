@@ -1,0 +1,60 @@
+"""Composition root: settings, store, clock and bus-facing parts wired into one Service."""
+
+from __future__ import annotations
+
+import threading
+
+from pymongo.database import Database
+
+from services.scheduling import api, duties, handlers
+from services.scheduling.config import Clock, Config, system_clock
+from services.scheduling.context import Scheduling
+from services.scheduling.repository import INDEXES, OUTBOX_COLLECTIONS
+from shared import health, store
+from shared.auth import StaffTokens
+from shared.http import create_app
+from shared.service import Service
+from shared.settings import Settings
+
+DESCRIPTION = (
+    "The shared regional waitlist: hospitals, sessions and slots; offers with hold windows; "
+    "booking, attendance and follow-up; network rebalancing and waiting-list pressure."
+)
+
+
+def build(
+    settings: Settings,
+    *,
+    db: Database | None = None,
+    clock: Clock | None = None,
+    config: Config | None = None,
+    run_duties: bool = True,
+) -> Service:
+    db = db if db is not None else store.connect(settings)
+    store.ensure_indexes(db, INDEXES)
+    written = threading.Event()
+    ctx = Scheduling(
+        db=db,
+        config=config or Config.from_extra(settings.extra, settings.staff_token_secret),
+        clock=clock or system_clock,
+        written=written,
+    )
+    tokens = StaffTokens(settings.staff_token_secret)
+    app = create_app(
+        settings.service,
+        title="Waymark scheduling",
+        description=DESCRIPTION,
+        blueprints=api.blueprints(ctx, tokens),
+        checks=health.checks(settings, db),
+    )
+    app.extensions["scheduling"] = ctx
+    return Service(
+        settings=settings,
+        db=db,
+        app=app,
+        outbox=[db[name] for name in OUTBOX_COLLECTIONS],
+        handlers=handlers.handlers(ctx),
+        consumes=handlers.CONSUMES,
+        background=[lambda stop: duties.run(ctx, stop)] if run_duties else [],
+        outbox_written=written,
+    )

@@ -1,0 +1,35 @@
+"""The worker's periodic duty: lapse offers, extend the horizon, fill free slots, publish pressure."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+
+from services.scheduling import booking, calendar_ops, offers, pressure_ops, repository, responses
+from services.scheduling.context import Scheduling
+
+log = logging.getLogger(__name__)
+
+
+def tick(ctx: Scheduling) -> dict[str, int]:
+    """One pass of every duty; safe to run at any time and from more than one process."""
+    done = {"expired": responses.expire_due(ctx), "orphans": booking.release_orphans(ctx)}
+    last = (ctx.db.meta.find_one({"_id": "materialise"}) or {}).get("at")
+    if (
+        last is None
+        or repository.aware(last) + timedelta(seconds=ctx.config.materialise_every_s) <= ctx.now()
+    ):
+        done["slots"] = calendar_ops.materialise(ctx)
+    done["offers"] = offers.fill_open_slots(ctx)
+    done["pressure_changes"] = pressure_ops.publish_changes(ctx)
+    return done
+
+
+def run(ctx: Scheduling, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            tick(ctx)
+        except Exception:
+            log.exception("scheduling duty failed; retrying next tick")
+        stop.wait(ctx.config.tick_s)

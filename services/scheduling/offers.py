@@ -1,0 +1,185 @@
+"""Offers with a hold window: a slot held for one family until they accept, decline or time runs out.
+
+Holding takes the slot's unique claim (services/scheduling/claims.py), then moves
+the entry waiting → offered; losing either undoes the other and tries no further. The
+offer document carries ``waitlist.offer_made`` in its outbox. Guardians answer with
+an unguessable token derived from the offer id by HMAC, so it can be re-derived for
+the notification service but never guessed; only its hash is stored and indexed.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from services.scheduling import claims
+from services.scheduling import repository as repo
+from services.scheduling.context import Scheduling
+from services.scheduling.domain.geography import travel_km
+from services.scheduling.outgoing import event
+from shared import outbox
+
+WAITING_ORDER = [("urgent", -1), ("band_rank", 1), ("referred_on", 1), ("score", -1), ("_id", 1)]
+SLOT_SCAN = 500
+
+
+def token_for(ctx: Scheduling, offer_id: str) -> str:
+    mac = hmac.new(ctx.config.offer_secret.encode(), offer_id.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def respond_url(ctx: Scheduling, offer_id: str) -> str:
+    return f"{ctx.config.public_base_url.rstrip('/')}/ui/offer/{token_for(ctx, offer_id)}"
+
+
+def earliest_start(ctx: Scheduling, urgent: bool) -> Any:
+    hold = ctx.config.urgent_hold_hours if urgent else ctx.config.hold_hours
+    return ctx.now() + timedelta(hours=hold + ctx.config.min_lead_hours)
+
+
+def best_entry_for_slot(ctx: Scheduling, slot: dict[str, Any]) -> dict[str, Any] | None:
+    """The first family in fair order who can use this slot and has not passed on it."""
+    query = {
+        "state": "waiting",
+        "eligible_hospitals": slot["hospital_id"],
+        "clinic_type": slot["clinic_type"],
+        "_id": {"$nin": slot.get("passed_by", [])},
+    }
+    for doc in ctx.db.waitlist.find(query).sort(WAITING_ORDER):
+        weekdays = (doc.get("constraints") or {}).get("weekdays") or []
+        if (not weekdays or slot["weekday"] in weekdays) and repo.aware(slot["start"]) >= earliest_start(
+            ctx, bool(doc.get("urgent"))
+        ):
+            return doc
+    return None
+
+
+def best_slot_for_entry(ctx: Scheduling, entry: dict[str, Any]) -> dict[str, Any] | None:
+    """The earliest open intake slot the family accepts; nearer hospital breaks ties on the same day."""
+    eligible = entry.get("eligible_hospitals") or []
+    if not eligible:
+        return None
+    query = {
+        "state": "open",
+        "kind": "intake",
+        "clinic_type": entry.get("clinic_type", "school_refusal"),
+        "hospital_id": {"$in": eligible},
+        "start": {"$gte": earliest_start(ctx, bool(entry.get("urgent")))},
+        "_id": {"$nin": entry.get("passed_slots", [])},
+    }
+    weekdays = (entry.get("constraints") or {}).get("weekdays") or []
+    candidates = [
+        s
+        for s in ctx.db.slots.find(query).sort("start", 1).limit(SLOT_SCAN)
+        if not weekdays or s["weekday"] in weekdays
+    ]
+    if not candidates:
+        return None
+    locations = {h.id: h.location for h in repo.hospitals(ctx.db)}
+    home = (entry.get("constraints") or {}).get("home_district")
+
+    def rank(slot: dict[str, Any]) -> tuple:
+        km = travel_km(home, locations[slot["hospital_id"]]) if slot["hospital_id"] in locations else None
+        return (slot["day"], km or 0.0, slot["start"])
+
+    return min(candidates, key=rank)
+
+
+def make_offer(ctx: Scheduling, entry: dict[str, Any], slot: dict[str, Any], by: str = "auto") -> dict | None:
+    """Hold ``slot`` for ``entry``; None when someone else took either first."""
+    offer_id = uuid.uuid4().hex
+    now = ctx.now()
+    if slot.get("state", "open") != "open" or not claims.try_take(ctx, f"slot:{slot['_id']}", offer_id):
+        return None
+    ctx.db.slots.update_one(
+        {"_id": slot["_id"]},
+        {"$set": {"state": "held", "offer_id": offer_id, "case_id": entry["_id"], "held_at": now}},
+    )
+    claimed = ctx.db.waitlist.update_one(
+        {"_id": entry["_id"], "state": "waiting"}, {"$set": {"state": "offered", "offer_id": offer_id}}
+    )
+    if claimed.modified_count != 1:
+        claims.give_up(ctx, f"slot:{slot['_id']}", offer_id)
+        ctx.db.slots.update_one(
+            {"_id": slot["_id"], "offer_id": offer_id},
+            {"$set": {"state": "open"}, "$unset": {"offer_id": "", "case_id": "", "held_at": ""}},
+        )
+        return None
+    hours = ctx.config.urgent_hold_hours if entry.get("urgent") else ctx.config.hold_hours
+    hold_until = now + timedelta(hours=hours)
+    made = event(
+        "waitlist.offer_made",
+        entry["_id"],
+        {
+            "case_id": entry["_id"],
+            "offer_id": offer_id,
+            "hospital_id": slot["hospital_id"],
+            "slot_start": repo.iso(slot["start"]),
+            "slot_end": repo.iso(slot["end"]),
+            "kind": slot["kind"],
+            "hold_until": repo.iso(hold_until),
+        },
+    )
+    doc = {
+        "_id": offer_id,
+        "case_id": entry["_id"],
+        "slot_id": slot["_id"],
+        "hospital_id": slot["hospital_id"],
+        "start": slot["start"],
+        "end": slot["end"],
+        "kind": slot["kind"],
+        "state": "pending",
+        "hold_until": hold_until,
+        "token_hash": token_hash(token_for(ctx, offer_id)),
+        "made_by": by,
+        "created_at": now,
+    }
+    ctx.db.offers.insert_one(outbox.new_document(doc, [made]))
+    ctx.notify()
+    return doc
+
+
+def offer_slot(ctx: Scheduling, slot_id: str) -> dict | None:
+    """A slot became free: offer it to the best family region-wide."""
+    slot = ctx.db.slots.find_one({"_id": slot_id, "state": "open", "kind": "intake"})
+    while slot is not None:
+        entry = best_entry_for_slot(ctx, slot)
+        if entry is None:
+            return None
+        offer = make_offer(ctx, entry, slot)
+        if offer is not None:
+            return offer
+        slot = ctx.db.slots.find_one({"_id": slot_id, "state": "open"})
+    return None
+
+
+def offer_entry(ctx: Scheduling, case_id: str) -> dict | None:
+    """A family joined (or rejoined) the list: offer the best open slot, if any is free."""
+    for _ in range(5):
+        entry = ctx.db.waitlist.find_one({"_id": case_id, "state": "waiting"})
+        slot = best_slot_for_entry(ctx, entry) if entry else None
+        if slot is None:
+            return None
+        offer = make_offer(ctx, entry, slot)
+        if offer is not None:
+            return offer
+    return None
+
+
+def fill_open_slots(ctx: Scheduling, limit: int = 200) -> int:
+    """Offer open intake slots, earliest first, until no one waiting can use them."""
+    made = 0
+    query = {"state": "open", "kind": "intake", "start": {"$gte": earliest_start(ctx, True)}}
+    for slot in ctx.db.slots.find(query, {"_id": 1}).sort("start", 1).limit(limit * 5):
+        if made >= limit or ctx.db.waitlist.find_one({"state": "waiting"}, {"_id": 1}) is None:
+            break
+        made += offer_slot(ctx, slot["_id"]) is not None
+    return made

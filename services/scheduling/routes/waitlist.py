@@ -1,0 +1,110 @@
+"""The regional waitlist for schedulers: list, filter, sort, offer; rebalancing; pressure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_smorest import Blueprint, abort
+
+from services.scheduling import allocation, offers, pressure_ops
+from services.scheduling.routes.common import READERS, Deps, domain_errors, public
+from services.scheduling.schemas import OfferIn, PressureQuery, RebalanceIn, WaitlistQuery
+
+SORTS = {
+    "priority": [("urgent", -1), ("band_rank", 1), ("referred_on", 1), ("_id", 1)],
+    "breach_date": [("target_date", 1), ("band_rank", 1), ("_id", 1)],
+    "referred_on": [("referred_on", 1), ("_id", 1)],
+}
+
+
+def blueprint(deps: Deps) -> Blueprint:
+    blp = Blueprint(
+        "waitlist", __name__, url_prefix="/v1", description="Regional waitlist, allocation, pressure."
+    )
+    ctx = deps.ctx
+    deps.guard(blp)
+
+    @blp.get("/waitlist")
+    @blp.arguments(WaitlistQuery, location="query")
+    def list_waitlist(query: dict[str, Any]) -> dict[str, Any]:
+        """Entries a scheduler may act on: those who accept one of the scheduler's hospitals."""
+        hospital = query["hospital_id"]
+        principal = deps.staff(hospital, READERS)
+        found: dict[str, Any] = {}
+        if query["state"] != "all":
+            found["state"] = query["state"]
+        if query["band"]:
+            found["band"] = query["band"]
+        if hospital:
+            found["eligible_hospitals"] = hospital
+        elif "*" not in principal.hospitals:
+            found["eligible_hospitals"] = {"$in": list(principal.hospitals)}
+        total = ctx.db.waitlist.count_documents(found)
+        cursor = (
+            ctx.db.waitlist.find(found).sort(SORTS[query["sort"]]).skip(query["offset"]).limit(query["limit"])
+        )
+        return {"total": total, "items": [public(d) for d in cursor]}
+
+    @blp.get("/waitlist/<case_id>")
+    def get_entry(case_id: str) -> dict[str, Any]:
+        principal = deps.staff(roles=READERS)
+        doc = ctx.db.waitlist.find_one({"_id": case_id})
+        if doc is None or not _visible(principal, doc):
+            abort(404, message=f"case {case_id} is not on the waitlist")
+        return public(doc)
+
+    @blp.post("/waitlist/<case_id>/offer")
+    @blp.arguments(OfferIn)
+    @blp.response(201)
+    def make_offer(data: dict[str, Any], case_id: str) -> dict[str, Any]:
+        """Offer a family a slot now: the one given, or the best free one they accept."""
+        principal = deps.staff()
+        entry = ctx.db.waitlist.find_one({"_id": case_id, "state": "waiting"})
+        if entry is None:
+            abort(409, message=f"case {case_id} is not waiting for an offer")
+        if data["slot_id"]:
+            slot = ctx.db.slots.find_one({"_id": data["slot_id"], "state": "open", "kind": "intake"})
+            if slot is None or slot["hospital_id"] not in entry.get("eligible_hospitals", []):
+                abort(409, message="that slot is not free or not acceptable to this family")
+        else:
+            slot = offers.best_slot_for_entry(ctx, entry)
+            if slot is None:
+                abort(409, message="no free slot this family accepts")
+        if not principal.can_act_for(slot["hospital_id"]):
+            abort(403, message=f"Your staff token does not cover hospital {slot['hospital_id']}.")
+        with domain_errors():
+            offer = offers.make_offer(ctx, entry, slot, by=principal.subject)
+        if offer is None:
+            abort(409, message="someone else took the slot or the family first; try again")
+        return public(offer)
+
+    _network_routes(blp, deps)
+    return blp
+
+
+def _visible(principal: Any, doc: dict[str, Any]) -> bool:
+    return "*" in principal.hospitals or any(
+        principal.can_act_for(h) for h in doc.get("eligible_hospitals", [])
+    )
+
+
+def _network_routes(blp: Blueprint, deps: Deps) -> None:
+    """Region-wide views and actions: rebalancing and pressure."""
+    ctx = deps.ctx
+
+    @blp.post("/allocation/rebalance")
+    @blp.arguments(RebalanceIn)
+    def rebalance(data: dict[str, Any]) -> dict[str, Any]:
+        """Optimise the whole network (or one hospital's slots); ``apply`` turns the plan into offers."""
+        if data["hospital_id"]:
+            deps.staff(data["hospital_id"])
+        else:
+            deps.regional()
+        return allocation.rebalance(ctx, apply=data["apply"], hospital_id=data["hospital_id"])
+
+    @blp.get("/pressure")
+    @blp.arguments(PressureQuery, location="query")
+    def pressure(query: dict[str, Any]) -> dict[str, Any]:
+        """Per hospital and band: waiting, capacity, predicted wait, projected breaches, level; moves."""
+        deps.staff(query["hospital_id"], (*READERS, "service"))
+        return pressure_ops.report(ctx, query["hospital_id"])

@@ -1,0 +1,161 @@
+"""The regional waitlist, fed by assessment and referral events.
+
+Each entry is keyed by case id, so a redelivered ``assessment.triaged`` finds its
+entry and changes nothing; a re-triage applies only if its ``triage_version`` is
+newer. Escalation may arrive before triage: it leaves an ``awaiting_triage``
+placeholder that the triage completes. Every state change and its event are one write.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from pymongo.errors import DuplicateKeyError
+
+from services.scheduling import attendance, booking, offers
+from services.scheduling import repository as repo
+from services.scheduling.context import Scheduling
+from services.scheduling.domain.matching import eligible_hospitals
+from services.scheduling.domain.model import BAND_RANK
+from services.scheduling.inbound import EscalatedIn, RelapseIn, TriagedIn, WithdrawnIn
+from services.scheduling.outgoing import event
+from shared import inbox, outbox
+from shared.events import Event
+
+OPEN_STATES = ("awaiting_triage", "waiting", "offered")
+
+
+def _added(doc: dict[str, Any]) -> Event:
+    return event(
+        "waitlist.entry_added",
+        doc["_id"],
+        {
+            "case_id": doc["_id"],
+            "band": doc["band"],
+            "score": doc["score"],
+            "target_date": doc["target_date"],
+            "hospitals": doc["eligible_hospitals"],
+            "urgent": bool(doc.get("urgent")),
+        },
+    )
+
+
+def on_triaged(ctx: Scheduling, message: Event) -> None:
+    data = TriagedIn().load(message.data)
+    case_id, version = data["case_id"], data["triage_version"]
+    raw = {k: v for k, v in (data.get("constraints") or {}).items() if v not in (None, [])}
+    constraints = repo.constraints_from_doc(raw)
+    fields: dict[str, Any] = {
+        "band": data["band"],
+        "band_rank": BAND_RANK[data["band"]],
+        "score": data["score"],
+        "referred_on": data["referred_on"].isoformat(),
+        "target_date": (data["referred_on"] + timedelta(days=data["target_days"])).isoformat(),
+        "target_days": data["target_days"],
+        "clinic_type": data["clinic_type"],
+        "constraints": raw,
+        "eligible_hospitals": eligible_hospitals(constraints, data["clinic_type"], repo.hospitals(ctx.db)),
+        "triage_version": version,
+        "updated_at": ctx.now(),
+    }
+    existing = ctx.db.waitlist.find_one({"_id": case_id})
+    if existing is None:
+        doc = {
+            "_id": case_id,
+            "state": "waiting",
+            "urgent": False,
+            "passed_slots": [],
+            "created_at": ctx.now(),
+            **fields,
+        }
+        try:
+            ctx.db.waitlist.insert_one(outbox.new_document(doc, [_added(doc)]))
+        except DuplicateKeyError:
+            existing = ctx.db.waitlist.find_one({"_id": case_id})
+        else:
+            ctx.notify()
+            offers.offer_entry(ctx, case_id)
+            return
+    if existing.get("triage_version", 0) >= version or existing.get("state") == "removed":
+        return
+    if existing.get("urgent_target") and existing["urgent_target"] < fields["target_date"]:
+        fields["target_date"] = existing["urgent_target"]
+    state = "waiting" if existing.get("state") == "awaiting_triage" else existing.get("state")
+    merged = {**existing, **fields, "state": state}
+    guard = {
+        "_id": case_id,
+        "$or": [{"triage_version": {"$lt": version}}, {"triage_version": {"$exists": False}}],
+    }
+    ctx.db.waitlist.update_one(
+        guard, outbox.with_events({"$set": {**fields, "state": state}}, [_added(merged)])
+    )
+    ctx.notify()
+    if state == "waiting":
+        offers.offer_entry(ctx, case_id)
+
+
+def on_escalated(ctx: Scheduling, message: Event) -> None:
+    """Risk: the case jumps the queue (urgent first), with a short hold window and the deadline as target."""
+    data = EscalatedIn().load(message.data)
+    case_id = data["case_id"]
+    deadline = data["contact_deadline"].astimezone(ctx.config.tz).date().isoformat()
+    urgent = {
+        "urgent": True,
+        "urgent_reasons": data["reasons"],
+        "urgent_target": deadline,
+        "contact_deadline": data["contact_deadline"],
+    }
+    existing = ctx.db.waitlist.find_one({"_id": case_id})
+    if existing is None:
+        try:
+            ctx.db.waitlist.insert_one(
+                {
+                    "_id": case_id,
+                    "state": "awaiting_triage",
+                    "passed_slots": [],
+                    "created_at": ctx.now(),
+                    **urgent,
+                }
+            )
+            return
+        except DuplicateKeyError:
+            existing = ctx.db.waitlist.find_one({"_id": case_id})
+    if existing.get("target_date") and existing["target_date"] > deadline:
+        urgent["target_date"] = deadline
+    ctx.db.waitlist.update_one({"_id": case_id}, {"$set": urgent})
+    if existing.get("state") == "waiting":
+        offers.offer_entry(ctx, case_id)
+
+
+def on_withdrawn(ctx: Scheduling, message: Event) -> None:
+    """The referral is gone: off the list, pending offers lapse, future bookings are cancelled."""
+    data = WithdrawnIn().load(message.data)
+    case_id = data["case_id"]
+    ctx.db.waitlist.update_one(
+        {"_id": case_id},
+        {"$set": {"state": "removed", "removed_reason": data["reason"], "removed_at": ctx.now()}},
+    )
+    booking.withdraw_pending_offer(ctx, case_id)
+    for appt in ctx.db.appointments.find(
+        {"case_id": case_id, "state": "booked", "start": {"$gt": ctx.now()}}
+    ):
+        booking.cancel(ctx, appt["_id"], "referral_withdrawn", requeue=False)
+
+
+def on_relapse(ctx: Scheduling, message: Event) -> None:
+    """A relapse gets an early extra follow-up at the family's hospital, or a call if none is free."""
+    data = RelapseIn().load(message.data)
+    case_id = data["case_id"]
+    entry = ctx.db.waitlist.find_one({"_id": case_id})
+    if entry is None or not entry.get("hospital_id"):
+        attendance.flag_followup(ctx, case_id, None, "relapse", 0)
+        return
+    first = ctx.db.waitlist.update_one(
+        inbox.once(message, {"_id": case_id}),
+        inbox.record_applied(message, {"$set": {"relapse_at": ctx.now()}}),
+    )
+    if first.modified_count != 1:
+        return  # this relapse was already handled (applied marker written before the effect)
+    if not attendance.book_series(ctx, case_id, entry["hospital_id"], ctx.now(), 1, 1):
+        attendance.flag_followup(ctx, case_id, entry["hospital_id"], "relapse", 0)

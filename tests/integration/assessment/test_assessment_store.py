@@ -1,0 +1,69 @@
+"""Assessment on the real store: races decided by unique inserts, nothing lost, relayed in order.
+
+FerretDB 1.x can let several conditional updates win (docs/adr/0003), so concurrent
+clinicians and the consumer writing the same case must still produce one triage
+version each and one event each.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+import pytest
+
+from services.assessment.bootstrap import build
+from shared.events import Event, event_type, from_kafka
+from shared.memory_bus import MemoryBus
+from shared.outbox import OutboxRelay
+from shared.settings import Settings
+from tests.unit.assessment.conftest import referral_data
+
+pytestmark = pytest.mark.integration
+WRITERS = 6
+
+
+def submitted(case_id: str) -> Event:
+    return Event(event_type("referral.submitted"), "/services/referral", case_id, referral_data(case_id))
+
+
+@pytest.fixture
+def service(mongo_db):
+    return build(
+        Settings(service="assessment"), db=mongo_db, clock=lambda: datetime(2025, 3, 10, 9, tzinfo=UTC)
+    )
+
+
+def test_redelivered_submission_is_one_triage(service, mongo_db):
+    e = submitted("case-int-1")
+    service.handlers["referral.submitted"](e)
+    service.handlers["referral.submitted"](e)
+    assert len(mongo_db.cases.find_one({"_id": "case-int-1"})["triage"]) == 1
+    assert mongo_db.case_changes.count_documents({"case_id": "case-int-1"}) == 1
+
+
+def test_concurrent_overrides_each_get_their_own_version(service, mongo_db):
+    service.handlers["referral.submitted"](submitted("case-int-2"))
+    casework = service.handlers["referral.amended"].__self__
+    errors: list[BaseException] = []
+
+    def clinician(n: int) -> None:
+        try:
+            casework.override("case-int-2", ("P1", "P2", "P3")[n % 3], None, f"review {n}", f"dr-{n}", None)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=clinician, args=(n,)) for n in range(WRITERS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    doc = service.handlers["referral.amended"].__self__.repo.get("case-int-2")
+    assert [v["version"] for v in doc["triage"]] == list(range(1, WRITERS + 2))
+    assert sorted(v["by"] for v in doc["triage"][1:]) == sorted(f"dr-{n}" for n in range(WRITERS))
+
+    bus = MemoryBus()
+    OutboxRelay("assessment", service.outbox, bus, "t").run_once()
+    versions = [from_kafka(r.value, r.headers).data["triage_version"] for r in bus.records("t")]
+    assert versions == list(range(1, WRITERS + 2))

@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from services.notification.config import NotificationConfig, OnCall
+from services.notification.domain.contacts import QuietHours, from_json, mask, reference
+from services.notification.domain.intents import GUARDIANS, ONCALL, SCHOOL, intents_for
+from services.notification.domain.quiet_hours import deferred_until
+from services.notification.domain.recipients import resolve, targets
+from services.notification.domain.reminders import due_times
+from services.notification.domain.retry import backoff_s
+from shared.settings import Settings
+
+from .conftest import contacts
+
+NIGHT = QuietHours("21:00", "08:00", "Asia/Shanghai")
+
+
+class TestQuietHours:
+    def test_late_evening_is_deferred_to_next_morning(self):
+        now = datetime(2025, 9, 1, 14, 30, tzinfo=UTC)  # 22:30 Shanghai
+        assert deferred_until(now, NIGHT) == datetime(2025, 9, 2, 0, 0, tzinfo=UTC)  # 08:00 Shanghai
+
+    def test_early_morning_is_deferred_to_same_morning(self):
+        now = datetime(2025, 9, 1, 22, 0, tzinfo=UTC)  # 06:00 Shanghai on 2 Sep
+        assert deferred_until(now, NIGHT) == datetime(2025, 9, 2, 0, 0, tzinfo=UTC)
+
+    def test_daytime_is_not_quiet(self):
+        assert deferred_until(datetime(2025, 9, 1, 4, 0, tzinfo=UTC), NIGHT) is None
+        assert deferred_until(datetime(2025, 9, 1, 0, 0, tzinfo=UTC), NIGHT) is None  # exactly 08:00
+
+    def test_window_that_does_not_wrap_midnight(self):
+        lunch = QuietHours("12:00", "14:00", "Europe/London")
+        now = datetime(2025, 1, 6, 12, 30, tzinfo=UTC)
+        assert deferred_until(now, lunch) == datetime(2025, 1, 6, 14, 0, tzinfo=UTC)
+        assert deferred_until(now, None) is None
+
+
+class TestBackoff:
+    def test_grows_exponentially_with_jitter_and_a_ceiling(self):
+        assert backoff_s(1, 30, 3600, rand=lambda lo, hi: hi) == 30
+        assert backoff_s(3, 30, 3600, rand=lambda lo, hi: hi) == 120
+        assert backoff_s(3, 30, 3600, rand=lambda lo, hi: lo) == 60
+        assert backoff_s(20, 30, 3600, rand=lambda lo, hi: hi) == 3600
+        assert 60 <= backoff_s(3, 30, 3600) <= 120
+
+
+class TestReminderCadence:
+    def test_three_days_and_one_day_before(self):
+        start = datetime(2025, 9, 10, 1, 0, tzinfo=UTC)
+        due = due_times(start, datetime(2025, 9, 1, tzinfo=UTC), (3, 1))
+        assert due == [
+            (3, datetime(2025, 9, 7, 1, 0, tzinfo=UTC)),
+            (1, datetime(2025, 9, 9, 1, 0, tzinfo=UTC)),
+        ]
+
+    def test_past_reminders_are_not_created(self):
+        start = datetime(2025, 9, 10, 1, 0, tzinfo=UTC)
+        assert [d for d, _ in due_times(start, datetime(2025, 9, 8, tzinfo=UTC), (3, 1))] == [1]
+
+
+class TestIntents:
+    def test_offer_carries_offer_id_and_accept_decline_links(self):
+        data = {"case_id": "c", "offer_id": "of 1", "hospital_id": "h", "slot_start": "2025-09-10T01:00:00Z",
+                "hold_until": "2025-09-02T01:00:00Z", "token": "t0k"}  # fmt: skip
+        (intent,) = intents_for("waitlist.offer_made", data, scheduling_url="https://sched.example")
+        assert intent.audience == GUARDIANS and intent.template == "offer_made"
+        assert intent.context["offer_id"] == "of 1"
+        assert intent.context["accept_url"] == "https://sched.example/v1/offers/of%201/accept?token=t0k"
+        assert intent.context["decline_url"] == "https://sched.example/v1/offers/of%201/decline?token=t0k"
+
+    def test_offer_links_carried_by_the_event_win(self):
+        data = {"case_id": "c", "offer_id": "o", "links": {"accept": "https://a", "decline": "https://d"}}
+        (intent,) = intents_for("waitlist.offer_made", data, scheduling_url="https://x")
+        assert (intent.context["accept_url"], intent.context["decline_url"]) == ("https://a", "https://d")
+
+    def test_booking_tells_guardians_and_school(self):
+        data = {"case_id": "c", "appointment_id": "a", "start": "2025-09-10T01:00:00Z", "reason": "x"}
+        found = intents_for("appointment.booked", data, scheduling_url="")
+        assert [(i.audience, i.template) for i in found] == [
+            (GUARDIANS, "appointment_booked"),
+            (SCHOOL, "case_status"),
+        ]
+        assert found[1].context == {"status": "booked", "start": "2025-09-10T01:00:00Z"}
+
+    def test_escalation_goes_to_each_hospital_on_call_and_is_urgent(self):
+        data = {
+            "case_id": "c",
+            "reasons": ["self_harm"],
+            "hospitals": ["h1", "h2"],
+            "contact_within_hours": 24,
+        }
+        found = intents_for("assessment.escalated", data, scheduling_url="")
+        assert [(i.audience, i.hospital_id, i.urgent) for i in found] == [
+            (ONCALL, "h1", True),
+            (ONCALL, "h2", True),
+        ]
+        assert "reasons" not in found[0].context  # clinical detail never travels into a message
+
+    def test_unknown_events_cause_nothing(self):
+        assert intents_for("assessment.completed", {"case_id": "c"}, scheduling_url="") == []
+
+
+class TestRecipients:
+    def test_only_consented_channels_are_targeted(self):
+        (intent,) = intents_for("referral.submitted", {"case_id": "case-1"}, scheduling_url="")
+        found = targets(intent, contacts(), None)
+        assert sorted((t.channel, t.masked, t.language) for t in found) == [
+            ("email", "f***@example.com", "en"),
+            ("email", "m***@example.com", "zh-CN"),
+            ("sms", "***0001", "zh-CN"),
+        ]
+        assert all("@" not in t.ref and "+86" not in t.ref for t in found)
+
+    def test_withdrawn_consent_is_honoured_at_send_time(self):
+        ref = reference("sms", "+8613800000001")
+        assert resolve(GUARDIANS, "sms", ref, contacts(), None).address == "+8613800000001"
+        current = from_json(
+            {"case_id": "case-1", "guardians": [{"relationship": "mother", "phone": "+8613800000001",
+                                                  "consent": {"sms": False}}]}
+        )  # fmt: skip
+        assert resolve(GUARDIANS, "sms", ref, current, None) is None
+
+    def test_on_call_falls_back_to_the_network_default(self):
+        config = NotificationConfig(oncall={"default": OnCall("d@x.example")})
+        assert config.oncall_for("unknown").email == "d@x.example"
+
+    def test_masking(self):
+        assert mask("email", "someone@example.com") == "s***@example.com"
+        assert mask("webhook", "https://s.example/h?key=1") == "https://s.example/h"
+
+
+class TestConfig:
+    def test_reads_notification_keys_with_safe_defaults(self):
+        settings = Settings(
+            service="notification",
+            mode="kafka",
+            extra={"NOTIFICATION_SMTP_PORT": "2525", "NOTIFICATION_ONCALL": '{"h": {"phone": "+1"}}'},
+        )
+        config = NotificationConfig.from_settings(settings)
+        assert config.smtp_port == 2525 and config.email_transport == "smtp"
+        assert config.oncall["h"].phone == "+1" and config.reminder_days == (3, 1)
+        assert NotificationConfig.from_settings(Settings(service="notification")).email_transport == "log"

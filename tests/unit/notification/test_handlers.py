@@ -1,0 +1,255 @@
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from marshmallow import ValidationError
+
+from services.notification.channels.base import DeliveryError, RecordingChannel
+from services.notification.reminders import run_due
+from shared.consumer import ConsumerLoop
+from shared.contracts.notification import NotificationFailed, NotificationSent
+from shared.events import Event, to_kafka
+from shared.inbox import Inbox
+from shared.memory_bus import MemoryBus
+from shared.settings import ConsumerPolicy
+
+from .conftest import CASE, booked, event
+
+
+def states(h) -> dict[tuple[str, str], str]:
+    return {
+        (d["template"], d["channel"]): d["state"] for d in h.db.deliveries.find({"template": {"$ne": "x"}})
+    }
+
+
+class TestGuardianMessages:
+    def test_referral_received_goes_to_consenting_guardians_in_their_language(self, harness):
+        harness.handle(event("referral.submitted", age_band="9-11"))
+        assert sorted(m.to for m in harness.email.sent) == ["father@example.com", "mother@example.com"]
+        assert [m.to for m in harness.sms.sent] == ["+8613800000001"]  # the father gave no SMS consent
+        by_to = {m.to: m for m in harness.email.sent}
+        assert by_to["mother@example.com"].subject == "我们已收到转介"
+        assert by_to["father@example.com"].subject == "We have received a referral"
+
+    def test_redelivered_event_sends_no_second_message(self, harness):
+        e = event("referral.submitted")
+        harness.handle(e)
+        harness.handle(e)  # as if the consumer crashed before committing
+        assert len(harness.email.sent) == 2 and len(harness.sms.sent) == 1
+        assert harness.db.deliveries.count_documents({}) == 3
+
+    def test_redelivery_through_the_consumer_loop_sends_once(self, harness):
+        bus = MemoryBus()
+        service = harness.service
+        subscription = service.subscription()
+        source = bus.source(subscription.group, subscription.topics)
+        policy = ConsumerPolicy(max_attempts=2, backoff_initial_s=0.001, backoff_max_s=0.001)
+        loop = ConsumerLoop(
+            "notification", subscription, source, bus, Inbox(service.db), policy, lambda s: None
+        )
+        e = booked()
+        for _ in range(2):
+            bus.send("waymark.scheduling.events", *to_kafka(e))
+        for record in source.poll(0.01):
+            assert loop.process(record)
+        assert len(harness.email.sent) == 2 and len(harness.webhook.sent) == 1
+
+    def test_offer_includes_offer_id_and_links(self, harness):
+        harness.handle(
+            event("waitlist.offer_made", offer_id="offer-7", hospital_id="hosp-a", kind="intake",
+                  slot_start="2025-09-10T01:00:00Z", slot_end="2025-09-10T01:45:00Z",
+                  hold_until="2025-09-03T01:00:00Z")
+        )  # fmt: skip
+        body = next(m.body for m in harness.email.sent if m.to == "father@example.com")
+        assert "offer-7" in body and "http://127.0.0.1:8003/v1/offers/offer-7/accept" in body
+        assert "/v1/offers/offer-7/decline" in harness.sms.sent[0].body
+
+    def test_quiet_hours_defer_until_morning(self, harness, clock):
+        clock.now = datetime(2025, 9, 1, 14, 0, tzinfo=UTC)  # 22:00 in Shanghai: the mother's quiet hours
+        harness.handle(event("referral.submitted"))
+        assert [m.to for m in harness.email.sent] == ["father@example.com"]  # no quiet hours set
+        deferred = harness.db.deliveries.find_one({"channel": "sms"})
+        assert deferred["state"] == "pending"
+        assert deferred["next_attempt_at"] == datetime(2025, 9, 2, 0, 0, tzinfo=UTC)
+        clock.now = datetime(2025, 9, 1, 23, 59, tzinfo=UTC)
+        run_due(harness.db, clock, harness.service_sender())
+        assert harness.sms.sent == []
+        clock.now = datetime(2025, 9, 2, 0, 0, tzinfo=UTC)
+        run_due(harness.db, clock, harness.service_sender())
+        assert [m.to for m in harness.sms.sent] == ["+8613800000001"]
+        assert len(harness.email.sent) == 2
+
+    def test_withdrawn_consent_before_a_deferred_send_is_honoured(self, harness, clock):
+        clock.now = datetime(2025, 9, 1, 14, 0, tzinfo=UTC)
+        harness.handle(event("referral.submitted"))
+        harness.directory.cases[CASE] = harness.directory.cases[CASE].__class__(CASE, ())
+        clock.now = datetime(2025, 9, 2, 0, 0, tzinfo=UTC)
+        run_due(harness.db, clock, harness.service_sender())
+        assert harness.sms.sent == []
+        assert harness.db.deliveries.find_one({"channel": "sms"})["state"] == "withdrawn"
+
+    def test_invalid_payload_is_rejected_for_the_dead_letter_topic(self, harness):
+        with pytest.raises(ValidationError):
+            harness.handle(event("appointment.booked", start="not a time"))
+
+
+class TestOnCallAndSchools:
+    def test_escalation_reaches_on_call_at_once_even_at_night(self, harness, clock):
+        clock.now = datetime(2025, 9, 1, 16, 0, tzinfo=UTC)  # midnight in Shanghai
+        harness.handle(
+            event("assessment.escalated", reasons=["self_harm"], hospitals=["hosp-a"],
+                  contact_deadline="2025-09-02T04:00:00Z", contact_within_hours=12)
+        )  # fmt: skip
+        assert [m.to for m in harness.email.sent] == ["oncall-a@hospital.example"]
+        assert [m.to for m in harness.sms.sent] == ["+8613900000001"]
+        assert "self" not in harness.email.sent[0].body.lower()
+        assert harness.email.sent[0].subject.startswith("URGENT")
+
+    def test_school_gets_a_status_webhook_without_personal_data(self, harness):
+        harness.handle(
+            event("assessment.triaged", band="P1", score=80, factors=[{"code": "risk", "points": 50}])
+        )
+        (hook,) = harness.webhook.sent
+        assert hook.to == "https://school.example/hooks" and hook.secret == "school-secret-123"
+        payload = json.loads(hook.body)
+        assert (
+            payload["status"] == "triaged"
+            and payload["case_id"] == CASE
+            and payload["school_id"] == "school-9"
+        )
+        assert "band" not in payload and "factors" not in payload
+
+    def test_capacity_alert_only_when_critical(self, harness):
+        harness.handle(
+            event("waitlist.pressure_changed", subject="hosp-a", hospital_id="hosp-a", level="high")
+        )
+        assert harness.email.sent == []
+        harness.handle(
+            event("waitlist.pressure_changed", subject="hosp-a", hospital_id="hosp-a", level="critical")
+        )
+        assert [m.to for m in harness.email.sent] == ["oncall-a@hospital.example"]
+
+
+class TestOutcomes:
+    def test_sent_emits_notification_sent_through_the_outbox(self, harness):
+        harness.handle(event("referral.submitted"))
+        events = [Event.from_dict(e) for e in harness.outbox()]
+        assert {e.name for e in events} == {"notification.sent"}
+        for e in events:
+            NotificationSent().load(dict(e.data))
+            assert e.subject == CASE
+        assert harness.service.outbox_written.is_set()
+
+    def test_retries_with_backoff_then_dead_letter_then_replay(self, harness, clock):
+        failure = DeliveryError("http 503")
+        harness.webhook.failures = [failure, failure, failure]
+        harness.handle(event("waitlist.entry_added", band="P2"))
+        doc = harness.db.deliveries.find_one({"channel": "webhook"})
+        assert doc["state"] == "retrying" and doc["attempts"] == 1
+        wait = (doc["next_attempt_at"] - clock.now).total_seconds()
+        assert 30 <= wait <= 60  # base 60 s, jittered into [base/2, base]
+        for _ in range(2):
+            clock.advance(hours=2)
+            run_due(harness.db, clock, harness.service_sender())
+        doc = harness.db.deliveries.find_one({"channel": "webhook"})
+        assert doc["state"] == "dead" and doc["attempts"] == 3 and len(doc["history"]) == 3
+        failed = [Event.from_dict(e) for e in doc["outbox"] if e["type"].endswith("failed.v1")]
+        assert NotificationFailed().load(dict(failed[0].data))["reason"] == "http 503"
+
+        client = harness.service.app.test_client()
+        assert client.get("/v1/deliveries?status=dead").status_code == 401
+        listed = client.get("/v1/deliveries?status=dead", headers=harness.operator()).get_json()
+        assert [d["id"] for d in listed["items"]] == [doc["_id"]]
+        assert "school.example/hooks" in listed["items"][0]["recipient"]
+        replayed = client.post(f"/v1/deliveries/{doc['_id']}/replay", headers=harness.operator())
+        assert replayed.status_code == 200 and replayed.get_json()["state"] == "sent"
+        assert len(harness.webhook.sent) == 1
+        again = client.post(f"/v1/deliveries/{doc['_id']}/replay", headers=harness.operator())
+        assert again.status_code == 409
+
+    def test_permanent_failure_is_dead_at_once(self, harness):
+        harness.sms.failures = [DeliveryError("not a phone number", permanent=True)]
+        harness.handle(event("referral.submitted"))
+        assert harness.db.deliveries.find_one({"channel": "sms"})["state"] == "dead"
+
+    def test_deliveries_api_needs_the_operator_role(self, harness):
+        from shared.auth import StaffTokens
+
+        token = StaffTokens(harness.service.settings.staff_token_secret).issue("s", "scheduler")
+        client = harness.service.app.test_client()
+        assert client.get("/v1/deliveries", headers={"Authorization": f"Bearer {token}"}).status_code == 403
+        assert client.get("/v1/deliveries?status=nope", headers=harness.operator()).status_code == 422
+        assert client.get("/v1/deliveries/missing", headers=harness.operator()).status_code == 404
+
+    def test_counter_counts_by_channel_and_result(self, harness):
+        from services.notification.metrics import NOTIFICATIONS
+
+        before = NOTIFICATIONS.labels("sms", "sent")._value.get()
+        harness.handle(event("referral.submitted"))
+        assert NOTIFICATIONS.labels("sms", "sent")._value.get() == before + 1
+        assert b"waymark_notifications_total" in harness.service.app.test_client().get("/metrics").data
+
+
+class TestDirectoryOutage:
+    def test_event_is_retried_by_the_consumer_when_contacts_are_unavailable(self, harness):
+        from services.notification.directory import DirectoryUnavailable
+
+        harness.directory.unavailable = True
+        with pytest.raises(DirectoryUnavailable):
+            harness.handle(event("referral.submitted"))
+        assert harness.email.sent == []
+
+    def test_outage_at_send_time_becomes_a_retry(self, harness, clock):
+        clock.now = datetime(2025, 9, 1, 14, 0, tzinfo=UTC)
+        harness.handle(event("referral.submitted"))
+        harness.directory.unavailable = True
+        clock.now = datetime(2025, 9, 2, 0, 0, tzinfo=UTC)
+        run_due(harness.db, clock, harness.service_sender())
+        assert harness.db.deliveries.find_one({"channel": "sms"})["state"] == "retrying"
+
+    def test_embedded_default_uses_demo_contacts_when_referral_is_down(self, clock):
+        import mongomock
+
+        from services.notification.bootstrap import build
+
+        from .conftest import settings
+
+        sms = RecordingChannel()
+        service = build(
+            settings(NOTIFICATION_REFERRAL_URL="http://127.0.0.1:9", NOTIFICATION_HTTP_TIMEOUT_S="1"),
+            db=mongomock.MongoClient(tz_aware=True)["n"], clock=clock,
+            channels={"email": RecordingChannel(), "sms": sms, "webhook": RecordingChannel()},
+        )  # fmt: skip
+        service.handlers["referral.submitted"](event("referral.submitted", subject="case-demo"))
+        assert [m.to for m in sms.sent] == ["+8613800000000"]
+
+
+class TestFollowUp:
+    def test_follow_up_needed_tells_the_hospital_team_by_email_only(self, harness):
+        harness.handle(event("waitlist.followup_needed", hospital_id="hosp-a", reason="repeated_no_show",
+                             no_show_count=2))  # fmt: skip
+        assert [m.to for m in harness.email.sent] == ["oncall-a@hospital.example"]
+        assert "no_show" not in harness.email.sent[0].body and harness.sms.sent == []
+
+
+class TestClaims:
+    def test_a_claim_abandoned_by_a_dead_worker_is_skipped_after_the_lease(self, harness, clock):
+        clock.now = datetime(2025, 9, 1, 14, 0, tzinfo=UTC)  # the mother's SMS waits for the morning
+        harness.handle(event("referral.submitted"))
+        doc = harness.db.deliveries.find_one({"channel": "sms"})
+        harness.db.delivery_claims.insert_one({"_id": f"{doc['_id']}:{doc['seq']}", "at": clock.now})
+        clock.now = datetime(2025, 9, 2, 0, 0, tzinfo=UTC)
+        run_due(harness.db, clock, harness.service_sender())  # claimed "by someone else" long ago: skip it
+        run_due(harness.db, clock, harness.service_sender())
+        assert [m.to for m in harness.sms.sent] == ["+8613800000001"]
+
+    def test_a_live_claim_is_respected(self, harness, clock):
+        clock.now = datetime(2025, 9, 1, 14, 0, tzinfo=UTC)
+        harness.handle(event("referral.submitted"))
+        clock.now = datetime(2025, 9, 2, 0, 0, tzinfo=UTC)
+        doc = harness.db.deliveries.find_one({"channel": "sms"})
+        harness.db.delivery_claims.insert_one({"_id": f"{doc['_id']}:{doc['seq']}", "at": clock.now})
+        run_due(harness.db, clock, harness.service_sender())
+        assert harness.sms.sent == []

@@ -1,0 +1,147 @@
+"""Webhooks and the contact directory against real HTTP servers on ephemeral loopback ports."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from services.notification.bootstrap import build
+from services.notification.channels.base import DeliveryError, OutboundMessage, RecordingChannel
+from services.notification.channels.webhook import SIGNATURE_HEADER, WebhookChannel, sign, verify
+from services.notification.directory import DirectoryUnavailable, HttpContactDirectory
+from services.notification.reminders import run_due
+from shared.auth import StaffTokens
+
+from .conftest import SECRET, MemoryContactDirectory, contacts, event, settings
+
+Responder = Callable[[BaseHTTPRequestHandler, bytes], tuple[int, bytes]]
+
+
+class Server:
+    """A loopback HTTP server that records requests and answers with ``responder``."""
+
+    def __init__(self, responder: Responder) -> None:
+        self.requests: list[tuple[str, dict[str, str], bytes]] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _serve(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                outer.requests.append((self.path, dict(self.headers), body))
+                status, answer = responder(self, body)
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            do_GET = do_POST = _serve
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def serve():
+    servers: list[Server] = []
+
+    def start(responder: Responder) -> Server:
+        servers.append(Server(responder))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def test_school_receives_a_signed_webhook_and_verifies_the_hmac(serve, harness, clock):
+    answers = iter([500, 200])
+    school = serve(lambda handler, body: (next(answers), b"ok"))
+    directory = MemoryContactDirectory({"case-1": contacts(webhook_url=f"{school.url}/hooks/waymark")})
+    service = build(
+        settings(), db=harness.db, clock=clock, directory=directory,
+        channels={"email": RecordingChannel(), "sms": RecordingChannel(), "webhook": WebhookChannel(timeout_s=5)},
+    )  # fmt: skip
+    service.handlers["appointment.booked"](
+        event(
+            "appointment.booked", appointment_id="appt-1", hospital_id="hosp-a", start="2025-09-10T01:00:00Z"
+        )
+    )
+    doc = harness.db.deliveries.find_one({"channel": "webhook"})
+    assert doc["state"] == "retrying" and doc["last_error"] == "http 500"
+    clock.advance(minutes=5)
+    run_due(harness.db, clock, service.handlers["appointment.booked"].__self__.sender)
+    assert harness.db.deliveries.find_one({"channel": "webhook"})["state"] == "sent"
+
+    assert len(school.requests) == 2
+    path, headers, body = school.requests[-1]
+    assert path == "/hooks/waymark"
+    assert verify(SECRET, headers[SIGNATURE_HEADER], body, now=time.time())
+    assert not verify("wrong-secret", headers[SIGNATURE_HEADER], body, now=time.time())
+    assert not verify(SECRET, headers[SIGNATURE_HEADER], body + b" ", now=time.time())
+    payload = json.loads(body)
+    assert payload["status"] == "booked" and payload["start"] == "2025-09-10T01:00:00Z"
+    assert headers["X-Waymark-Delivery"] == payload["id"] == doc["_id"]
+    assert school.requests[0][2] == body  # a retry sends the same body (receivers dedupe on the id)
+
+
+def test_signature_format_and_replay_window():
+    header = sign("s3cret", 1_700_000_000, b'{"a":1}')
+    assert header.startswith("t=1700000000,v1=") and len(header.split("v1=")[1]) == 64
+    assert verify("s3cret", header, b'{"a":1}', now=1_700_000_100)
+    assert not verify("s3cret", header, b'{"a":1}', now=1_700_001_000)
+
+
+def test_client_errors_are_permanent_server_errors_are_not(serve):
+    gone = serve(lambda handler, body: (410, b""))
+    busy = serve(lambda handler, body: (429, b""))
+    channel = WebhookChannel(timeout_s=5)
+    with pytest.raises(DeliveryError) as failure:
+        channel.send(OutboundMessage("d", "webhook", gone.url, "{}", secret="x"))
+    assert failure.value.permanent
+    with pytest.raises(DeliveryError) as failure:
+        channel.send(OutboundMessage("d", "webhook", busy.url, "{}", secret="x"))
+    assert not failure.value.permanent
+
+
+def test_contact_directory_calls_referral_with_a_service_token(serve):
+    tokens = StaffTokens("a-long-enough-test-secret")
+    answer = {
+        "case_id": "case-1",
+        "guardians": [{"relationship": "mother", "email": "m@example.com", "phone": "+86138", "language": "zh-CN",
+                       "consent": {"email": True, "sms": False},
+                       "quiet_hours": {"start": "21:00", "end": "08:00", "tz": "Asia/Shanghai"}}],
+        "school": {"school_id": "s-1", "webhook_url": None, "webhook_secret": None},
+    }  # fmt: skip
+
+    def referral(handler: BaseHTTPRequestHandler, body: bytes) -> tuple[int, bytes]:
+        principal = tokens.verify(handler.headers["Authorization"].removeprefix("Bearer "))
+        if principal is None or principal.role != "service":
+            return 401, b"{}"
+        return (200, json.dumps(answer).encode()) if "case-1" in handler.path else (404, b"{}")
+
+    server = serve(referral)
+    directory = HttpContactDirectory(server.url, lambda: tokens.issue("notification", "service"))
+    found = directory.contacts("case-1")
+    assert server.requests[0][0] == "/internal/v1/cases/case-1/contacts"
+    (mother,) = found.guardians
+    assert (mother.email, mother.consent_email, mother.consent_sms, mother.quiet_hours.tz) == (
+        "m@example.com", True, False, "Asia/Shanghai",
+    )  # fmt: skip
+    assert found.school.school_id == "s-1" and found.school.webhook_url is None
+    assert directory.contacts("case-unknown") is None
+    server.close()
+    with pytest.raises(DirectoryUnavailable):
+        HttpContactDirectory(server.url, lambda: "t", timeout_s=1).contacts("case-1")

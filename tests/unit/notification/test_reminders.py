@@ -1,0 +1,115 @@
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+from services.notification.bootstrap import build
+from services.notification.channels.base import RecordingChannel
+from services.notification.reminders import run_due
+
+from .conftest import CASE, booked, event, settings
+
+
+def reminders(h) -> list[tuple[int, str, str]]:
+    return sorted((r["days_before"], r["start"], r["state"]) for r in h.db.reminders.find({}))
+
+
+def reminder_sends(channel: RecordingChannel) -> list[str]:
+    return [m.subject for m in channel.sent if "Reminder" in m.subject or "提醒" in m.subject]
+
+
+class TestReminders:
+    def test_booking_schedules_reminders_three_days_and_one_day_before(self, harness):
+        harness.handle(booked())
+        assert reminders(harness) == [
+            (1, "2025-09-10T01:00:00Z", "scheduled"),
+            (3, "2025-09-10T01:00:00Z", "scheduled"),
+        ]
+        due = sorted(r["due_at"] for r in harness.db.reminders.find({}))
+        assert due == [datetime(2025, 9, 7, 1, 0, tzinfo=UTC), datetime(2025, 9, 9, 1, 0, tzinfo=UTC)]
+
+    def test_due_reminders_are_sent_once_each(self, harness, clock):
+        harness.handle(booked())
+        harness.email.sent.clear()
+        clock.now = datetime(2025, 9, 7, 1, 0, tzinfo=UTC)  # 09:00 Shanghai
+        run_due(harness.db, clock, harness.service_sender())
+        run_due(harness.db, clock, harness.service_sender())
+        assert sorted(reminder_sends(harness.email)) == [
+            "Reminder: appointment in 3 days",
+            "提醒：3天后有预约",
+        ]
+        assert len(harness.sms.sent) == 2  # booking confirmation + one reminder (only the mother consented)
+        clock.now = datetime(2025, 9, 9, 1, 0, tzinfo=UTC)
+        run_due(harness.db, clock, harness.service_sender())
+        assert "Reminder: appointment tomorrow" in reminder_sends(harness.email)
+        assert {r[2] for r in reminders(harness)} == {"fired"}
+
+    def test_reminders_survive_a_restart(self, harness, clock):
+        harness.handle(booked())
+        email = RecordingChannel()
+        restarted = build(
+            settings(), db=harness.db, clock=clock, directory=harness.directory,
+            channels={"email": email, "sms": RecordingChannel(), "webhook": RecordingChannel()},
+        )  # fmt: skip
+        sender = restarted.handlers["appointment.booked"].__self__.sender
+        clock.now = datetime(2025, 9, 7, 2, 0, tzinfo=UTC)
+        assert run_due(restarted.db, clock, sender) > 0
+        assert len(reminder_sends(email)) == 2
+
+    def test_move_withdraws_old_reminders_and_schedules_new_ones(self, harness, clock):
+        harness.handle(booked())
+        moved = booked(
+            "appointment.rescheduled", start="2025-09-12T01:00:00Z", previous_start="2025-09-10T01:00:00Z"
+        )
+        harness.handle(moved)
+        harness.handle(moved)  # redelivered: the new reminders stay scheduled
+        assert reminders(harness) == [
+            (1, "2025-09-10T01:00:00Z", "withdrawn"),
+            (1, "2025-09-12T01:00:00Z", "scheduled"),
+            (3, "2025-09-10T01:00:00Z", "withdrawn"),
+            (3, "2025-09-12T01:00:00Z", "scheduled"),
+        ]
+        assert any(m.subject == "Your appointment has moved" for m in harness.email.sent)
+        clock.now = datetime(2025, 9, 7, 2, 0, tzinfo=UTC)
+        run_due(harness.db, clock, harness.service_sender())
+        assert reminder_sends(harness.email) == []  # the old time's 3-day reminder is gone
+
+    def test_cancellation_withdraws_reminders_and_unsent_messages(self, harness, clock):
+        clock.now = datetime(2025, 9, 1, 14, 0, tzinfo=UTC)  # quiet hours: the mother's confirmation waits
+        harness.handle(booked())
+        harness.handle(booked("appointment.cancelled", reason="clinic_closed"))
+        assert {r[2] for r in reminders(harness)} == {"withdrawn"}
+        states = {
+            (d["template"], d["channel"], d["recipient_masked"]): d["state"]
+            for d in harness.db.deliveries.find()
+        }
+        assert states[("appointment_booked", "sms", "***0001")] == "withdrawn"
+        assert states[("appointment_cancelled", "sms", "***0001")] == "pending"  # deferred to the morning
+        clock.now = datetime(2025, 9, 2, 0, 0, tzinfo=UTC)
+        run_due(harness.db, clock, harness.service_sender())
+        assert [m.body for m in harness.sms.sent if "取消" in m.body]
+        assert not [m.body for m in harness.sms.sent if "已预约" in m.body]
+
+    def test_withdrawn_referral_withdraws_reminders_and_pending_messages(self, harness, clock):
+        harness.handle(booked())
+        harness.handle(event("referral.withdrawn", reason="family_request"))
+        assert {r[2] for r in reminders(harness)} == {"withdrawn"}
+        clock.now = datetime(2025, 9, 9, 2, 0, tzinfo=UTC)
+        harness.email.sent.clear()
+        run_due(harness.db, clock, harness.service_sender())
+        assert harness.email.sent == []
+
+    def test_reminder_api_lists_a_cases_reminders(self, harness):
+        harness.handle(booked())
+        client = harness.service.app.test_client()
+        items = client.get(f"/v1/reminders?case_id={CASE}", headers=harness.operator()).get_json()["items"]
+        assert [i["days_before"] for i in items] == [3, 1]
+
+    def test_scheduler_runs_as_a_background_duty_until_stopped(self, harness):
+        (duty,) = harness.service.background
+        stop = threading.Event()
+        thread = threading.Thread(target=duty, args=(stop,))
+        thread.start()
+        stop.set()
+        thread.join(timeout=5)
+        assert not thread.is_alive()

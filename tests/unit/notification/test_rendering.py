@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import pytest
+
+from services.notification.rendering import TEMPLATE_DIR, Renderer, format_time
+
+CONTEXT = {
+    "case_id": "case-1",
+    "appointment_id": "appt-1",
+    "hospital_id": "hosp-a",
+    "start": "2025-09-10T01:00:00Z",
+    "previous_start": "2025-09-08T01:00:00Z",
+    "offer_id": "offer-1",
+    "slot_start": "2025-09-10T01:00:00Z",
+    "hold_until": "2025-09-02T01:00:00Z",
+    "accept_url": "https://s.example/v1/offers/offer-1/accept",
+    "decline_url": "https://s.example/v1/offers/offer-1/decline",
+    "days_before": 3,
+    "contact_deadline": "2025-09-02T01:00:00Z",
+    "contact_within_hours": 24,
+    "band": "P1",
+    "waiting": 120,
+    "capacity": 40,
+    "predicted_wait_days": 90,
+}
+TEMPLATES = sorted(p.stem for p in (TEMPLATE_DIR / "en").glob("*.j2"))
+CLINICAL_WORDS = (
+    "refus",
+    "anxi",
+    "depress",
+    "self",
+    "harm",
+    "suicid",
+    "psych",
+    "mental",
+    "拒绝上学",
+    "焦虑",
+    "抑郁",
+    "自伤",
+)
+
+
+@pytest.mark.parametrize("language", ["en", "zh-CN"])
+@pytest.mark.parametrize("template", TEMPLATES)
+def test_every_template_renders_in_both_languages(template, language):
+    assert (TEMPLATE_DIR / language / f"{template}.j2").exists()
+    text = Renderer().render(template, language, CONTEXT, "Asia/Shanghai")
+    assert text["subject"] and text["email"] and text["sms"]
+    assert len(text["sms"]) <= 320
+    for body in (text["subject"], text["email"], text["sms"]):
+        assert not any(word in body.lower() for word in CLINICAL_WORDS), (template, language, body)
+
+
+def test_times_are_shown_in_the_recipients_zone_and_language():
+    zh = Renderer().render("appointment_booked", "zh-CN", CONTEXT, "Asia/Shanghai")
+    assert "2025年9月10日（星期三）09:00" in zh["email"]
+    en = Renderer().render("appointment_booked", "en", CONTEXT, "Europe/London")
+    assert "Wednesday 10 September 2025, 02:00" in en["email"]
+
+
+def test_unknown_language_falls_back_to_english():
+    text = Renderer().render("referral_received", "fr", CONTEXT, "UTC")
+    assert text["subject"] == "We have received a referral"
+
+
+def test_offer_email_carries_the_links():
+    text = Renderer().render("offer_made", "en", CONTEXT, "UTC")
+    assert CONTEXT["accept_url"] in text["email"] and CONTEXT["decline_url"] in text["sms"]
+
+
+def test_format_time_accepts_datetimes_and_offsets():
+    assert format_time("2025-09-10T09:00:00+08:00", "en", "Asia/Shanghai").endswith("09:00")

@@ -65,10 +65,8 @@ class NotificationConfig:
                 "EMAIL_TRANSPORT", "log" if settings.embedded and "SMTP_HOST" not in env else "smtp"
             ),
             sms_provider=env.get("SMS_PROVIDER", defaults.sms_provider),
-            referral_url=env.get("REFERRAL_URL", defaults.referral_url).rstrip("/"),
-            scheduling_public_url=env.get("SCHEDULING_PUBLIC_URL", defaults.scheduling_public_url).rstrip(
-                "/"
-            ),
+            referral_url=env.get("REFERRAL_URL", _local_url("referral")).rstrip("/"),
+            scheduling_public_url=env.get("SCHEDULING_PUBLIC_URL", _local_url("scheduling")).rstrip("/"),
             default_tz=env.get("DEFAULT_TZ", defaults.default_tz),
             max_attempts=int(env.get("MAX_ATTEMPTS", defaults.max_attempts)),
             retry_base_s=float(env.get("RETRY_BASE_S", defaults.retry_base_s)),
@@ -78,6 +76,11 @@ class NotificationConfig:
             reminder_days=tuple(int(d) for d in env.get("REMINDER_DAYS", "3,1").split(",") if d.strip()),
             oncall=parse_oncall(env.get("ONCALL", "")),
         )
+
+
+def _local_url(service: str) -> str:
+    """A sibling service on this host at its configured port (embedded mode and ``make stack``)."""
+    return f"http://127.0.0.1:{Settings.from_env(service).port}"
 
 
 def parse_oncall(raw: str) -> dict[str, OnCall]:

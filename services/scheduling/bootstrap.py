@@ -35,7 +35,10 @@ def build(
     written = threading.Event()
     ctx = Scheduling(
         db=db,
-        config=config or Config.from_extra(settings.extra, settings.staff_token_secret),
+        config=config
+        or Config.from_extra(
+            settings.extra, settings.staff_token_secret, f"http://{settings.host}:{settings.port}"
+        ),
         clock=clock or system_clock,
         written=written,
     )

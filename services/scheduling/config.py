@@ -39,7 +39,9 @@ class Config:
         return ZoneInfo(self.timezone)
 
     @classmethod
-    def from_extra(cls, extra: Mapping[str, str], fallback_secret: str) -> Config:
+    def from_extra(
+        cls, extra: Mapping[str, str], fallback_secret: str, public_base_url: str | None = None
+    ) -> Config:
         def num(name: str, default: float) -> float:
             return float(extra.get(f"SCHEDULING_{name}", default))
 
@@ -54,7 +56,7 @@ class Config:
             pressure_weeks=int(num("PRESSURE_WEEKS", cls.pressure_weeks)),
             tick_s=num("TICK_S", cls.tick_s),
             materialise_every_s=num("MATERIALISE_EVERY_S", cls.materialise_every_s),
-            public_base_url=extra.get("SCHEDULING_PUBLIC_BASE_URL", cls.public_base_url),
+            public_base_url=extra.get("SCHEDULING_PUBLIC_BASE_URL", public_base_url or cls.public_base_url),
             offer_secret=extra.get("SCHEDULING_OFFER_SECRET", fallback_secret),
             thresholds=Thresholds(
                 high_ratio=num("HIGH_RATIO", 1.0),

@@ -18,8 +18,16 @@ import requests
 from services.platform import available
 from tests.conftest import KAFKA_BOOTSTRAP, MONGO_URI
 from tests.support.processes import ROOT, eventually, python_env, running
+from tests.support.receivers import Hook, Mailbox, smtp_server, webhook_server
 
-PORTS = {"referral": 18001, "assessment": 18002, "scheduling": 18003, "notification": 18004}
+SERVICES = ("referral", "assessment", "scheduling", "notification", "console")
+# Both platforms live for the whole session, so each gets its own ports.
+PORTS = {
+    "stack": dict(zip(SERVICES, (18001, 18002, 18003, 18004, 18080), strict=True)),
+    "embedded": dict(zip(SERVICES, (18101, 18102, 18103, 18104, 18180), strict=True)),
+}
+SMTP_PORT = 18025
+WEBHOOK_PORT = 18099
 LOGS = ROOT / ".run" / "test-logs"
 
 
@@ -33,17 +41,21 @@ class Platform:
         return self.urls[service] + path
 
 
-def base_env(run_id: str) -> dict[str, str]:
-    env = {f"{name.upper()}_PORT": str(port) for name, port in PORTS.items()}
-    env |= {f"{name.upper()}_DB": f"e2e_{run_id}_{name}" for name in PORTS}
+def base_env(mode: str, run_id: str) -> dict[str, str]:
+    env = {f"{name.upper()}_PORT": str(port) for name, port in PORTS[mode].items()}
+    env |= {f"{name.upper()}_DB": f"e2e_{run_id}_{name}" for name in SERVICES}
     env |= {
         "KAFKA_BOOTSTRAP": KAFKA_BOOTSTRAP,
         "MONGO_URI": MONGO_URI,
         "WAYMARK_STAFF_TOKEN_SECRET": "e2e-secret-0123456789",
         "WAYMARK_LOG_LEVEL": "INFO",
+        # The outside world, played by the tests' own real servers (tests/support/receivers.py).
+        "NOTIFICATION_SMTP_HOST": "127.0.0.1",
+        "NOTIFICATION_SMTP_PORT": str(SMTP_PORT),
+        "NOTIFICATION_EMAIL_TRANSPORT": "smtp",
+        "NOTIFICATION_SCHEDULER_INTERVAL_S": "0.5",
+        "REFERRAL_ALLOW_HTTP_WEBHOOKS": "1",
     }
-    for name, port in PORTS.items():
-        env[f"{name.upper()}_PUBLIC_URL"] = f"http://127.0.0.1:{port}"
     return env
 
 
@@ -63,26 +75,29 @@ def _ready(url: str) -> bool:
 def stack(kafka_bootstrap: str, mongo_client) -> Iterator[Platform]:
     """Each service as gunicorn (2 workers) + a worker process, on the real broker and store."""
     run_id = uuid.uuid4().hex[:6]
-    env = base_env(run_id) | {"WAYMARK_MODE": "kafka", "WAYMARK_RUN": str(ROOT / ".run" / f"e2e-{run_id}")}
+    env = base_env("stack", run_id) | {
+        "WAYMARK_MODE": "kafka",
+        "WAYMARK_RUN": str(ROOT / ".run" / f"e2e-{run_id}"),
+    }
     full_env = python_env(env)
     subprocess.run([str(ROOT / "deploy" / "stack.sh"), "start"], env=full_env, check=True, timeout=180)
-    urls = {name: f"http://127.0.0.1:{PORTS[name]}" for name in available()}
+    urls = {name: f"http://127.0.0.1:{PORTS['stack'][name]}" for name in [*available(), "console"]}
     try:
         wait_ready(urls)
         yield Platform("stack", urls, env)
     finally:
         subprocess.run([str(ROOT / "deploy" / "stack.sh"), "stop"], env=full_env, timeout=120)
-        for name in PORTS:
+        for name in SERVICES:
             mongo_client.drop_database(f"e2e_{run_id}_{name}")
 
 
 @pytest.fixture(scope="session")
 def embedded() -> Iterator[Platform]:
     """`waymark run` as its own process: in-process bus and store, every API on its port."""
-    env = base_env(uuid.uuid4().hex[:6]) | {"WAYMARK_MODE": "embedded"}
+    env = base_env("embedded", uuid.uuid4().hex[:6]) | {"WAYMARK_MODE": "embedded"}
     waymark = str(Path(sys.executable).parent / "waymark")
     with running([waymark, "run"], env, LOGS / "embedded.log"):
-        urls = {name: f"http://127.0.0.1:{PORTS[name]}" for name in available()}
+        urls = {name: f"http://127.0.0.1:{PORTS['embedded'][name]}" for name in [*available(), "console"]}
         wait_ready(urls)
         yield Platform("embedded", urls, env)
 
@@ -90,3 +105,15 @@ def embedded() -> Iterator[Platform]:
 @pytest.fixture(params=["embedded", "stack"])
 def platform(request: pytest.FixtureRequest) -> Platform:
     return request.getfixturevalue(request.param)
+
+
+@pytest.fixture(scope="session")
+def mailbox() -> Iterator[Mailbox]:
+    with smtp_server(SMTP_PORT) as box:
+        yield box
+
+
+@pytest.fixture(scope="session")
+def hooks() -> Iterator[list[Hook]]:
+    with webhook_server(WEBHOOK_PORT) as received:
+        yield received

@@ -8,8 +8,8 @@ from services.platform import available
 
 
 def test_every_service_is_healthy_ready_and_documented(platform):
-    assert set(platform.urls) == set(available())
-    for name in platform.urls:
+    assert set(platform.urls) == {*available(), "console"}
+    for name in available():
         assert requests.get(platform.url(name, "/healthz"), timeout=5).json() == {"status": "ok"}
         ready = requests.get(platform.url(name, "/readyz"), timeout=5)
         assert ready.status_code == 200, ready.text
@@ -21,3 +21,9 @@ def test_every_service_is_healthy_ready_and_documented(platform):
         assert spec["openapi"].startswith("3.")
         metrics = requests.get(platform.url(name, "/metrics"), timeout=5).text
         assert "waymark_http_requests_total" in metrics or "# HELP" in metrics
+
+
+def test_the_console_sees_every_service(platform):
+    overview = requests.get(platform.url("console", "/api/overview"), timeout=10).json()
+    assert {s["name"] for s in overview["services"]} == set(available())
+    assert all(s["ready"] for s in overview["services"]), overview["services"]

@@ -29,12 +29,20 @@ spawn() { # NAME PIDFILE LOGFILE CMD...
     log "$name already running"
     return 0
   fi
-  (cd "$WM_REPO_ROOT" && nohup "$@" >>"$logfile" 2>&1 & echo $! >"$pidfile")
+  # The subshell execs the program, so $! is the program's own pid (what stop signals).
+  (cd "$WM_REPO_ROOT" && exec nohup "$@" >>"$logfile" 2>&1 </dev/null) &
+  echo $! >"$pidfile"
 }
 
 cmd_start() {
   ensure_run_root
   local svc port dir
+  for svc in $(services) console; do
+    port=$(port_of "$svc")
+    if port_open 127.0.0.1 "$port" && ! pid_matches "$(pid_from_file "$STACK_DIR/$svc/api.pid")" "services.$svc.wsgi"; then
+      die "port $port ($svc) is taken by another process; stop it or set ${svc^^}_PORT"
+    fi
+  done
   for svc in $(services); do
     port=$(port_of "$svc")
     dir="$STACK_DIR/$svc"

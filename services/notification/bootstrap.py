@@ -1,6 +1,6 @@
 """The composition root: settings, store, channels, directory and handlers wired into a Service.
 
-Tests pass ``db``, ``clock``, ``channels`` and ``directory`` fakes; everything else is
+Tests pass ``db``, ``clock``, ``channels``, ``directory`` and ``offer_links`` fakes; everything else is
 built from ``settings`` (NOTIFICATION_* keys, see config.py). The returned Service
 carries the reminder scheduler as a background duty, which the worker runs.
 """
@@ -27,6 +27,7 @@ from services.notification.directory import (
     demo_contacts,
 )
 from services.notification.handlers import EventHandlers
+from services.notification.offer_links import HttpOfferLinks, OfferLinks
 from services.notification.rendering import Renderer
 from services.notification.repository import DELIVERIES, INDEXES, ReminderStore
 from services.notification.sender import Clock, Sender
@@ -72,6 +73,13 @@ def default_directory(settings: Settings, config: NotificationConfig) -> Contact
     return http
 
 
+def default_offer_links(settings: Settings, config: NotificationConfig) -> OfferLinks:
+    tokens = StaffTokens(settings.staff_token_secret)
+    return HttpOfferLinks(
+        config.scheduling_url, lambda: tokens.issue(NAME, "service"), timeout_s=config.http_timeout_s
+    )
+
+
 def build(
     settings: Settings,
     *,
@@ -79,6 +87,7 @@ def build(
     clock: Clock | None = None,
     channels: Mapping[str, Channel] | None = None,
     directory: ContactDirectory | None = None,
+    offer_links: OfferLinks | None = None,
 ) -> Service:
     config = NotificationConfig.from_settings(settings)
     db = db if db is not None else store.connect(settings)
@@ -93,6 +102,7 @@ def build(
         Renderer(),
         clock,
         wake,
+        offer_links=offer_links if offer_links is not None else default_offer_links(settings, config),
     )
     handlers = EventHandlers(sender, reminders.Reminders(db, config, clock), config)
     app = create_app(

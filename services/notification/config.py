@@ -35,7 +35,8 @@ class NotificationConfig:
     """``smtp`` or ``log`` (embedded default without an SMTP relay)."""
     sms_provider: str = "log"
     referral_url: str = "http://127.0.0.1:8001"
-    scheduling_public_url: str = "http://127.0.0.1:8003"
+    scheduling_url: str = "http://127.0.0.1:8003"
+    """Scheduling's API, asked for each offer's answer link at send time."""
     default_tz: str = "Asia/Shanghai"
     max_attempts: int = 5
     retry_base_s: float = 30.0
@@ -66,7 +67,9 @@ class NotificationConfig:
             ),
             sms_provider=env.get("SMS_PROVIDER", defaults.sms_provider),
             referral_url=env.get("REFERRAL_URL", _local_url("referral")).rstrip("/"),
-            scheduling_public_url=env.get("SCHEDULING_PUBLIC_URL", _local_url("scheduling")).rstrip("/"),
+            scheduling_url=(
+                env.get("SCHEDULING_URL") or env.get("SCHEDULING_PUBLIC_URL") or _local_url("scheduling")
+            ).rstrip("/"),
             default_tz=env.get("DEFAULT_TZ", defaults.default_tz),
             max_attempts=int(env.get("MAX_ATTEMPTS", defaults.max_attempts)),
             retry_base_s=float(env.get("RETRY_BASE_S", defaults.retry_base_s)),

@@ -37,7 +37,7 @@ class EventHandlers:
         data = event.data
         self._apply_reminders(event)
         ids: list[str] = []
-        for intent in intents_for(event.name, data, scheduling_url=self.config.scheduling_public_url):
+        for intent in intents_for(event.name, data):
             ids += self.sender.plan(intent, event.dedupe_key, event.correlation_id, event.time)
         self.sender.deliver(ids)
 

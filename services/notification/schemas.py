@@ -33,8 +33,6 @@ class OfferMade(CaseEvent):
     slot_end = fields.DateTime()
     hold_until = fields.DateTime(required=True)
     kind = fields.String()
-    token = fields.String(allow_none=True)
-    links = fields.Dict(keys=fields.String(), values=fields.String(), allow_none=True)
 
 
 class Appointment(CaseEvent):

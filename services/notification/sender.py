@@ -4,8 +4,9 @@ A delivery is created under a key derived from its origin (the event's dedupe ke
 the reminder's id), the recipient reference and the channel, in state ``pending``,
 BEFORE anything is sent; so a redelivered event finds its deliveries and sends nothing
 twice. Each attempt claims the delivery (conditional update), resolves the address
-afresh (consent may have changed), honours quiet hours, sends, and records the outcome
-with its notification.sent / notification.failed event in the same update.
+afresh (consent may have changed), honours quiet hours, fetches what must never be
+stored (an offer's answer link, from scheduling), sends, and records the outcome with
+its notification.sent / notification.failed event in the same update.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from services.notification.domain.quiet_hours import deferred_until
 from services.notification.domain.reminders import parse_time
 from services.notification.domain.retry import backoff_s
 from services.notification.events_out import failed_event, sent_event
+from services.notification.offer_links import OfferLinks
 from services.notification.rendering import Renderer, webhook_body
 from services.notification.repository import DEAD, PENDING, RETRYING, SENT, WITHDRAWN, DeliveryLog
 from shared import outbox
@@ -41,6 +43,10 @@ Clock = Callable[[], datetime]
 
 def delivery_id(origin: str, template: str, ref: str, channel: str) -> str:
     return hashlib.sha256(f"{origin}|{template}|{ref}|{channel}".encode()).hexdigest()[:32]
+
+
+class _Gone(Exception):
+    """What the message needs no longer exists (e.g. the offer): the delivery is withdrawn."""
 
 
 def _start_of(intent: Intent) -> datetime | None:
@@ -59,10 +65,13 @@ class Sender:
         clock: Clock,
         wake: threading.Event,
         rand: Callable[[float, float], float] = random.uniform,
+        *,
+        offer_links: OfferLinks | None = None,
     ) -> None:
         self.log = DeliveryLog(db)
         self.config, self.channels, self.directory = config, channels, directory
         self.renderer, self.clock, self.wake, self.rand = renderer, clock, wake, rand
+        self.offer_links = offer_links
 
     def plan(self, intent: Intent, origin: str, correlation_id: str, occurred_at: str) -> list[str]:
         """Create the intent's deliveries (idempotently); their ids, new or already there."""
@@ -119,11 +128,7 @@ class Sender:
         except DirectoryUnavailable as exc:
             return self._failed(doc, now, str(exc), permanent=False)
         if resolved is None:
-            self.log.finish(
-                doc, {"$set": {"state": WITHDRAWN, "last_error": "recipient_gone", "updated_at": now}}
-            )
-            metrics.NOTIFICATIONS.labels(doc["channel"], "withdrawn").inc()
-            return WITHDRAWN
+            return self._withdrawn(doc, now, "recipient_gone")
         if doc["audience"] == GUARDIANS and not doc["urgent"]:
             until = deferred_until(now, resolved.quiet_hours)
             if until is not None:
@@ -138,6 +143,10 @@ class Sender:
             if channel is None:
                 raise DeliveryError(f"no {doc['channel']} channel configured", permanent=True)
             provider_id = channel.send(message)
+        except _Gone as exc:
+            return self._withdrawn(doc, now, str(exc))
+        except DirectoryUnavailable as exc:
+            return self._failed(doc, now, str(exc), permanent=False)
         except DeliveryError as exc:
             return self._failed(doc, now, exc.reason, exc.permanent)
         except TemplateError as exc:
@@ -152,6 +161,11 @@ class Sender:
         self.wake.set()
         metrics.NOTIFICATIONS.labels(doc["channel"], "sent").inc()
         return SENT
+
+    def _withdrawn(self, doc: dict[str, Any], now: datetime, reason: str) -> str:
+        self.log.finish(doc, {"$set": {"state": WITHDRAWN, "last_error": reason, "updated_at": now}})
+        metrics.NOTIFICATIONS.labels(doc["channel"], "withdrawn").inc()
+        return WITHDRAWN
 
     def _failed(self, doc: dict[str, Any], now: datetime, reason: str, permanent: bool) -> str:
         attempts = doc["attempts"] + 1
@@ -188,7 +202,18 @@ class Sender:
             body = webhook_body(doc["_id"], doc["case_id"], school_id, doc["context"], doc["occurred_at"])
             return OutboundMessage(doc["_id"], "webhook", to.address, body, secret=to.secret)
         tz = to.quiet_hours.tz if to.quiet_hours else self.config.default_tz
-        context = {**doc["context"], "case_id": doc.get("case_id") or ""}
+        context = {**doc["context"], "case_id": doc.get("case_id") or "", **self._secrets(doc)}
         text = self.renderer.render(doc["template"], to.language, context, tz)
         body = text["sms"] if doc["channel"] == "sms" else text["email"]
         return OutboundMessage(doc["_id"], doc["channel"], to.address, body, subject=text["subject"])
+
+    def _secrets(self, doc: dict[str, Any]) -> dict[str, str]:
+        """Context fetched at send time and only rendered, never stored: an offer's answer link."""
+        if doc["template"] != "offer_made":
+            return {}
+        if self.offer_links is None:
+            raise DeliveryError("no offer link source configured", permanent=True)
+        url = self.offer_links.answer_url(str(doc["context"]["offer_id"]))
+        if url is None:
+            raise _Gone("offer_gone")
+        return {"answer_url": url}

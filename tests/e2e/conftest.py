@@ -5,6 +5,7 @@ Ports are moved to 180xx so a developer's own `make run` on 8001-8004 does not c
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import uuid
@@ -14,9 +15,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from playwright.sync_api import Browser, sync_playwright
 
 from services.platform import available
-from tests.conftest import KAFKA_BOOTSTRAP, MONGO_URI
+from tests.conftest import KAFKA_BOOTSTRAP, MONGO_URI, missing
 from tests.support.processes import ROOT, eventually, python_env, running
 from tests.support.receivers import Hook, Mailbox, smtp_server, webhook_server
 
@@ -29,6 +31,17 @@ PORTS = {
 SMTP_PORT = 18025
 WEBHOOK_PORT = 18099
 LOGS = ROOT / ".run" / "test-logs"
+ARTIFACTS = ROOT / "artifacts"
+CHROMIUM = os.environ.get("WAYMARK_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @dataclass
@@ -117,3 +130,15 @@ def mailbox() -> Iterator[Mailbox]:
 def hooks() -> Iterator[list[Hook]]:
     with webhook_server(WEBHOOK_PORT) as received:
         yield received
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless, driven by Playwright (deploy/browser.sh installs it)."""
+    if not Path(CHROMIUM).exists():
+        missing(f"no Chromium at {CHROMIUM}; run deploy/browser.sh install")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

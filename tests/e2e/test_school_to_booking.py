@@ -3,82 +3,27 @@
 Runs twice: on the embedded platform (`waymark run`, one process) and on the stack
 (gunicorn + workers per service over Kafka and FerretDB). Everything crosses real
 process boundaries: HTTP to the services, SMTP to the test's relay, the webhook to the
-test's receiver; the guardian "clicks" the link from the email they received.
+test's receiver; the guardian opens the link from the email they received in headless
+Chromium and presses Accept.
 """
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-import sys
 import uuid
-from pathlib import Path
 
 import requests
 
-from shared.auth import StaffTokens
-from tests.e2e.conftest import WEBHOOK_PORT, Platform
-from tests.support.processes import eventually, python_env
-from tests.support.receivers import Mailbox
-
-REFERRAL = json.loads((Path(__file__).parents[2] / "docs" / "examples" / "referral.json").read_text())
+from services.platform import available
+from tests.e2e.conftest import ARTIFACTS, WEBHOOK_PORT
+from tests.e2e.steps import case_status, issue_school_key, mail_with, open_clinic, refer
+from tests.support.processes import eventually
 
 
-def staff(platform: Platform, role: str) -> dict[str, str]:
-    token = StaffTokens(platform.env["WAYMARK_STAFF_TOKEN_SECRET"]).issue(f"e2e-{role}", role)
-    return {"Authorization": f"Bearer {token}"}
-
-
-def issue_school_key(platform: Platform, school_id: str) -> str:
-    """Through the operators' command line, as a real operator would."""
-    waymark = str(Path(sys.executable).parent / "waymark")
-    out = subprocess.run(
-        [waymark, "school-key", "create", school_id, "E2E Middle School"],
-        env=python_env(platform.env),
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    ).stdout
-    return re.search(r"API key \(shown once, store it now\): (\S+)", out).group(1)
-
-
-def open_clinic(platform: Platform, hospital_id: str) -> None:
-    scheduler = staff(platform, "scheduler")
-    hospital = {"name": "E2E Children's Hospital", "district": "haidian", "languages": ["zh", "en"]}
-    put = requests.put(
-        platform.url("scheduling", f"/v1/hospitals/{hospital_id}"), json=hospital, headers=scheduler
-    )
-    assert put.status_code == 200, put.text
-    for weekday in ("mon", "tue", "wed", "thu", "fri"):
-        session = {"weekday": weekday, "start": "09:00", "end": "12:00", "kind": "intake"}
-        made = requests.post(
-            platform.url("scheduling", f"/v1/hospitals/{hospital_id}/sessions"),
-            json=session,
-            headers=scheduler,
-        )
-        assert made.status_code == 201, made.text
-    assert requests.post(platform.url("scheduling", "/v1/slots/materialise"), headers=scheduler).ok
-
-
-def mail_with(mailbox: Mailbox, to: str, pattern: str) -> str:
-    def found() -> str | None:
-        for message in mailbox.to(to):
-            text = Mailbox.text(message)
-            if re.search(pattern, text):
-                return text
-        return None
-
-    return eventually(found, timeout=90, interval=0.5, what=f"an email to {to} matching {pattern!r}")
-
-
-def test_a_referral_ends_booked_with_email_and_signed_webhook(mailbox, hooks, platform):
+def test_a_referral_ends_booked_with_email_and_signed_webhook(mailbox, hooks, browser, platform):
     run = uuid.uuid4().hex[:6]
-    school_id, hospital_id = f"school-{run}", f"h-{run}"
-    guardian = f"guardian-{run}@example.org"
-    key = issue_school_key(platform, school_id)
-    school = {"Authorization": f"Bearer {key}"}
+    hospital_id, guardian = f"h-{run}", f"guardian-{run}@example.org"
+    school = {"Authorization": f"Bearer {issue_school_key(platform, f'school-{run}')}"}
     hook = requests.put(
         platform.url("referral", "/v1/webhook"),
         json={"url": f"http://127.0.0.1:{WEBHOOK_PORT}/waymark/{run}"},
@@ -87,30 +32,18 @@ def test_a_referral_ends_booked_with_email_and_signed_webhook(mailbox, hooks, pl
     assert hook.status_code == 201, hook.text
     secret = hook.json()["secret"]
     open_clinic(platform, hospital_id)
-
-    body = json.loads(json.dumps(REFERRAL))
-    body["student"]["name"] = f"Child {run}"
-    body["guardians"][0] |= {"email": guardian, "language": "en"}
-    body["preferences"] |= {
-        "hospitals": [hospital_id],
-        "language": "en",
-        "weekdays": ["mon", "tue", "wed", "thu", "fri"],
-    }
-    submitted = requests.post(platform.url("referral", "/v1/referrals"), json=body, headers=school)
-    assert submitted.status_code == 201, submitted.text
-    case_id = submitted.json()["case_id"]
+    case_id = refer(platform, school, run, hospital_id, guardian)
 
     offer = mail_with(mailbox, guardian, r"/ui/offer/")
-    token = re.search(r"/ui/offer/([A-Za-z0-9_.\-]+)", offer).group(1)
-    accepted = requests.post(platform.url("scheduling", f"/v1/offer-responses/{token}/accept"))
-    assert accepted.status_code == 200, accepted.text
+    link = re.search(r"https?://\S+/ui/offer/\S+", offer).group(0)
+    page = browser.new_page()
+    page.goto(link)
+    page.get_by_role("button", name="Accept").click()
+    page.wait_for_selector("#status.ok", timeout=20_000)
+    page.screenshot(path=str(ARTIFACTS / f"guardian-offer-accepted-{platform.mode}.png"))
+    page.close()
 
-    def status() -> str:
-        return requests.get(platform.url("referral", f"/v1/referrals/{case_id}"), headers=school).json()[
-            "status"
-        ]
-
-    eventually(lambda: status() == "booked", timeout=60, what="the case to be booked")
+    eventually(lambda: case_status(platform, school, case_id) == "booked", timeout=60, what="a booked case")
     mail_with(mailbox, guardian, r"(?i)booked|confirmed")
 
     def booked_hook():
@@ -126,4 +59,18 @@ def test_a_referral_ends_booked_with_email_and_signed_webhook(mailbox, hooks, pl
     delivered = eventually(booked_hook, timeout=60, what="a signed 'booked' webhook for the school")
     assert delivered.signed_by(secret)
     assert not delivered.signed_by("someone-else's-secret")
-    assert "Child" not in delivered.body.decode()  # ids and status only, no personal data
+    assert f"Child {run}" not in delivered.body.decode()  # ids and status only, no personal data
+
+
+def test_the_operator_console_shows_every_service_ready(browser, platform):
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(platform.url("console", "/"))
+    for name in available():
+        page.wait_for_selector(f'tr[data-service="{name}"] .status.ready', timeout=30_000)
+    assert "updated" in page.inner_text("#refreshed")
+    # Runs after the referral journey in the same mode: its events show in the figures.
+    published = page.inner_text('tr[data-service="referral"] td:nth-child(4)')
+    assert published.replace(",", "").isdigit() and int(published.replace(",", "")) > 0, published
+    assert page.locator("#pressure tbody tr").count() > 0
+    page.screenshot(path=str(ARTIFACTS / f"console-{platform.mode}.png"), full_page=True)
+    page.close()

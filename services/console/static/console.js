@@ -62,7 +62,9 @@ function pressureRows(pressure) {
 
 function renderPressure(pressure) {
   const rows = pressureRows(pressure);
-  document.getElementById("pressure-empty").hidden = rows.length > 0;
+  const empty = document.getElementById("pressure-empty");
+  empty.textContent = pressure ? "No hospital has families waiting." : "No pressure report from the scheduling service.";
+  empty.hidden = rows.length > 0;
   const body = document.querySelector("#pressure tbody");
   body.replaceChildren();
   for (const r of rows) {

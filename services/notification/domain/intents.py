@@ -3,7 +3,9 @@
 Each consumed event becomes zero or more :class:`Intent` s — "tell the guardians that
 an appointment was booked", "tell the school the case is triaged" — carrying only
 non-identifying facts from the event (ids, times, codes). Who exactly receives them is
-decided later from the contacts fetched at send time (:mod:`.recipients`).
+decided later from the contacts fetched at send time (:mod:`.recipients`). An offer's
+answer link is a secret (it carries the offer token): it is neither in the event nor in
+an intent, but fetched from scheduling at send time (:mod:`services.notification.offer_links`).
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
 GUARDIANS, SCHOOL, ONCALL = "guardians", "school", "oncall"
 PERSON_CHANNELS = ("email", "sms")
@@ -50,25 +51,14 @@ def _pick(data: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
     return {k: data[k] for k in keys if data.get(k) is not None}
 
 
-def offer_links(data: Mapping[str, Any], scheduling_url: str) -> dict[str, str]:
-    """Accept/decline links: the event's own if it carries them, else built from the offer id."""
-    links = data.get("links") or {}
-    base = f"{scheduling_url}/v1/offers/{quote(str(data['offer_id']), safe='')}"
-    suffix = f"?token={quote(str(data['token']), safe='')}" if data.get("token") else ""
-    return {
-        "accept_url": links.get("accept") or f"{base}/accept{suffix}",
-        "decline_url": links.get("decline") or f"{base}/decline{suffix}",
-    }
-
-
-def intents_for(name: str, data: Mapping[str, Any], *, scheduling_url: str) -> list[Intent]:
+def intents_for(name: str, data: Mapping[str, Any]) -> list[Intent]:
     """The messages that event ``name`` with payload ``data`` causes (possibly none)."""
     case_id = str(data.get("case_id", ""))
     found: list[Intent] = []
     if name in GUARDIAN_TEMPLATE:
         context = _pick(data, APPOINTMENT_FACTS) if name.startswith("appointment.") else {}
         if name == "waitlist.offer_made":
-            context = {**_pick(data, OFFER_FACTS), **offer_links(data, scheduling_url)}
+            context = _pick(data, OFFER_FACTS)
         hospital = data.get("hospital_id")
         found.append(Intent(GUARDIAN_TEMPLATE[name], GUARDIANS, case_id, context, hospital_id=hospital))
     if name in SCHOOL_STATUS:

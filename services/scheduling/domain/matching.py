@@ -24,7 +24,7 @@ def hospital_ok(constraints: Constraints, clinic_type: str, hospital: Hospital) 
 
 def speaks(languages: Iterable[str], wanted: str) -> bool:
     """BCP 47 tags match on the primary language: a family asking for "zh-CN" is served in "zh"."""
-    primary = wanted.split("-")[0].lower()
+    primary = wanted.split("-", maxsplit=1)[0].lower()
     return any(lang.split("-")[0].lower() == primary for lang in languages)
 
 

@@ -81,9 +81,7 @@ def test_only_one_of_many_concurrent_attempts_sends(mongo_db):
     parts = fakes(clock)
     service = build(Settings(service="notification", mode="kafka"), db=mongo_db, **parts)
     sender = service.handlers["referral.submitted"].__self__.sender
-    ids = sender.plan(
-        intents_for("referral.submitted", {"case_id": CASE}, scheduling_url="")[0], "o", "c", "t"
-    )
+    ids = sender.plan(intents_for("referral.submitted", {"case_id": CASE})[0], "o", "c", "t")
     barrier = threading.Barrier(8)
 
     def race(key: str) -> None:

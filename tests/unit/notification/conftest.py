@@ -1,4 +1,4 @@
-"""Fakes for the notification service: a settable clock, recording channels, in-memory contacts."""
+"""Fakes for the notification service: a settable clock, recording channels, in-memory contacts and offer links."""
 
 from __future__ import annotations
 
@@ -12,12 +12,15 @@ from services.notification.bootstrap import build
 from services.notification.channels.base import RecordingChannel
 from services.notification.directory import MemoryContactDirectory
 from services.notification.domain.contacts import Contacts, Guardian, QuietHours, School
+from services.notification.offer_links import MemoryOfferLinks
 from shared.auth import StaffTokens
 from shared.events import Event, event_type
 from shared.service import Service
 from shared.settings import Settings
 
 CASE = "case-1"
+OFFER = "offer-7"
+ANSWER_URL = "https://waymark.example/ui/offer/s3cr3t-t0ken"
 SECRET = "school-secret-123"
 ONCALL = '{"hosp-a": {"email": "oncall-a@hospital.example", "phone": "+8613900000001"}, "default": {"email": "network@hospital.example"}}'
 
@@ -42,6 +45,7 @@ class Harness:
     sms: RecordingChannel
     webhook: RecordingChannel
     directory: MemoryContactDirectory
+    offer_links: MemoryOfferLinks
 
     @property
     def db(self):
@@ -87,6 +91,14 @@ def event(name: str, subject: str = CASE, **data) -> Event:
     return Event(event_type(name), f"/services/{producer}", subject, {"case_id": subject, **data})
 
 
+def offer_made(offer_id: str = OFFER, **extra) -> Event:
+    return event(
+        "waitlist.offer_made", offer_id=offer_id, hospital_id="hosp-a", kind="intake",
+        slot_start="2025-09-10T01:00:00Z", slot_end="2025-09-10T01:45:00Z", hold_until="2025-09-03T01:00:00Z",
+        **extra,
+    )  # fmt: skip
+
+
 def booked(name: str = "appointment.booked", start: str = "2025-09-10T01:00:00Z", **extra) -> Event:
     return event(
         name, appointment_id="appt-1", hospital_id="hosp-a", start=start, end="2025-09-10T01:45:00Z",
@@ -103,11 +115,13 @@ def clock() -> FakeClock:
 def harness(clock) -> Harness:
     email, sms, webhook = RecordingChannel(), RecordingChannel(), RecordingChannel()
     directory = MemoryContactDirectory({CASE: contacts()})
+    offer_links = MemoryOfferLinks({OFFER: ANSWER_URL})
     service = build(
         settings(),
         db=mongomock.MongoClient(tz_aware=True)["notification"],
         clock=clock,
         channels={"email": email, "sms": sms, "webhook": webhook},
         directory=directory,
+        offer_links=offer_links,
     )
-    return Harness(service, clock, email, sms, webhook, directory)
+    return Harness(service, clock, email, sms, webhook, directory, offer_links)

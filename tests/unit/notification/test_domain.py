@@ -60,23 +60,20 @@ class TestReminderCadence:
 
 
 class TestIntents:
-    def test_offer_carries_offer_id_and_accept_decline_links(self):
+    def test_offer_carries_the_offer_facts_and_no_link(self):
         data = {"case_id": "c", "offer_id": "of 1", "hospital_id": "h", "slot_start": "2025-09-10T01:00:00Z",
-                "hold_until": "2025-09-02T01:00:00Z", "token": "t0k"}  # fmt: skip
-        (intent,) = intents_for("waitlist.offer_made", data, scheduling_url="https://sched.example")
+                "slot_end": "2025-09-10T01:45:00Z", "hold_until": "2025-09-02T01:00:00Z", "kind": "intake",
+                "token": "t0k", "links": {"accept": "https://a"}}  # fmt: skip
+        (intent,) = intents_for("waitlist.offer_made", data)  # the link is fetched at send time
         assert intent.audience == GUARDIANS and intent.template == "offer_made"
-        assert intent.context["offer_id"] == "of 1"
-        assert intent.context["accept_url"] == "https://sched.example/v1/offers/of%201/accept?token=t0k"
-        assert intent.context["decline_url"] == "https://sched.example/v1/offers/of%201/decline?token=t0k"
-
-    def test_offer_links_carried_by_the_event_win(self):
-        data = {"case_id": "c", "offer_id": "o", "links": {"accept": "https://a", "decline": "https://d"}}
-        (intent,) = intents_for("waitlist.offer_made", data, scheduling_url="https://x")
-        assert (intent.context["accept_url"], intent.context["decline_url"]) == ("https://a", "https://d")
+        assert dict(intent.context) == {
+            "offer_id": "of 1", "hospital_id": "h", "slot_start": "2025-09-10T01:00:00Z",
+            "slot_end": "2025-09-10T01:45:00Z", "kind": "intake", "hold_until": "2025-09-02T01:00:00Z",
+        }  # fmt: skip
 
     def test_booking_tells_guardians_and_school(self):
         data = {"case_id": "c", "appointment_id": "a", "start": "2025-09-10T01:00:00Z", "reason": "x"}
-        found = intents_for("appointment.booked", data, scheduling_url="")
+        found = intents_for("appointment.booked", data)
         assert [(i.audience, i.template) for i in found] == [
             (GUARDIANS, "appointment_booked"),
             (SCHOOL, "case_status"),
@@ -90,7 +87,7 @@ class TestIntents:
             "hospitals": ["h1", "h2"],
             "contact_within_hours": 24,
         }
-        found = intents_for("assessment.escalated", data, scheduling_url="")
+        found = intents_for("assessment.escalated", data)
         assert [(i.audience, i.hospital_id, i.urgent) for i in found] == [
             (ONCALL, "h1", True),
             (ONCALL, "h2", True),
@@ -98,12 +95,12 @@ class TestIntents:
         assert "reasons" not in found[0].context  # clinical detail never travels into a message
 
     def test_unknown_events_cause_nothing(self):
-        assert intents_for("assessment.completed", {"case_id": "c"}, scheduling_url="") == []
+        assert intents_for("assessment.completed", {"case_id": "c"}) == []
 
 
 class TestRecipients:
     def test_only_consented_channels_are_targeted(self):
-        (intent,) = intents_for("referral.submitted", {"case_id": "case-1"}, scheduling_url="")
+        (intent,) = intents_for("referral.submitted", {"case_id": "case-1"})
         found = targets(intent, contacts(), None)
         assert sorted((t.channel, t.masked, t.language) for t in found) == [
             ("email", "f***@example.com", "en"),
@@ -141,3 +138,14 @@ class TestConfig:
         assert config.smtp_port == 2525 and config.email_transport == "smtp"
         assert config.oncall["h"].phone == "+1" and config.reminder_days == (3, 1)
         assert NotificationConfig.from_settings(Settings(service="notification")).email_transport == "log"
+
+    def test_scheduling_url_defaults_to_the_local_port_and_keeps_the_old_key_as_an_alias(self):
+        def url(**extra: str) -> str:
+            settings = Settings(service="notification", extra=extra)
+            return NotificationConfig.from_settings(settings).scheduling_url
+
+        assert url().startswith("http://127.0.0.1:")
+        assert url(NOTIFICATION_SCHEDULING_URL="http://sched:8003/") == "http://sched:8003"
+        assert url(NOTIFICATION_SCHEDULING_PUBLIC_URL="http://old:8003") == "http://old:8003"
+        new_and_old = {"SCHEDULING_URL": "http://new", "SCHEDULING_PUBLIC_URL": "http://old"}
+        assert url(**{f"NOTIFICATION_{k}": v for k, v in new_and_old.items()}) == "http://new"

@@ -15,7 +15,7 @@ from shared.inbox import Inbox
 from shared.memory_bus import MemoryBus
 from shared.settings import ConsumerPolicy
 
-from .conftest import CASE, booked, event
+from .conftest import ANSWER_URL, CASE, OFFER, booked, event, offer_made
 
 
 def states(h) -> dict[tuple[str, str], str]:
@@ -55,16 +55,6 @@ class TestGuardianMessages:
         for record in source.poll(0.01):
             assert loop.process(record)
         assert len(harness.email.sent) == 2 and len(harness.webhook.sent) == 1
-
-    def test_offer_includes_offer_id_and_links(self, harness):
-        harness.handle(
-            event("waitlist.offer_made", offer_id="offer-7", hospital_id="hosp-a", kind="intake",
-                  slot_start="2025-09-10T01:00:00Z", slot_end="2025-09-10T01:45:00Z",
-                  hold_until="2025-09-03T01:00:00Z")
-        )  # fmt: skip
-        body = next(m.body for m in harness.email.sent if m.to == "father@example.com")
-        assert "offer-7" in body and "http://127.0.0.1:8003/v1/offers/offer-7/accept" in body
-        assert "/v1/offers/offer-7/decline" in harness.sms.sent[0].body
 
     def test_quiet_hours_defer_until_morning(self, harness, clock):
         clock.now = datetime(2025, 9, 1, 14, 0, tzinfo=UTC)  # 22:00 in Shanghai: the mother's quiet hours
@@ -190,6 +180,52 @@ class TestOutcomes:
         harness.handle(event("referral.submitted"))
         assert NOTIFICATIONS.labels("sms", "sent")._value.get() == before + 1
         assert b"waymark_notifications_total" in harness.service.app.test_client().get("/metrics").data
+
+
+class TestOfferAnswerLink:
+    """The answer link carries the offer's secret token: fetched from scheduling per send, never kept."""
+
+    def test_offer_messages_carry_the_link_scheduling_gives(self, harness):
+        harness.handle(offer_made())
+        body = next(m.body for m in harness.email.sent if m.to == "father@example.com")
+        assert OFFER in body and f"Accept or decline: {ANSWER_URL}" in body
+        assert f"接受或拒绝：{ANSWER_URL}" in harness.sms.sent[0].body  # the mother reads zh-CN
+        assert len(harness.email.sent) == 2 and harness.offer_links.asked == [OFFER] * 3
+
+    def test_the_link_is_never_stored_in_the_delivery_or_its_events(self, harness):
+        harness.handle(offer_made(token="bus-token", links={"accept": "https://bus.example/a"}))
+        docs = list(harness.db.deliveries.find({"template": "offer_made"}))
+        assert len(docs) == 3 and {d["state"] for d in docs} == {"sent"}
+        stored = repr(docs) + repr(harness.outbox())
+        for secret in (ANSWER_URL, "s3cr3t-t0ken", "/ui/offer", "bus-token", "bus.example"):
+            assert secret not in stored
+        assert "answer_url" not in docs[0]["context"] and docs[0]["context"]["offer_id"] == OFFER
+
+    def test_the_link_is_fetched_only_when_a_message_goes_out(self, harness, clock):
+        clock.now = datetime(2025, 9, 1, 14, 0, tzinfo=UTC)  # 22:00 in Shanghai: the mother's quiet hours
+        harness.handle(offer_made())
+        assert harness.offer_links.asked == [OFFER]  # the father's email; the mother's two are deferred
+        clock.now = datetime(2025, 9, 2, 0, 0, tzinfo=UTC)
+        run_due(harness.db, clock, harness.service_sender())
+        assert harness.offer_links.asked == [OFFER] * 3 and ANSWER_URL in harness.sms.sent[0].body
+
+    def test_scheduling_unavailable_is_retried(self, harness, clock):
+        harness.offer_links.unavailable = True
+        harness.handle(offer_made())  # the event itself is handled: nothing for the consumer to retry
+        docs = list(harness.db.deliveries.find({"template": "offer_made"}))
+        assert {d["state"] for d in docs} == {"retrying"} and harness.email.sent == harness.sms.sent == []
+        assert docs[0]["last_error"] == "memory offer links switched off"
+        harness.offer_links.unavailable = False
+        clock.advance(minutes=5)
+        run_due(harness.db, clock, harness.service_sender())
+        assert {d["state"] for d in harness.db.deliveries.find({"template": "offer_made"})} == {"sent"}
+        assert len(harness.email.sent) == 2 and ANSWER_URL in harness.email.sent[0].body
+
+    def test_an_offer_scheduling_does_not_know_is_withdrawn(self, harness):
+        harness.handle(offer_made("offer-gone"))
+        docs = list(harness.db.deliveries.find({"template": "offer_made"}))
+        assert [(d["state"], d["last_error"]) for d in docs] == [("withdrawn", "offer_gone")] * 3
+        assert harness.email.sent == harness.sms.sent == [] and harness.outbox() == []
 
 
 class TestDirectoryOutage:

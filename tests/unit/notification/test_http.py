@@ -1,4 +1,4 @@
-"""Webhooks and the contact directory against real HTTP servers on ephemeral loopback ports."""
+"""Webhooks, the contact directory and offer links against real HTTP servers on ephemeral loopback ports."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote
 
 import pytest
 
@@ -14,10 +15,11 @@ from services.notification.bootstrap import build
 from services.notification.channels.base import DeliveryError, OutboundMessage, RecordingChannel
 from services.notification.channels.webhook import SIGNATURE_HEADER, WebhookChannel, sign, verify
 from services.notification.directory import DirectoryUnavailable, HttpContactDirectory
+from services.notification.offer_links import HttpOfferLinks, OfferLinksUnavailable
 from services.notification.reminders import run_due
 from shared.auth import StaffTokens
 
-from .conftest import SECRET, MemoryContactDirectory, contacts, event, settings
+from .conftest import SECRET, MemoryContactDirectory, contacts, event, offer_made, settings
 
 Responder = Callable[[BaseHTTPRequestHandler, bytes], tuple[int, bytes]]
 
@@ -145,3 +147,64 @@ def test_contact_directory_calls_referral_with_a_service_token(serve):
     server.close()
     with pytest.raises(DirectoryUnavailable):
         HttpContactDirectory(server.url, lambda: "t", timeout_s=1).contacts("case-1")
+
+
+def scheduling_link_route(
+    tokens: StaffTokens, known: dict[str, str], status: list[int] | None = None
+) -> Responder:
+    """Scheduling's ``GET /v1/offers/<id>/link``: a service (or scheduler) token, else 401/403; 404 if unknown."""
+
+    def route(handler: BaseHTTPRequestHandler, body: bytes) -> tuple[int, bytes]:
+        if status:
+            return status.pop(0), b'{"message": "busy"}'
+        scheme, _, token = handler.headers.get("Authorization", "").partition(" ")
+        principal = tokens.verify(token) if scheme == "Bearer" else None
+        if principal is None:
+            return 401, b"{}"
+        if principal.role not in ("service", "scheduler"):
+            return 403, b"{}"
+        offer_id = unquote(handler.path.removeprefix("/v1/offers/").removesuffix("/link"))
+        if handler.command != "GET" or offer_id not in known:
+            return 404, b"{}"
+        return 200, json.dumps({"offer_id": offer_id, "url": known[offer_id]}).encode()
+
+    return route
+
+
+def test_offer_links_ask_scheduling_with_a_service_token(serve):
+    tokens = StaffTokens("a-long-enough-test-secret")
+    server = serve(scheduling_link_route(tokens, {"offer 1": "https://w.example/ui/offer/tok"}, [503]))
+    links = HttpOfferLinks(server.url + "/", lambda: tokens.issue("notification", "service"), timeout_s=5)
+    with pytest.raises(OfferLinksUnavailable, match="scheduling answered 503"):
+        links.answer_url("offer 1")
+    assert links.answer_url("offer 1") == "https://w.example/ui/offer/tok"
+    assert server.requests[-1][0] == "/v1/offers/offer%201/link"
+    assert links.answer_url("offer-unknown") is None
+    stranger = StaffTokens("another-secret-0123")
+    with pytest.raises(OfferLinksUnavailable, match="401"):  # a wrong secret is not "the offer is gone"
+        HttpOfferLinks(server.url, lambda: stranger.issue("n", "service")).answer_url("offer 1")
+    server.close()
+    with pytest.raises(OfferLinksUnavailable, match="unreachable"):
+        HttpOfferLinks(server.url, lambda: "t", timeout_s=1).answer_url("offer 1")
+
+
+def test_offer_email_carries_the_link_scheduling_serves(serve, harness, clock):
+    """Wired by bootstrap: NOTIFICATION_SCHEDULING_URL and a service token from the shared staff secret."""
+    config = settings()
+    tokens = StaffTokens(config.staff_token_secret)
+    answer = "https://waymark.example/ui/offer/from-scheduling"
+    scheduling = serve(scheduling_link_route(tokens, {"offer-7": answer}))
+    email = RecordingChannel()
+    service = build(
+        settings(NOTIFICATION_SCHEDULING_URL=scheduling.url), db=harness.db, clock=clock,
+        directory=MemoryContactDirectory({"case-1": contacts()}),
+        channels={"email": email, "sms": RecordingChannel(), "webhook": RecordingChannel()},
+    )  # fmt: skip
+    service.handlers["waitlist.offer_made"](offer_made())
+    service.handlers["waitlist.offer_made"](offer_made("offer-8", subject="case-1"))
+    assert {m.to for m in email.sent} == {"mother@example.com", "father@example.com"}
+    assert all(answer in m.body for m in email.sent)
+    assert [p for p, _, _ in scheduling.requests].count("/v1/offers/offer-8/link") == 3
+    states = {(d["context"]["offer_id"], d["state"]) for d in harness.db.deliveries.find({})}
+    assert states == {("offer-7", "sent"), ("offer-8", "withdrawn")}
+    assert answer not in repr(list(harness.db.deliveries.find({})))

@@ -13,8 +13,7 @@ CONTEXT = {
     "offer_id": "offer-1",
     "slot_start": "2025-09-10T01:00:00Z",
     "hold_until": "2025-09-02T01:00:00Z",
-    "accept_url": "https://s.example/v1/offers/offer-1/accept",
-    "decline_url": "https://s.example/v1/offers/offer-1/decline",
+    "answer_url": "https://s.example/ui/offer/t0ken",
     "days_before": 3,
     "contact_deadline": "2025-09-02T01:00:00Z",
     "contact_within_hours": 24,
@@ -63,9 +62,11 @@ def test_unknown_language_falls_back_to_english():
     assert text["subject"] == "We have received a referral"
 
 
-def test_offer_email_carries_the_links():
-    text = Renderer().render("offer_made", "en", CONTEXT, "UTC")
-    assert CONTEXT["accept_url"] in text["email"] and CONTEXT["decline_url"] in text["sms"]
+@pytest.mark.parametrize(("language", "label"), [("en", "Accept or decline: "), ("zh-CN", "接受或拒绝：")])
+def test_offer_carries_the_one_answer_link_in_email_and_sms(language, label):
+    text = Renderer().render("offer_made", language, CONTEXT, "UTC")
+    for body in (text["email"], text["sms"]):
+        assert f"{label}{CONTEXT['answer_url']}" in body and body.count("https://") == 1
 
 
 def test_format_time_accepts_datetimes_and_offsets():

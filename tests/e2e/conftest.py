@@ -67,6 +67,7 @@ def base_env(mode: str, run_id: str) -> dict[str, str]:
         "NOTIFICATION_SMTP_PORT": str(SMTP_PORT),
         "NOTIFICATION_EMAIL_TRANSPORT": "smtp",
         "NOTIFICATION_SCHEDULER_INTERVAL_S": "0.5",
+        "SCHEDULING_TICK_S": "2",
         "REFERRAL_ALLOW_HTTP_WEBHOOKS": "1",
     }
     return env

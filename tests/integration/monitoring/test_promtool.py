@@ -1,0 +1,58 @@
+"""The monitoring artefacts pass Prometheus's own checks (promtool, from Debian's prometheus package)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import mongomock
+import pytest
+
+from services.platform import available
+from shared import metrics
+from shared.settings import Settings
+from tests.conftest import ROOT, missing
+
+PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
+
+
+@pytest.fixture(scope="module")
+def promtool() -> str:
+    found = shutil.which("promtool")
+    if found is None:
+        missing("promtool not installed; run deploy/prometheus.sh install")
+    return found
+
+
+def check(promtool: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([promtool, "check", *args], input=stdin, capture_output=True, text=True, timeout=60)
+
+
+def test_scrape_config_and_alert_rules_are_valid(promtool):
+    config = check(promtool, "config", str(PROMETHEUS_DIR / "prometheus.yml"))
+    assert config.returncode == 0, config.stdout + config.stderr
+    rules = check(promtool, "rules", str(PROMETHEUS_DIR / "alerts.yml"))
+    assert rules.returncode == 0, rules.stdout + rules.stderr
+    assert "SUCCESS: 6 rules found" in rules.stdout
+
+
+def test_every_services_metrics_pass_the_linter(promtool):
+    for name in available():
+        module = __import__(f"services.{name}.bootstrap", fromlist=["build"])
+        service = module.build(Settings(service=name), db=mongomock.MongoClient(tz_aware=True)[name])
+        client = service.app.test_client()
+        client.get("/healthz")
+        client.get("/v1/no-such-route")
+    exposition = metrics.exposition()[0].decode()
+    for family in ("waymark_http_requests_total", "waymark_waitlist_size", "waymark_notifications_total"):
+        assert f"# TYPE {family.removesuffix('_total')}" in exposition
+    linted = check(promtool, "metrics", stdin=exposition)
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+    assert linted.stdout.strip() == "", linted.stdout  # no lint findings at all
+
+
+def test_a_broken_rule_is_caught(promtool, tmp_path):
+    """The check above can fail: a rule with bad PromQL is refused."""
+    broken = tmp_path / "broken.yml"
+    broken.write_text("groups:\n- name: x\n  rules:\n  - alert: X\n    expr: sum by (\n")
+    assert check(promtool, "rules", str(broken)).returncode != 0

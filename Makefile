@@ -58,7 +58,7 @@ e2e: infra-up browser monitoring
 # Starts the real parts, runs every tier, always stops them, and exits with pytest's code.
 test: venv infra-install browser monitoring
 	@deploy/infra.sh start || { deploy/infra.sh stop; exit 1; }; \
-	$(BIN)/pytest tests; rc=$$?; \
+	$(BIN)/pytest tests/unit tests/integration tests/e2e; rc=$$?; \
 	deploy/infra.sh stop; \
 	exit $$rc
 

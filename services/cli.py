@@ -4,6 +4,7 @@
     waymark demo                         the same, with a demo region and referrals seeded
     waymark school-key create SCHOOL_ID NAME | list [SCHOOL_ID] | revoke KEY_ID
     waymark dlq list GROUP | replay GROUP   dead letters of a consumer group (Kafka)
+    waymark docs                         regenerate docs/asyncapi.json and docs/openapi/*.json
 
 School keys are issued by the referral service itself (its operator routes), so the
 command works against whichever referral is running: ``--referral-url`` or the
@@ -34,6 +35,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "school-key":
         return _school_key(args)
+    if args.command == "docs":
+        from services import catalogue
+
+        for path in catalogue.write():
+            print(f"wrote {path}")
+        return 0
     return _dlq(args)
 
 
@@ -44,6 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run embedded with a demo region, schools and referrals")
     demo.add_argument("--referrals", type=int, default=300, help="synthetic referrals to submit")
 
+    commands.add_parser("docs", help="regenerate the AsyncAPI and OpenAPI documents in docs/")
     keys = commands.add_parser("school-key", help="issue, list and revoke schools' API keys")
     keys.add_argument("--referral-url", default=None, help="default: http://127.0.0.1:$REFERRAL_PORT")
     key_actions = keys.add_subparsers(dest="action", required=True)

@@ -42,7 +42,7 @@ def infra_versions() -> dict[str, str]:
 
         client: MongoClient = MongoClient(MONGO_URI, serverSelectionTimeoutMS=1500)
         info = client.admin.command("buildInfo")
-        versions["store buildInfo"] = f"{info.get('version')} ferretdb={info.get('ferretdb', {})}"
+        versions["store buildInfo"] = f"MongoDB wire version {info.get('version')}"
         client.close()
     except Exception as exc:
         versions["store buildInfo"] = f"unreachable ({type(exc).__name__})"

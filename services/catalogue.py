@@ -1,0 +1,139 @@
+"""The platform's published contracts as documents: AsyncAPI for events, OpenAPI per service.
+
+Both are generated from the code — the marshmallow payload contracts in shared/contracts
+and each service's own blueprints and subscriptions — and written to docs/ by
+``waymark docs``; a unit test fails when the committed documents drift from the code.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import mongomock
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+
+from services.platform import available
+from shared import topics
+from shared.contracts.registry import PRODUCERS, producer_of
+from shared.events import event_type
+from shared.service import Service
+from shared.settings import Settings
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+CE_HEADERS = {
+    "type": "object",
+    "description": "CloudEvents 1.0 binary content mode (shared/events.py); key = subject = case id.",
+    "required": ["ce_specversion", "ce_id", "ce_source", "ce_type", "ce_subject", "ce_time"],
+    "properties": {
+        "ce_specversion": {"type": "string", "const": "1.0"},
+        "ce_id": {"type": "string", "description": "Unique per producer; consumers dedupe on (source, id)."},
+        "ce_source": {"type": "string", "example": "/services/referral"},
+        "ce_type": {"type": "string", "example": "org.waymark.referral.submitted.v1"},
+        "ce_subject": {"type": "string", "description": "The case id (hospital id for pressure events)."},
+        "ce_time": {"type": "string", "format": "date-time"},
+        "ce_correlationid": {"type": "string", "description": "Follows one case through every service."},
+        "content-type": {"type": "string", "const": "application/json"},
+    },
+}
+
+
+def _services() -> dict[str, Service]:
+    """Every service built on throwaway in-memory parts, only to read its routes and subscriptions."""
+    built = {}
+    for name in available():
+        module = __import__(f"services.{name}.bootstrap", fromlist=["build"])
+        built[name] = module.build(Settings(service=name), db=mongomock.MongoClient(tz_aware=True)[name])
+    return built
+
+
+def asyncapi() -> dict[str, Any]:
+    services = _services()
+    converter = MarshmallowPlugin()
+    converter.init_spec(APISpec("events", "1", "3.0.3", plugins=[converter]))
+    channels: dict[str, Any] = {}
+    messages: dict[str, Any] = {}
+    operations: dict[str, Any] = {}
+    for producer, schemas in PRODUCERS.items():
+        channel = topics.events(producer)
+        refs = {}
+        for name, schema in sorted(schemas.items()):
+            key = name.replace(".", "_")
+            consumers = sorted(s for s, svc in services.items() if name in svc.handlers)
+            messages[key] = {
+                "name": event_type(name),
+                "title": name,
+                "summary": f"{name} from {producer}; consumed by {', '.join(consumers) or 'monitoring only'}.",
+                "contentType": "application/json",
+                "headers": {"$ref": "#/components/schemas/CloudEventHeaders"},
+                "payload": converter.converter.schema2jsonschema(schema),
+            }
+            refs[key] = {"$ref": f"#/components/messages/{key}"}
+        channels[producer] = {
+            "address": channel,
+            "description": f"Events produced by the {producer} service, keyed by case id.",
+            "messages": refs,
+        }
+        operations[f"publish_{producer}"] = {
+            "action": "send",
+            "channel": {"$ref": f"#/channels/{producer}"},
+            "summary": f"{producer} publishes through its outbox relay (acks=all).",
+        }
+    for name, svc in services.items():
+        channels[f"{name}_dlq"] = {
+            "address": topics.dead_letters(name),
+            "description": f"Dead letters of the {name} consumer group: the original record plus dlq_* "
+            "headers (dlq_topic, dlq_partition, dlq_offset, dlq_group, dlq_attempts, dlq_reason).",
+        }
+        by_producer: dict[str, list[str]] = {}
+        for event_name in svc.handlers:
+            producer = producer_of(event_name)
+            if producer is not None:
+                by_producer.setdefault(producer, []).append(event_name)
+        for producer, names in sorted(by_producer.items()):
+            operations[f"{name}_receives_{producer}"] = {
+                "action": "receive",
+                "summary": f"The {name} consumer group handles these {producer} events.",
+                "channel": {"$ref": f"#/channels/{producer}"},
+                "messages": [
+                    {"$ref": f"#/channels/{producer}/messages/{n.replace('.', '_')}"} for n in sorted(names)
+                ],
+            }
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "Waymark events",
+            "version": "1.0.0",
+            "description": "Every event the Waymark services exchange over Kafka. Generated by "
+            "`waymark docs` from shared/contracts; no personal data travels on any channel.",
+        },
+        "defaultContentType": "application/json",
+        "channels": channels,
+        "operations": operations,
+        "components": {"messages": messages, "schemas": {"CloudEventHeaders": CE_HEADERS}},
+    }
+
+
+def openapi(service: Service) -> dict[str, Any]:
+    return service.app.extensions["waymark_api"].spec.to_dict()
+
+
+def render() -> dict[Path, str]:
+    """Every generated document, path → text."""
+    docs = {DOCS / "asyncapi.json": json.dumps(asyncapi(), indent=2, sort_keys=True) + "\n"}
+    for name, service in _services().items():
+        docs[DOCS / "openapi" / f"{name}.json"] = (
+            json.dumps(openapi(service), indent=2, sort_keys=True) + "\n"
+        )
+    return docs
+
+
+def write() -> list[Path]:
+    written = []
+    for path, text in render().items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        written.append(path)
+    return written

@@ -12,7 +12,7 @@ export PIP_CACHE_DIR ?= $(WAYMARK_CACHE)/pip
 .PHONY: help venv run test unit integration e2e lint fmt bench stack stack-down infra-install infra-up infra-down browser monitoring clean
 
 help:
-	@echo "make run          all services in one process on the embedded default (in-process bus + store)"
+	@echo "make run          all services in one process on the embedded default, with a demo region"
 	@echo "make test         install everything, start Kafka + FerretDB, run unit + integration + e2e"
 	@echo "make stack        real Kafka + FerretDB, each service as gunicorn + worker processes"
 	@echo "make stack-down   stop the stack"
@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml constraints.txt
 venv: $(STAMP)
 
 run: venv
-	$(BIN)/waymark run
+	$(BIN)/waymark demo
 
 infra-install: venv
 	deploy/infra.sh install

@@ -10,14 +10,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from services.assessment.domain.escalation import Escalation
-from shared.contracts.assessment import check_outgoing
+from shared.contracts.registry import check
 from shared.events import Event, event_type
 
 SOURCE = "/services/assessment"
 
 
 def _event(name: str, case_id: str, data: dict[str, Any]) -> Event:
-    check_outgoing(name, data)
+    check(name, data)
     return Event(event_type(name), SOURCE, subject=case_id, data=data)
 
 

@@ -9,16 +9,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from shared.contracts.referral import SCHEMAS
+from marshmallow import ValidationError
+
+from shared.contracts.registry import check
 from shared.events import Event, event_type
 
 SOURCE = "/services/referral"
 
 
 def make(name: str, case_id: str, data: Mapping[str, Any]) -> Event:
-    errors = SCHEMAS[name]().validate(dict(data))
-    if errors:
-        raise ValueError(f"{name} payload breaks its contract: {errors}")
+    try:
+        check(name, data)
+    except ValidationError as exc:
+        raise ValueError(f"{name} payload breaks its contract: {exc.messages}") from None
     return Event(event_type(name), SOURCE, subject=case_id, data=dict(data))
 
 

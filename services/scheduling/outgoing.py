@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from shared.contracts import scheduling as contracts
+from shared.contracts import registry as contracts
 from shared.events import Event, event_type
 
 SOURCE = "/services/scheduling"

@@ -7,9 +7,8 @@ before it reaches the outbox; consumers load them with ``unknown=EXCLUDE``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
-from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validate
+from marshmallow import Schema, fields, validate
 
 BANDS = ("P1", "P2", "P3")
 CLINIC_TYPES = ("school_refusal", "learning_difficulty")
@@ -85,15 +84,3 @@ SCHEMAS: Mapping[str, type[Schema]] = {
     "returnplan.updated": ReturnPlanUpdated,
     "followup.relapse_detected": RelapseDetected,
 }
-
-
-def check_outgoing(name: str, data: Mapping[str, Any]) -> None:
-    """Raise ``ValidationError`` unless ``data`` is a valid payload for event ``name`` (producer side)."""
-    errors = SCHEMAS[name](unknown=RAISE).validate(dict(data))
-    if errors:
-        raise ValidationError(errors)
-
-
-def read(name: str, data: Mapping[str, Any]) -> dict[str, Any]:
-    """Load a payload tolerantly (consumer side): unknown fields are ignored."""
-    return SCHEMAS[name](unknown=EXCLUDE).load(dict(data))

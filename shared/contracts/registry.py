@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
-from marshmallow import Schema
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError
 
 from shared.contracts import assessment, notification, referral, scheduling
 
@@ -18,3 +19,22 @@ PRODUCERS: Mapping[str, Mapping[str, type[Schema]]] = {
 
 def producer_of(event_name: str) -> str | None:
     return next((p for p, schemas in PRODUCERS.items() if event_name in schemas), None)
+
+
+def schema_for(event_name: str) -> type[Schema]:
+    producer = producer_of(event_name)
+    if producer is None:
+        raise KeyError(f"no contract for event {event_name!r}")
+    return PRODUCERS[producer][event_name]
+
+
+def check(event_name: str, data: Mapping[str, Any]) -> None:
+    """Producer side: raise ``ValidationError`` unless ``data`` is exactly the contract (unknown=RAISE)."""
+    errors = schema_for(event_name)(unknown=RAISE).validate(dict(data))
+    if errors:
+        raise ValidationError(errors)
+
+
+def read(event_name: str, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Consumer side: load tolerantly, ignoring fields added after this consumer was written."""
+    return schema_for(event_name)(unknown=EXCLUDE).load(dict(data))

@@ -7,10 +7,7 @@ No personal data: ids, bands and times only.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow import Schema, fields, validate
 
 BAND = validate.OneOf(["P1", "P2", "P3"])
 KIND = validate.OneOf(["intake", "follow_up"])
@@ -87,10 +84,3 @@ SCHEMAS: dict[str, type[Schema]] = {
     "appointment.attended": AppointmentBooked,
     "appointment.no_show": AppointmentNoShow,
 }
-
-
-def check(name: str, data: Mapping[str, Any]) -> None:
-    """Raise ``ValidationError`` unless ``data`` is a valid payload for event ``name``."""
-    errors = SCHEMAS[name](unknown=RAISE).validate(dict(data))
-    if errors:
-        raise ValidationError(errors)

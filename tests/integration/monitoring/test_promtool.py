@@ -43,8 +43,18 @@ def test_every_services_metrics_pass_the_linter(promtool):
         client = service.app.test_client()
         client.get("/healthz")
         client.get("/v1/no-such-route")
+    from services.scheduling.domain.pressure import BandPressure
+    from services.scheduling.metrics import publish
+
+    # Real samples for the waitlist gauges too: promtool only lints families that have samples.
+    publish([BandPressure("h1", "P1", waiting=4, capacity=2, predicted_wait_days=9, projected_breaches=1,
+                          oldest_wait_days=3, level="high")])  # fmt: skip
     exposition = metrics.exposition()[0].decode()
-    for family in ("waymark_http_requests_total", "waymark_waitlist_size", "waymark_notifications_total"):
+    for family in (
+        "waymark_http_requests_total",
+        "waymark_predicted_wait_seconds",
+        "waymark_notifications_total",
+    ):
         assert f"# TYPE {family.removesuffix('_total')}" in exposition
     linted = check(promtool, "metrics", stdin=exposition)
     assert linted.returncode == 0, linted.stdout + linted.stderr

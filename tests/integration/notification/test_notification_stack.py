@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -23,18 +22,10 @@ from shared import kafka
 from shared.events import Event, event_type, from_kafka, to_kafka
 from shared.runtime import kafka_worker
 from shared.settings import Settings
+from tests.support.processes import eventually
 from tests.unit.notification.conftest import CASE, FakeClock, booked, contacts, event
 
 pytestmark = pytest.mark.integration
-
-
-def wait_for(check: Callable[[], bool], timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 def fakes(clock=None) -> dict:
@@ -111,7 +102,7 @@ def test_worker_consumes_from_kafka_and_publishes_notification_sent(kafka_bootst
         e = event("referral.submitted")
         publisher.send(source_topic, *to_kafka(e))
         publisher.send(source_topic, *to_kafka(e))  # a duplicate on the wire
-        wait_for(lambda: mongo_db.deliveries.count_documents({"state": "sent"}) == 3)
+        eventually(lambda: mongo_db.deliveries.count_documents({"state": "sent"}) == 3)
         out = kafka.KafkaSource(
             kafka_bootstrap, f"it-reader-{unique}", [service.topic], f"it-reader-{unique}"
         )

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Callable
 
 import pytest
 
@@ -20,18 +19,10 @@ from shared import kafka
 from shared.events import Event, event_type, from_kafka, to_kafka
 from shared.runtime import kafka_worker
 from shared.settings import Settings
+from tests.support.processes import eventually
 from tests.unit.referral.conftest import PERSONAL, Clock, referral
 
 pytestmark = pytest.mark.integration
-
-
-def wait_for(check: Callable[[], bool], timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 def test_cases_on_ferretdb(mongo_db):
@@ -81,7 +72,7 @@ def test_worker_relays_and_consumes_through_kafka(kafka_bootstrap, mongo_db, uni
         )
         publisher.send(source_topic, *to_kafka(triaged))
         publisher.send(source_topic, *to_kafka(triaged))  # a duplicate on the wire
-        wait_for(lambda: mongo_db.cases.find_one({"_id": case_id})["status"] == "triaged")
+        eventually(lambda: mongo_db.cases.find_one({"_id": case_id})["status"] == "triaged")
         out = kafka.KafkaSource(
             kafka_bootstrap, f"it-reader-{unique}", [service.topic], f"it-reader-{unique}"
         )

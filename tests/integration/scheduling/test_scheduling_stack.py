@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Callable
 
 import pytest
 
@@ -22,19 +21,11 @@ from shared import kafka
 from shared.events import from_kafka, to_kafka
 from shared.runtime import kafka_worker
 from shared.settings import Settings
+from tests.support.processes import eventually
 from tests.unit.scheduling.conftest import Clock, triaged
 
 pytestmark = pytest.mark.integration
 CONFIG = Config(offer_secret="integration-offer-secret")
-
-
-def wait_for(check: Callable[[], bool], timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 def scheduling(db, **settings):
@@ -106,7 +97,7 @@ def test_triage_in_offer_out_through_kafka(kafka_bootstrap, mongo_db, unique):
         event = triaged("case-k", "P1")
         publisher.send(source_topic, *to_kafka(event))
         publisher.send(source_topic, *to_kafka(event))  # a duplicate on the wire
-        wait_for(lambda: (mongo_db.waitlist.find_one({"_id": "case-k"}) or {}).get("state") == "offered")
+        eventually(lambda: (mongo_db.waitlist.find_one({"_id": "case-k"}) or {}).get("state") == "offered")
         out = kafka.KafkaSource(
             kafka_bootstrap, f"it-reader-{unique}", [service.topic], f"it-reader-{unique}"
         )

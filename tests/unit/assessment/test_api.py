@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from shared.auth import StaffTokens
-from shared.contracts.assessment import read
+from shared.contracts.registry import read
 
 from .conftest import SECRET, outbox, submitted
 

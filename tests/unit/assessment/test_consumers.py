@@ -9,7 +9,7 @@ import pytest
 
 from services.assessment.repository import UnknownCase
 from shared import topics
-from shared.contracts.assessment import read
+from shared.contracts.registry import read
 from shared.events import event_type, from_kafka, to_kafka
 from shared.memory_bus import MemoryBus
 from shared.runtime import embedded_workers

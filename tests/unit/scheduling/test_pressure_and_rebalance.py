@@ -45,7 +45,9 @@ class TestPressure:
         p2 = next(r for r in response.json["hospitals"] if r["band"] == "P2")
         assert p2["waiting"] == 5 and p2["capacity"] == 2
         assert REGISTRY.get_sample_value("waymark_waitlist_size", {"hospital": "a", "band": "P2"}) == 5
-        assert REGISTRY.get_sample_value("waymark_predicted_wait_days", {"hospital": "a", "band": "P2"}) > 0
+        assert (
+            REGISTRY.get_sample_value("waymark_predicted_wait_seconds", {"hospital": "a", "band": "P2"}) > 0
+        )
         assert client.get("/v1/pressure?hospital_id=bad id", headers=auth()).status_code == 422
 
     def test_suggests_moving_families_to_a_hospital_with_spare_capacity(self, service, db, client, clock):

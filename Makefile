@@ -14,7 +14,7 @@ export PIP_CACHE_DIR ?= $(WAYMARK_CACHE)/pip
 help:
 	@echo "make run          all services in one process on the embedded default, with a demo region"
 	@echo "make test         install everything, start Kafka + FerretDB, run unit + integration + e2e"
-	@echo "make stack        real Kafka + FerretDB, each service as gunicorn + worker processes"
+	@echo "make stack        real Kafka + FerretDB, each service as gunicorn + worker processes, demo seeded"
 	@echo "make stack-down   stop the stack"
 	@echo "make bench        benchmarks (tables on stdout)"
 	@echo "make lint / fmt   ruff"
@@ -75,6 +75,7 @@ bench: venv
 
 stack: venv infra-up
 	deploy/stack.sh start
+	$(BIN)/waymark seed
 
 stack-down:
 	-deploy/stack.sh stop

@@ -2,6 +2,7 @@
 
     waymark run                          all services in one process (embedded default)
     waymark demo                         the same, with a demo region and referrals seeded
+    waymark seed                         seed a running platform (embedded or stack) over its APIs
     waymark school-key create SCHOOL_ID NAME | list [SCHOOL_ID] | revoke KEY_ID
     waymark dlq list GROUP | replay GROUP   dead letters of a consumer group (Kafka)
     waymark docs                         regenerate docs/asyncapi.json and docs/openapi/*.json
@@ -16,11 +17,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
-from typing import Any
 
+from services.client import call
 from shared import topics
 from shared.auth import StaffTokens
 from shared.settings import Settings
@@ -35,6 +34,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "school-key":
         return _school_key(args)
+    if args.command == "seed":
+        return _seed(args.referrals)
     if args.command == "docs":
         from services import catalogue
 
@@ -52,6 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--referrals", type=int, default=300, help="synthetic referrals to submit")
 
     commands.add_parser("docs", help="regenerate the AsyncAPI and OpenAPI documents in docs/")
+    seeding = commands.add_parser("seed", help="seed a running platform with the demo region over its APIs")
+    seeding.add_argument("--referrals", type=int, default=300, help="synthetic referrals to submit")
     keys = commands.add_parser("school-key", help="issue, list and revoke schools' API keys")
     keys.add_argument("--referral-url", default=None, help="default: http://127.0.0.1:$REFERRAL_PORT")
     key_actions = keys.add_subparsers(dest="action", required=True)
@@ -74,7 +77,7 @@ def _school_key(args: argparse.Namespace) -> int:
     base = (args.referral_url or f"http://127.0.0.1:{settings.port}").rstrip("/")
     token = StaffTokens(settings.staff_token_secret).issue("waymark-cli", "operator")
     if args.action == "create":
-        status, body = _call(
+        status, body = call(
             "POST", f"{base}/admin/v1/school-keys", token, {"school_id": args.school_id, "name": args.name}
         )
         if status == 201:
@@ -82,12 +85,12 @@ def _school_key(args: argparse.Namespace) -> int:
             print(f"API key (shown once, store it now): {body['key']}")
     elif args.action == "list":
         query = f"?school_id={args.school_id}" if args.school_id else ""
-        status, body = _call("GET", f"{base}/admin/v1/school-keys{query}", token)
+        status, body = call("GET", f"{base}/admin/v1/school-keys{query}", token)
         if status == 200:
             for key in body:
                 print(json.dumps(key))
     else:
-        status, body = _call("DELETE", f"{base}/admin/v1/school-keys/{args.key_id}", token)
+        status, body = call("DELETE", f"{base}/admin/v1/school-keys/{args.key_id}", token)
         if status == 204:
             print(f"revoked {args.key_id}")
     if status >= 300:
@@ -96,20 +99,16 @@ def _school_key(args: argparse.Namespace) -> int:
     return 0
 
 
-def _call(method: str, url: str, token: str, body: Any = None) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method)
-    request.add_header("Authorization", f"Bearer {token}")
-    request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as exc:
-        raw = exc.read()
-        return exc.code, json.loads(raw) if raw else None
-    except urllib.error.URLError as exc:
-        return 503, {"error": f"referral service unreachable at {url}: {exc.reason}"}
+def _seed(referrals: int) -> int:
+    from services import demo
+    from services.platform import available, print_banner
+
+    urls = {name: f"http://127.0.0.1:{Settings.from_env(name).port}" for name in available()}
+    secret = Settings.from_env("referral").staff_token_secret
+    print(f"Seeding the demo region and {referrals} synthetic referrals into {urls['referral']}...")
+    schools = demo.seed(urls, secret, referrals)
+    print_banner({**urls, "console": f"http://127.0.0.1:{Settings.from_env('console').port}"}, schools)
+    return 0
 
 
 def _dlq(args: argparse.Namespace) -> int:

@@ -1,23 +1,24 @@
-"""A realistic demo region for the embedded platform: hospitals, schools and synthetic referrals.
+"""A realistic demo region: hospitals, schools and synthetic referrals, entered through the front doors.
 
-Everything goes in through the services' own doors — the scheduling seed for the
-region, the referral API (with real school keys) for every case — so the demo's
+Everything goes in over the services' own HTTP APIs — scheduling's hospital and session
+routes, referral's operator route for school keys, and the school API for every case —
+so the same seeding works on the embedded platform and on the stack, and the demo's
 waitlist is what triage and allocation really made of the referrals. The synthetic
-children are generated from a fixed seed; no real person is described.
+children come from a fixed seed; no real person is described.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from services.platform import Platform
-from services.referral.keys import create_school_key
+from services.client import ok
 from services.scheduling.domain.geography import DISTRICT_CENTROIDS
-from services.scheduling.seed import HOSPITALS, seed_region
+from services.scheduling.seed import HOSPITALS, SESSIONS
+from shared.auth import StaffTokens
 
 SCHOOLS = [
     ("haidian-no1", "Haidian No. 1 Middle School", "haidian"),
@@ -49,31 +50,43 @@ class DemoSchool:
     key: str
 
 
-def seed(platform: Platform, referrals: int, rng_seed: int = 20261123) -> list[DemoSchool]:
-    """Seed the running embedded platform; returns the schools with their (shown-once) keys."""
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # noqa: E731 - the services' clock type
-    if "scheduling" in platform.services:
-        seed_region(platform.services["scheduling"].db, clock)
-    schools: list[DemoSchool] = []
-    if "referral" not in platform.services:
-        return schools
-    referral = platform.services["referral"]
-    for school_id, name, _district in SCHOOLS:
-        schools.append(DemoSchool(school_id, name, create_school_key(referral.db, school_id, name).key))
-    client = referral.app.test_client()
+def seed(
+    urls: Mapping[str, str], staff_secret: str, referrals: int, rng_seed: int = 20261123
+) -> list[DemoSchool]:
+    """Seed a running platform at ``urls``; returns the schools with their (shown-once) keys."""
+    tokens = StaffTokens(staff_secret)
+    if "scheduling" in urls:
+        seed_hospitals(urls["scheduling"], tokens.issue("demo-seed", "scheduler"))
+    if "referral" not in urls:
+        return []
+    operator = tokens.issue("demo-seed", "operator")
+    schools = [
+        DemoSchool(school_id, name, ok("POST", f"{urls['referral']}/admin/v1/school-keys", operator,
+                                       {"school_id": school_id, "name": name})["key"])
+        for school_id, name, _district in SCHOOLS
+    ]  # fmt: skip
     rng = random.Random(rng_seed)
     today = date.today()
     for n in range(referrals):
         school = schools[n % len(schools)]
-        district = SCHOOLS[n % len(SCHOOLS)][2]
-        response = client.post(
-            "/v1/referrals",
-            json=synthetic_referral(rng, today, district, n),
-            headers={"Authorization": f"Bearer {school.key}", "Idempotency-Key": f"demo-{n}"},
-        )
-        if response.status_code >= 400:
-            raise RuntimeError(f"demo referral {n} refused: {response.get_json()}")
+        body = synthetic_referral(rng, today, SCHOOLS[n % len(SCHOOLS)][2], n)
+        ok("POST", f"{urls['referral']}/v1/referrals", school.key, body, Idempotency_Key=f"demo-{n}")
     return schools
+
+
+def seed_hospitals(scheduling: str, scheduler: str) -> None:
+    """The region's hospitals and weekly clinic sessions, then the slots over the horizon."""
+    existing = {h["id"] for h in ok("GET", f"{scheduling}/v1/hospitals", scheduler)["items"]}
+    for spec in HOSPITALS:
+        hospital_id = spec["id"]
+        body = {k: v for k, v in spec.items() if k != "id"}
+        ok("PUT", f"{scheduling}/v1/hospitals/{hospital_id}", scheduler, body)
+        if hospital_id in existing:
+            continue  # sessions were added by an earlier seeding
+        for weekday, start, end, kind in SESSIONS[hospital_id]:
+            session = {"weekday": weekday, "start": start, "end": end, "kind": kind}
+            ok("POST", f"{scheduling}/v1/hospitals/{hospital_id}/sessions", scheduler, session)
+    ok("POST", f"{scheduling}/v1/slots/materialise", scheduler)
 
 
 def synthetic_referral(rng: random.Random, today: date, district: str, n: int) -> dict[str, Any]:

@@ -65,6 +65,12 @@ class Platform:
         settings = self.services[name].settings
         return f"http://{settings.host}:{settings.port}"
 
+    def urls(self) -> dict[str, str]:
+        found = {name: self.url(name) for name in self.services}
+        if self.console_url:
+            found["console"] = self.console_url
+        return found
+
     def stop(self) -> None:
         for server in self.servers:
             server.shutdown()
@@ -106,13 +112,16 @@ def _serve(name: str, settings: Settings, app: Flask) -> BaseWSGIServer:
 def run_forever(*, seed: bool = False, referrals: int = 0) -> None:
     logs.configure("platform")
     platform = start_embedded()
-    schools = []
+    schools: list[DemoSchool] = []
     if seed:
         from services import demo
 
         print(f"Seeding the demo region and {referrals} synthetic referrals...", flush=True)
-        schools = demo.seed(platform, referrals)
-    print_banner(platform, schools)
+        urls = {name: platform.url(name) for name in platform.services}
+        schools = demo.seed(
+            urls, next(iter(platform.services.values())).settings.staff_token_secret, referrals
+        )
+    print_banner(platform.urls(), schools)
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
@@ -121,16 +130,13 @@ def run_forever(*, seed: bool = False, referrals: int = 0) -> None:
         platform.stop()
 
 
-def print_banner(platform: Platform, schools: Sequence[DemoSchool] = ()) -> None:
-    lines = ["", "Waymark is running (embedded: in-process bus, in-memory store). Ctrl-C stops it."]
-    for name in platform.services:
-        url = platform.url(name)
-        lines.append(f"  {name:<13} {url}   docs {url}/docs   health {url}/readyz")
-    if platform.console_url:
-        lines.append(f"  {'console':<13} {platform.console_url}   (operator dashboard)")
-    if schools and "referral" in platform.services:
-        school = schools[0]
-        url = platform.url("referral")
+def print_banner(urls: dict[str, str], schools: Sequence[DemoSchool] = ()) -> None:
+    lines = ["", "Waymark is running. Ctrl-C stops the embedded platform; `make stack-down` the stack."]
+    for name, url in urls.items():
+        extra = "(operator dashboard)" if name == "console" else f"docs {url}/docs   health {url}/readyz"
+        lines.append(f"  {name:<13} {url}   {extra}")
+    if schools and "referral" in urls:
+        school, url = schools[0], urls["referral"]
         lines += [
             "",
             f"Demo school {school.name} ({school.school_id}), API key: {school.key}",

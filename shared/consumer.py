@@ -1,7 +1,7 @@
 """The consumer loop every service runs: decode, dedupe, handle, retry, dead-letter, commit.
 
-Offsets are committed only after an event is handled (or dead-lettered), so a process
-that dies mid-event gets it again; the inbox and idempotent handlers make the second
+Offsets are committed only after an event is handled (or dead-lettered) — once per polled
+batch, for what was finished — so a process that dies mid-batch gets those events again; the inbox and idempotent handlers make the second
 delivery harmless. Infrastructure outages (store unreachable) are retried until they
 end, never dead-lettered; any other failure is retried ``max_attempts`` times with
 exponential backoff and jitter, then the record goes to the group's dead-letter topic
@@ -80,11 +80,15 @@ class ConsumerLoop:
         log.info("consumer started", extra={"group": self.subscription.group})
         try:
             while not self._stop.is_set():
-                for record in self._source.poll(poll_timeout_s):
-                    if self._stop.is_set():
-                        return  # uncommitted: redelivered to whoever consumes next
-                    if self.process(record):
-                        self._source.commit(record)
+                done: list[Record] = []
+                try:
+                    for record in self._source.poll(poll_timeout_s):
+                        if self._stop.is_set() or not self.process(record):
+                            break  # the rest stays uncommitted: redelivered to whoever consumes next
+                        done.append(record)
+                finally:
+                    # One commit per batch: a crash before it only means redeliveries, which dedupe.
+                    self._source.commit(done)
                 self._report_lag()
         finally:
             log.info("consumer stopping", extra={"group": self.subscription.group})

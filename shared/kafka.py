@@ -14,7 +14,7 @@ from kafka.errors import TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata
 
 from shared.events import Headers
-from shared.messaging import Record
+from shared.messaging import Record, last_per_partition
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +77,13 @@ class KafkaSource:
             for m in messages
         ]
 
-    def commit(self, record: Record) -> None:
-        tp = TopicPartition(record.topic, record.partition)
-        self._consumer.commit({tp: OffsetAndMetadata(record.offset + 1, "", -1)})
+    def commit(self, records: Sequence[Record]) -> None:
+        offsets = {
+            TopicPartition(topic, partition): OffsetAndMetadata(record.offset + 1, "", -1)
+            for (topic, partition), record in last_per_partition(records).items()
+        }
+        if offsets:
+            self._consumer.commit(offsets)
 
     def lag(self) -> dict[tuple[str, int], int]:
         lags: dict[tuple[str, int], int] = {}

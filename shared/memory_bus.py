@@ -71,10 +71,11 @@ class MemorySource:
             self._position[topic] = len(log)
         return batch
 
-    def commit(self, record: Record) -> None:
+    def commit(self, records: Sequence[Record]) -> None:
         with self._bus._lock:
-            key = (self._group, record.topic)
-            self._bus._committed[key] = max(self._bus._committed[key], record.offset + 1)
+            for record in records:
+                key = (self._group, record.topic)
+                self._bus._committed[key] = max(self._bus._committed[key], record.offset + 1)
 
     def lag(self) -> dict[tuple[str, int], int]:
         with self._bus._lock:

@@ -47,8 +47,8 @@ class Source(Protocol):
 
     def poll(self, timeout_s: float) -> list[Record]: ...
 
-    def commit(self, record: Record) -> None:
-        """Mark ``record`` and everything before it on its partition as done."""
+    def commit(self, records: Sequence[Record]) -> None:
+        """Mark these records, and everything before each on its partition, as done (one round trip)."""
 
     def lag(self) -> dict[tuple[str, int], int]:
         """Messages not yet consumed, per (topic, partition)."""
@@ -58,3 +58,13 @@ class Source(Protocol):
 
 def publish(publisher: Publisher, topic: str, events: Sequence[Event]) -> None:
     publisher.send_many(topic, [to_kafka(event) for event in events])
+
+
+def last_per_partition(records: Sequence[Record]) -> dict[tuple[str, int], Record]:
+    """The highest-offset record of each (topic, partition): what a commit needs."""
+    last: dict[tuple[str, int], Record] = {}
+    for record in records:
+        key = (record.topic, record.partition)
+        if key not in last or record.offset > last[key].offset:
+            last[key] = record
+    return last

@@ -39,7 +39,7 @@ def make_loop(bus: MemoryBus, settings: Settings, db, handler) -> tuple[Consumer
 def drain(loop: ConsumerLoop, source) -> None:
     for record in source.poll(0.01):
         if loop.process(record):
-            source.commit(record)
+            source.commit([record])
 
 
 class TestHandling:
@@ -84,6 +84,20 @@ class TestHandling:
         drain(loop, source)
         assert len(handler.seen) == 1
         assert bus.records(DLQ) == []
+
+
+class TestCommits:
+    def test_a_crash_mid_batch_commits_what_was_finished_and_nothing_after(self, bus, settings, db):
+        def crash_on_second(e: Event) -> None:
+            if e.subject == "c2":
+                raise SystemExit("killed")
+
+        loop, source = make_loop(bus, settings, db, crash_on_second)
+        for n in (1, 2, 3):
+            bus.send(TOPIC, *_kv(event(subject=f"c{n}")))
+        with pytest.raises(SystemExit):
+            loop.run(poll_timeout_s=0.01)
+        assert source.lag() == {(TOPIC, 0): 2}  # c1 committed; c2 and c3 come again
 
 
 class TestDeadLetters:

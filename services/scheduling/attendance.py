@@ -8,14 +8,18 @@ a clinician calls the family instead of the system offering yet another slot.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
+
+from pymongo.errors import DuplicateKeyError
 
 from services.scheduling import booking, claims, offers
 from services.scheduling import repository as repo
 from services.scheduling.context import Conflict, Scheduling
-from services.scheduling.outgoing import event
-from shared import outbox
+from services.scheduling.outgoing import derived_id, event
+from shared import inbox, outbox
+from shared.events import Event
 
 NO_SHOW_LIMIT = 2
 SERIES_SLACK_DAYS = 2
@@ -68,6 +72,7 @@ def _after_no_show(ctx: Scheduling, appt: dict[str, Any], count: int) -> str:
         flag_followup(ctx, case_id, appt["hospital_id"], "repeated_no_show", count)
         return "followup_needed"
     if appt["kind"] == "intake":
+        # Conditional, but harmless on FerretDB: only the winner of ``appointment:<id>`` gets here.
         ctx.db.waitlist.update_one(
             {"_id": case_id, "state": "booked"},
             {
@@ -81,26 +86,59 @@ def _after_no_show(ctx: Scheduling, appt: dict[str, Any], count: int) -> str:
     return "rebooked" if booked else "followup_needed"
 
 
-def flag_followup(ctx: Scheduling, case_id: str, hospital_id: str | None, reason: str, count: int) -> None:
+def flag_followup(
+    ctx: Scheduling,
+    case_id: str,
+    hospital_id: str | None,
+    reason: str,
+    count: int,
+    cause: Event | None = None,
+    fields: dict[str, Any] | None = None,
+) -> None:
+    """Emit ``waitlist.followup_needed``; with ``cause`` (a consumed event) at most once per event.
+
+    The flag and the cause's applied marker are one write, and the event id is derived from
+    the cause, so a redelivery changes nothing and even two concurrent handlers that both pass
+    the marker's guard on FerretDB emit one id, which consumers' inboxes dedupe.
+    """
     needed = event(
         "waitlist.followup_needed",
         case_id,
         {"case_id": case_id, "hospital_id": hospital_id, "reason": reason, "no_show_count": count},
+        event_id=derived_id(cause, "followup_needed") if cause else None,
     )
-    update = outbox.with_events({"$set": {"state": "followup_needed", "followup_reason": reason}}, [needed])
-    if ctx.db.waitlist.update_one({"_id": case_id}, update).matched_count == 0:
-        ctx.db.waitlist.insert_one(
-            outbox.new_document(
-                {"_id": case_id, "state": "followup_needed", "followup_reason": reason}, [needed]
-            )
-        )
+    query: dict[str, Any] = {"_id": case_id}
+    update: dict[str, Any] = {
+        "$set": {**(fields or {}), "state": "followup_needed", "followup_reason": reason}
+    }
+    if cause is not None:
+        query, update = inbox.once(cause, query), inbox.record_applied(cause, update)
+    if ctx.db.waitlist.update_one(query, outbox.with_events(update, [needed])).matched_count == 0:
+        if ctx.db.waitlist.find_one({"_id": case_id}, {"_id": 1}) is not None:
+            return  # the entry exists, so the guard held: this cause was already applied
+        doc = {"_id": case_id, **update["$set"]}
+        if cause is not None:
+            doc[inbox.APPLIED_FIELD] = [cause.dedupe_key]
+        try:
+            ctx.db.waitlist.insert_one(outbox.new_document(doc, [needed]))
+        except DuplicateKeyError:
+            return  # created meanwhile by another handler; its flag stands
     ctx.notify()
 
 
 def book_series(
-    ctx: Scheduling, case_id: str, hospital_id: str, after: datetime, count: int, interval_days: int
+    ctx: Scheduling,
+    case_id: str,
+    hospital_id: str,
+    after: datetime,
+    count: int,
+    interval_days: int,
+    ids: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
-    """Book ``count`` follow-ups about ``interval_days`` apart at the family's hospital."""
+    """Book ``count`` follow-ups about ``interval_days`` apart at the family's hospital.
+
+    ``ids`` fixes the appointment ids (derived from an event), so a retry books each at most once.
+    """
     entry = ctx.db.waitlist.find_one({"_id": case_id}) or {}
     weekdays = (entry.get("constraints") or {}).get("weekdays") or []
     clinic = entry.get("clinic_type", "school_refusal")
@@ -121,7 +159,12 @@ def book_series(
             if weekdays and slot["weekday"] not in weekdays:
                 continue
             try:
-                booked.append(booking.book(ctx, case_id, slot["_id"], by="series", series=k))
+                appointment_id = ids[k - 1] if k <= len(ids) else None
+                booked.append(
+                    booking.book(
+                        ctx, case_id, slot["_id"], by="series", series=k, appointment_id=appointment_id
+                    )
+                )
             except Conflict:
                 continue
             last = repo.aware(slot["start"])

@@ -4,14 +4,15 @@ A slot is taken by inserting the unique claim ``slot:<id>`` (services/scheduling
 of two schedulers booking it at once exactly one insert succeeds, on MongoDB and on
 FerretDB alike. The appointment document, inserted next with ``appointment.booked``
 in its outbox, is the truth; a claim left behind by a crash before that insert has
-no appointment and :func:`release_orphans` frees it.
+no appointment and ``orphans.release_orphans`` frees it.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 from typing import Any
+
+from pymongo.errors import DuplicateKeyError
 
 from services.scheduling import claims, offers
 from services.scheduling import repository as repo
@@ -23,7 +24,6 @@ RELEASE = {
     "$set": {"state": "open"},
     "$unset": {"offer_id": "", "case_id": "", "appointment_id": "", "held_at": ""},
 }
-ORPHAN_AGE = timedelta(minutes=5)
 
 
 def get_slot(ctx: Scheduling, slot_id: str) -> dict[str, Any]:
@@ -69,9 +69,19 @@ def claim(
 
 
 def book(
-    ctx: Scheduling, case_id: str, slot_id: str, *, by: str, offer_id: str | None = None, series: int = 0
+    ctx: Scheduling,
+    case_id: str,
+    slot_id: str,
+    *,
+    by: str,
+    offer_id: str | None = None,
+    series: int = 0,
+    appointment_id: str | None = None,
 ) -> dict[str, Any]:
-    appointment_id = uuid.uuid4().hex
+    """Book ``slot_id``; a caller-chosen ``appointment_id`` (derived from an event) books at most once."""
+    if appointment_id is not None and (done := ctx.db.appointments.find_one({"_id": appointment_id})):
+        return done
+    appointment_id = appointment_id or uuid.uuid4().hex
     slot = claim(ctx, slot_id, case_id, appointment_id, offer_id)
     doc = {
         "_id": appointment_id,
@@ -88,7 +98,11 @@ def book(
         "created_at": ctx.now(),
     }
     booked = event("appointment.booked", case_id, repo.appointment_payload(doc))
-    ctx.db.appointments.insert_one(outbox.new_document(doc, [booked]))
+    try:
+        ctx.db.appointments.insert_one(outbox.new_document(doc, [booked]))
+    except DuplicateKeyError:  # the same caller-chosen id, booked by a concurrent handler
+        _unclaim(ctx, slot_id, appointment_id)
+        return get_appointment(ctx, appointment_id)
     if slot["kind"] == "intake":
         withdraw_pending_offer(ctx, case_id, keep=offer_id)
         ctx.db.waitlist.update_one(
@@ -139,6 +153,7 @@ def cancel(ctx: Scheduling, appointment_id: str, reason: str, *, requeue: bool =
     )
     ctx.notify()
     if appt["kind"] == "intake" and requeue:
+        # Conditional, but harmless on FerretDB: only the winner of ``appointment:<id>`` gets here.
         ctx.db.waitlist.update_one(
             {"_id": appt["case_id"], "state": "booked"},
             {
@@ -154,10 +169,22 @@ def cancel(ctx: Scheduling, appointment_id: str, reason: str, *, requeue: bool =
 
 
 def reschedule(ctx: Scheduling, appointment_id: str, slot_id: str) -> dict[str, Any]:
+    """Move a booking; each move of an appointment is decided by the claim ``move:<id>:<n>``.
+
+    Two schedulers moving one appointment to different slots would otherwise both pass the
+    conditional update on FerretDB and emit two ``appointment.rescheduled``. A crash after
+    the claim leaves the new slot booked by an appointment that is not there; the orphan
+    duty frees both (services/scheduling/orphans.py).
+    """
     appt = get_appointment(ctx, appointment_id)
     if appt["state"] != "booked":
         raise Conflict(f"appointment {appointment_id} is {appt['state']}, not booked")
+    moves = int(appt.get("moves", 0))
     slot = claim(ctx, slot_id, appt["case_id"], appointment_id)
+    changed = f"appointment {appointment_id} changed meanwhile; try again"
+    if not claims.try_take(ctx, move_key(appointment_id, moves), slot_id):
+        _unclaim(ctx, slot_id, appointment_id)
+        raise Conflict(changed)
     moved = {
         **appt,
         "slot_id": slot_id,
@@ -173,35 +200,23 @@ def reschedule(ctx: Scheduling, appointment_id: str, slot_id: str) -> dict[str, 
     fields = {k: moved[k] for k in ("slot_id", "hospital_id", "start", "end")}
     result = ctx.db.appointments.update_one(
         {"_id": appointment_id, "state": "booked", "slot_id": appt["slot_id"]},
-        outbox.with_events({"$set": {**fields, "rescheduled_at": ctx.now()}}, [rescheduled]),
+        outbox.with_events(
+            {"$set": {**fields, "moves": moves + 1, "rescheduled_at": ctx.now()}}, [rescheduled]
+        ),
     )
-    if result.modified_count != 1:
-        claims.give_up(ctx, f"slot:{slot_id}", appointment_id)
-        ctx.db.slots.update_one({"_id": slot_id, "appointment_id": appointment_id}, RELEASE)
-        raise Conflict(f"appointment {appointment_id} changed meanwhile; try again")
+    if result.modified_count != 1:  # cancelled or recorded meanwhile (those hold their own claim)
+        claims.give_up(ctx, move_key(appointment_id, moves), slot_id)
+        _unclaim(ctx, slot_id, appointment_id)
+        raise Conflict(changed)
     ctx.notify()
     release(ctx, appt["slot_id"], None, owner=appointment_id)
-    return {**moved}
+    return {**moved, "moves": moves + 1}
 
 
-def release_orphans(ctx: Scheduling) -> int:
-    """Free claims whose appointment or offer was never written (a crash between the two writes)."""
-    cutoff = ctx.now() - ORPHAN_AGE
-    freed = 0
-    for slot in ctx.db.slots.find({"state": "booked", "booked_at": {"$lt": cutoff}}):
-        appt = ctx.db.appointments.find_one({"_id": slot.get("appointment_id")}, {"slot_id": 1, "state": 1})
-        if appt is None or appt.get("slot_id") != slot["_id"] or appt.get("state") == "cancelled":
-            freed += _free(ctx, slot["_id"], slot.get("appointment_id", ""))
-    for slot in ctx.db.slots.find({"state": "held", "held_at": {"$lt": cutoff}}):
-        if ctx.db.offers.find_one({"_id": slot.get("offer_id")}, {"_id": 1}) is None:
-            freed += _free(ctx, slot["_id"], slot.get("offer_id", ""))
-            ctx.db.waitlist.update_one(
-                {"_id": slot.get("case_id"), "offer_id": slot.get("offer_id"), "state": "offered"},
-                {"$set": {"state": "waiting"}, "$unset": {"offer_id": ""}},
-            )
-    return freed
+def move_key(appointment_id: str, moves: int) -> str:
+    return f"move:{appointment_id}:{moves}"
 
 
-def _free(ctx: Scheduling, slot_id: str, owner: str) -> int:
-    claims.give_up(ctx, f"slot:{slot_id}", owner)
-    return ctx.db.slots.update_one({"_id": slot_id}, RELEASE).modified_count
+def _unclaim(ctx: Scheduling, slot_id: str, appointment_id: str) -> None:
+    claims.give_up(ctx, f"slot:{slot_id}", appointment_id)
+    ctx.db.slots.update_one({"_id": slot_id, "appointment_id": appointment_id}, RELEASE)

@@ -68,6 +68,7 @@ def end_session(ctx: Scheduling, hospital_id: str, session_id: str) -> int:
     )
     if result.matched_count == 0:
         raise NotFound(f"session {session_id} not found")
+    # Not a claim (see add_holiday): a slot booked at the same moment keeps its booking.
     closed = ctx.db.slots.update_many(
         {"session_id": session_id, "state": "open", "start": {"$gte": ctx.now()}},
         {"$set": {"state": "closed"}},
@@ -93,6 +94,8 @@ def add_holiday(ctx: Scheduling, hospital_id: str, day: date, reason: str) -> di
     scope: dict[str, Any] = {"day": day.isoformat()}
     if hospital_id != "*":
         scope["hospital_id"] = hospital_id
+    # Not a claim: a booking or offer racing this close can land on the closed day and, if it
+    # commits after the read below, is missing from ``to_reschedule`` (docs/services/scheduling.md).
     ctx.db.slots.update_many({**scope, "state": "open"}, {"$set": {"state": "closed"}})
     affected = [d["appointment_id"] for d in ctx.db.slots.find({**scope, "state": "booked"})]
     return {"hospital_id": hospital_id, "date": day.isoformat(), "reason": reason, "to_reschedule": affected}

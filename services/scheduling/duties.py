@@ -6,7 +6,7 @@ import logging
 import threading
 from datetime import timedelta
 
-from services.scheduling import booking, calendar_ops, offers, pressure_ops, repository, responses
+from services.scheduling import calendar_ops, offers, orphans, pressure_ops, repository, responses
 from services.scheduling.context import Scheduling
 
 log = logging.getLogger(__name__)
@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 
 def tick(ctx: Scheduling) -> dict[str, int]:
     """One pass of every duty; safe to run at any time and from more than one process."""
-    done = {"expired": responses.expire_due(ctx), "orphans": booking.release_orphans(ctx)}
+    done = {"expired": responses.expire_due(ctx), "orphans": orphans.release_orphans(ctx)}
     last = (ctx.db.meta.find_one({"_id": "materialise"}) or {}).get("at")
     if (
         last is None

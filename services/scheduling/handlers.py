@@ -1,10 +1,10 @@
-"""Consumed events → waitlist operations. Each handler is idempotent (see services/scheduling/waitlist.py)."""
+"""Consumed events → waitlist operations. Each handler is idempotent (waitlist.py, relapse.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from services.scheduling import waitlist
+from services.scheduling import relapse, waitlist
 from services.scheduling.context import Scheduling
 from shared import topics
 from shared.events import Event
@@ -17,5 +17,5 @@ def handlers(ctx: Scheduling) -> dict[str, Callable[[Event], None]]:
         "assessment.triaged": lambda e: waitlist.on_triaged(ctx, e),
         "assessment.escalated": lambda e: waitlist.on_escalated(ctx, e),
         "referral.withdrawn": lambda e: waitlist.on_withdrawn(ctx, e),
-        "followup.relapse_detected": lambda e: waitlist.on_relapse(ctx, e),
+        "followup.relapse_detected": lambda e: relapse.on_relapse(ctx, e),
     }

@@ -1,7 +1,9 @@
 """Offers with a hold window: a slot held for one family until they accept, decline or time runs out.
 
-Holding takes the slot's unique claim (services/scheduling/claims.py), then moves
-the entry waiting → offered; losing either undoes the other and tries no further. The
+Making an offer takes two unique claims: the family's next offer round
+(services/scheduling/rounds.py: at most one open offer per family) and the slot
+(services/scheduling/claims.py: one holder per slot); losing either undoes the other
+and tries no further. The entry's ``waiting → offered`` write is the readable view. The
 offer document carries ``waitlist.offer_made`` in its outbox. Guardians answer with
 an unguessable token derived from the offer id by HMAC, so it can be re-derived for
 the notification service but never guessed; only its hash is stored and indexed.
@@ -16,7 +18,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from services.scheduling import claims
+from services.scheduling import claims, rounds
 from services.scheduling import repository as repo
 from services.scheduling.context import Scheduling
 from services.scheduling.domain.geography import travel_km
@@ -45,13 +47,15 @@ def earliest_start(ctx: Scheduling, urgent: bool) -> Any:
     return ctx.now() + timedelta(hours=hold + ctx.config.min_lead_hours)
 
 
-def best_entry_for_slot(ctx: Scheduling, slot: dict[str, Any]) -> dict[str, Any] | None:
-    """The first family in fair order who can use this slot and has not passed on it."""
+def best_entry_for_slot(
+    ctx: Scheduling, slot: dict[str, Any], skip: tuple[str, ...] = ()
+) -> dict[str, Any] | None:
+    """The first family in fair order who can use this slot and has not passed on it (nor is in ``skip``)."""
     query = {
         "state": "waiting",
         "eligible_hospitals": slot["hospital_id"],
         "clinic_type": slot["clinic_type"],
-        "_id": {"$nin": slot.get("passed_by", [])},
+        "_id": {"$nin": [*slot.get("passed_by", []), *skip]},
     }
     for doc in ctx.db.waitlist.find(query).sort(WAITING_ORDER):
         weekdays = (doc.get("constraints") or {}).get("weekdays") or []
@@ -97,21 +101,26 @@ def make_offer(ctx: Scheduling, entry: dict[str, Any], slot: dict[str, Any], by:
     """Hold ``slot`` for ``entry``; None when someone else took either first."""
     offer_id = uuid.uuid4().hex
     now = ctx.now()
-    if slot.get("state", "open") != "open" or not claims.try_take(ctx, f"slot:{slot['_id']}", offer_id):
+    if slot.get("state", "open") != "open":
+        return None
+    n = rounds.next_round(ctx, entry["_id"])
+    if n is None or not rounds.take(ctx, entry["_id"], n, offer_id):
+        return None  # the family has an open offer, or another maker won this round
+    if not claims.try_take(ctx, f"slot:{slot['_id']}", offer_id):
+        rounds.close(ctx, offer_id, "void")
         return None
     ctx.db.slots.update_one(
         {"_id": slot["_id"]},
         {"$set": {"state": "held", "offer_id": offer_id, "case_id": entry["_id"], "held_at": now}},
     )
-    claimed = ctx.db.waitlist.update_one(
-        {"_id": entry["_id"], "state": "waiting"}, {"$set": {"state": "offered", "offer_id": offer_id}}
+    # Only this round's winner writes the view; the filter catches a family booked or removed meanwhile.
+    viewed = ctx.db.waitlist.update_one(
+        {"_id": entry["_id"], "state": "waiting"},
+        {"$set": {"state": "offered", "offer_id": offer_id, "offer_round": n}},
     )
-    if claimed.modified_count != 1:
-        claims.give_up(ctx, f"slot:{slot['_id']}", offer_id)
-        ctx.db.slots.update_one(
-            {"_id": slot["_id"], "offer_id": offer_id},
-            {"$set": {"state": "open"}, "$unset": {"offer_id": "", "case_id": "", "held_at": ""}},
-        )
+    if viewed.modified_count != 1:
+        rounds.close(ctx, offer_id, "void")
+        _unhold(ctx, entry["_id"], slot["_id"], offer_id)
         return None
     hours = ctx.config.urgent_hold_hours if entry.get("urgent") else ctx.config.hold_hours
     hold_until = now + timedelta(hours=hours)
@@ -144,19 +153,38 @@ def make_offer(ctx: Scheduling, entry: dict[str, Any], slot: dict[str, Any], by:
     }
     ctx.db.offers.insert_one(outbox.new_document(doc, [made]))
     ctx.notify()
+    if claims.owner_of(ctx, f"offer:{offer_id}") == "abandoned":  # slower than rounds.ABANDON_AFTER
+        ctx.db.offers.update_one({"_id": offer_id}, {"$set": {"state": "withdrawn"}})
+        _unhold(ctx, entry["_id"], slot["_id"], offer_id)
+        return None
     return doc
+
+
+def _unhold(ctx: Scheduling, case_id: str, slot_id: str, offer_id: str) -> None:
+    """Undo a hold whose round is closed: free the slot and the entry's view, if still this offer's."""
+    claims.give_up(ctx, f"slot:{slot_id}", offer_id)
+    ctx.db.slots.update_one(
+        {"_id": slot_id, "offer_id": offer_id},
+        {"$set": {"state": "open"}, "$unset": {"offer_id": "", "case_id": "", "held_at": ""}},
+    )
+    ctx.db.waitlist.update_one(
+        {"_id": case_id, "state": "offered", "offer_id": offer_id},
+        {"$set": {"state": "waiting"}, "$unset": {"offer_id": ""}},
+    )
 
 
 def offer_slot(ctx: Scheduling, slot_id: str) -> dict | None:
     """A slot became free: offer it to the best family region-wide."""
     slot = ctx.db.slots.find_one({"_id": slot_id, "state": "open", "kind": "intake"})
+    tried: list[str] = []
     while slot is not None:
-        entry = best_entry_for_slot(ctx, slot)
+        entry = best_entry_for_slot(ctx, slot, tuple(tried))
         if entry is None:
             return None
         offer = make_offer(ctx, entry, slot)
         if offer is not None:
             return offer
+        tried.append(entry["_id"])  # its view may say waiting while its round is still open
         slot = ctx.db.slots.find_one({"_id": slot_id, "state": "open"})
     return None
 

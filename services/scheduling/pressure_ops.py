@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import asdict
 from datetime import datetime, time, timedelta
 from typing import Any
+
+from pymongo.errors import DuplicateKeyError
 
 from services.scheduling import metrics
 from services.scheduling import repository as repo
@@ -74,28 +77,41 @@ def report(ctx: Scheduling, hospital_id: str | None = None) -> dict[str, Any]:
 
 
 def publish_changes(ctx: Scheduling) -> int:
-    """Emit ``waitlist.pressure_changed`` for each hospital and band whose level moved."""
+    """Emit ``waitlist.pressure_changed`` for each hospital and band whose level moved.
+
+    Duties may run in several processes, and on FerretDB both may pass the ``level``
+    guard; the event id is therefore fixed by the row's change count and the transition,
+    so both write the same id and consumers' inboxes drop the second.
+    """
     rows, *_ = snapshot(ctx)
     metrics.publish(rows)
-    last = {d["_id"]: d.get("level", "normal") for d in ctx.db.pressure.find({}, {"level": 1})}
+    last = {d["_id"]: d for d in ctx.db.pressure.find({}, {"level": 1, "changes": 1})}
     changed = 0
     for row in rows:
         key = f"{row.hospital_id}:{row.band}"
-        previous = last.get(key, "normal")
+        previous = last.get(key, {}).get("level", "normal")
         fields = {**asdict(row), "updated_at": ctx.now()}
         if row.level == previous:
             ctx.db.pressure.update_one({"_id": key}, {"$set": fields}, upsert=True)
             continue
+        count = int(last.get(key, {}).get("changes", 0))
         data = {k: v for k, v in asdict(row).items() if k != "oldest_wait_days"}
         changed_event = event(
-            "waitlist.pressure_changed", row.hospital_id, {**data, "previous_level": previous}
+            "waitlist.pressure_changed",
+            row.hospital_id,
+            {**data, "previous_level": previous},
+            event_id=uuid.uuid5(uuid.NAMESPACE_URL, f"pressure:{key}:{count}:{previous}:{row.level}").hex,
         )
+        fields["changes"] = count + 1
         if key in last:
             ctx.db.pressure.update_one(
                 {"_id": key, "level": previous}, outbox.with_events({"$set": fields}, [changed_event])
             )
         else:
-            ctx.db.pressure.insert_one(outbox.new_document({"_id": key, **fields}, [changed_event]))
+            try:
+                ctx.db.pressure.insert_one(outbox.new_document({"_id": key, **fields}, [changed_event]))
+            except DuplicateKeyError:
+                continue  # another duty process published this first change
         changed += 1
     if changed:
         ctx.notify()

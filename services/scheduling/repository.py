@@ -1,7 +1,7 @@
 """Mongo access for scheduling: indexes, and documents turned into domain values.
 
 Collections: hospitals, sessions, holidays, slots, waitlist, offers, appointments,
-pressure (last published level per hospital and band) and meta (duty bookkeeping).
+claims (unique-key decisions, services/scheduling/claims.py), pressure (last published level per hospital and band) and meta (duty bookkeeping).
 Every write that changes state and emits events is one ``update_one``/``insert_one``
 with the events in the document's outbox; uniqueness rests on indexes below.
 """
@@ -38,6 +38,7 @@ INDEXES: dict[str, list[Index]] = {
         Index([("hospital_id", 1), ("start", 1)]),
         Index([("slot_id", 1)]),
     ],
+    "claims": [Index([("case_id", 1), ("round", -1)])],  # a family's latest offer round
     "sessions": [Index([("hospital_id", 1)])],
     "holidays": [Index([("hospital_id", 1), ("date", 1)])],
 }

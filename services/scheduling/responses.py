@@ -64,7 +64,11 @@ def _state_now(ctx: Scheduling, offer: dict[str, Any]) -> str:
 
 
 def _pass_on(ctx: Scheduling, offer: dict[str, Any]) -> None:
-    """The family keeps its place; the slot goes to the next family; the family gets another slot."""
+    """The family keeps its place; the slot goes to the next family; the family gets another slot.
+
+    The conditional update below is harmless on FerretDB: only the one winner of
+    ``offer:<id>`` gets here, and that claim is also what opens the family's next round.
+    """
     ctx.db.waitlist.update_one(
         {"_id": offer["case_id"], "state": "offered", "offer_id": offer["_id"]},
         {

@@ -13,20 +13,21 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
-from services.scheduling import attendance, booking, offers
+from services.scheduling import booking, offers
 from services.scheduling import repository as repo
 from services.scheduling.context import Scheduling
 from services.scheduling.domain.matching import eligible_hospitals
 from services.scheduling.domain.model import BAND_RANK
-from services.scheduling.inbound import EscalatedIn, RelapseIn, TriagedIn, WithdrawnIn
-from services.scheduling.outgoing import event
-from shared import inbox, outbox
+from services.scheduling.inbound import EscalatedIn, TriagedIn, WithdrawnIn
+from services.scheduling.outgoing import derived_id, event
+from shared import outbox
 from shared.events import Event
 
 OPEN_STATES = ("awaiting_triage", "waiting", "offered")
 
 
-def _added(doc: dict[str, Any]) -> Event:
+def _added(doc: dict[str, Any], cause: Event) -> Event:
+    """Its id is fixed by the triage event, so two concurrent handlers of one triage emit one id."""
     return event(
         "waitlist.entry_added",
         doc["_id"],
@@ -38,6 +39,7 @@ def _added(doc: dict[str, Any]) -> Event:
             "hospitals": doc["eligible_hospitals"],
             "urgent": bool(doc.get("urgent")),
         },
+        event_id=derived_id(cause, "entry_added"),
     )
 
 
@@ -70,7 +72,7 @@ def on_triaged(ctx: Scheduling, message: Event) -> None:
             **fields,
         }
         try:
-            ctx.db.waitlist.insert_one(outbox.new_document(doc, [_added(doc)]))
+            ctx.db.waitlist.insert_one(outbox.new_document(doc, [_added(doc, message)]))
         except DuplicateKeyError:
             existing = ctx.db.waitlist.find_one({"_id": case_id})
         else:
@@ -88,7 +90,7 @@ def on_triaged(ctx: Scheduling, message: Event) -> None:
         "$or": [{"triage_version": {"$lt": version}}, {"triage_version": {"$exists": False}}],
     }
     ctx.db.waitlist.update_one(
-        guard, outbox.with_events({"$set": {**fields, "state": state}}, [_added(merged)])
+        guard, outbox.with_events({"$set": {**fields, "state": state}}, [_added(merged, message)])
     )
     ctx.notify()
     if state == "waiting":
@@ -141,21 +143,3 @@ def on_withdrawn(ctx: Scheduling, message: Event) -> None:
         {"case_id": case_id, "state": "booked", "start": {"$gt": ctx.now()}}
     ):
         booking.cancel(ctx, appt["_id"], "referral_withdrawn", requeue=False)
-
-
-def on_relapse(ctx: Scheduling, message: Event) -> None:
-    """A relapse gets an early extra follow-up at the family's hospital, or a call if none is free."""
-    data = RelapseIn().load(message.data)
-    case_id = data["case_id"]
-    entry = ctx.db.waitlist.find_one({"_id": case_id})
-    if entry is None or not entry.get("hospital_id"):
-        attendance.flag_followup(ctx, case_id, None, "relapse", 0)
-        return
-    first = ctx.db.waitlist.update_one(
-        inbox.once(message, {"_id": case_id}),
-        inbox.record_applied(message, {"$set": {"relapse_at": ctx.now()}}),
-    )
-    if first.modified_count != 1:
-        return  # this relapse was already handled (applied marker written before the effect)
-    if not attendance.book_series(ctx, case_id, entry["hospital_id"], ctx.now(), 1, 1):
-        attendance.flag_followup(ctx, case_id, entry["hospital_id"], "relapse", 0)

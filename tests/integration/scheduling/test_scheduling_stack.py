@@ -1,7 +1,8 @@
 """Scheduling on the real parts: FerretDB for slots and the waitlist, Kafka for events in and out.
 
-The booking race is the point: the conditional ``update_one`` on the slot must let
-exactly one of many concurrent schedulers win on the real store, as on mongomock.
+The races are the point: FerretDB 1.x's conditional ``update_one`` is not atomic, so
+booking a slot, offering a family and moving an appointment are each decided by a
+unique-key claim, and exactly one of many concurrent callers must win on the real store.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from services.scheduling import booking, calendar_ops, offers, responses
 from services.scheduling.bootstrap import build
 from services.scheduling.config import Config
 from services.scheduling.context import Conflict
+from services.scheduling.repository import iso as repo_iso
 from services.scheduling.seed import seed_region
 from shared import kafka
 from shared.events import from_kafka, to_kafka
@@ -63,6 +65,79 @@ def test_concurrent_booking_on_the_real_store(mongo_db):
     assert (len(wins), len(losses)) == (1, 7)
     assert mongo_db.appointments.count_documents({"slot_id": slot_id}) == 1
     assert mongo_db.slots.find_one({"_id": slot_id})["appointment_id"] == wins[0]["_id"]
+
+
+def race(n: int, attempt) -> list:
+    """Run ``attempt(0..n-1)`` on n threads released together; the non-None results."""
+    barrier = threading.Barrier(n)
+    won: list = []
+
+    def run(k: int) -> None:
+        barrier.wait()
+        try:
+            result = attempt(k)
+        except Conflict:
+            return
+        if result is not None:
+            won.append(result)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return won
+
+
+def waiting_family(service, db, case: str, slot_ids: list[str]) -> dict:
+    """A waiting family (nothing offered on arrival) and then these slots opened for it."""
+    db.slots.update_many({"state": "open"}, {"$set": {"state": "closed"}})
+    service.handlers["assessment.triaged"](triaged(case, "P2"))
+    entry = db.waitlist.find_one({"_id": case})
+    assert entry["state"] == "waiting"
+    db.slots.update_many({"_id": {"$in": slot_ids}}, {"$set": {"state": "open"}})
+    return entry
+
+
+@pytest.mark.parametrize("rounds", [5])
+def test_concurrent_offers_to_one_family_on_the_real_store(mongo_db, rounds):
+    """Eight offer makers, one waiting family, eight different slots: exactly one pending offer.
+
+    Before the round claim (services/scheduling/rounds.py) this failed on FerretDB with up
+    to 4 of 8 makers "winning" the conditional waiting → offered update.
+    """
+    service, ctx = scheduling(mongo_db)
+    seed_region(mongo_db, ctx.clock, config=CONFIG)
+    intake = [s["_id"] for s in mongo_db.slots.find({"kind": "intake"}).sort("start", -1).limit(8 * rounds)]
+    for r in range(rounds):
+        case, slot_ids = f"fam-{r}", intake[8 * r : 8 * r + 8]
+        entry = waiting_family(service, mongo_db, case, slot_ids)
+        slots = list(mongo_db.slots.find({"_id": {"$in": slot_ids}}))
+        won = race(8, lambda k, e=entry, s=slots: offers.make_offer(ctx, e, s[k]))
+        assert len(won) == 1, f"round {r}: {len(won)} offers"
+        assert mongo_db.offers.count_documents({"case_id": case, "state": "pending"}) == 1
+        assert mongo_db.slots.count_documents({"_id": {"$in": slot_ids}, "state": "held"}) == 1
+        assert mongo_db.claims.count_documents({"_id": {"$in": [f"slot:{s}" for s in slot_ids]}}) == 1
+        assert mongo_db.waitlist.find_one({"_id": case})["offer_id"] == won[0]["_id"]
+
+
+def test_concurrent_reschedules_of_one_appointment_on_the_real_store(mongo_db):
+    """Eight schedulers move one appointment to eight slots: the moves form one chain, never a fork."""
+    service, ctx = scheduling(mongo_db)
+    seed_region(mongo_db, ctx.clock, config=CONFIG)
+    slot_ids = [s["_id"] for s in mongo_db.slots.find({"kind": "intake"}).sort("start", -1).limit(9)]
+    waiting_family(service, mongo_db, "fam", slot_ids)
+    appt = booking.book(ctx, "fam", slot_ids[0], by="scheduler")
+    won = race(8, lambda k: booking.reschedule(ctx, appt["_id"], slot_ids[k + 1]))
+    doc = mongo_db.appointments.find_one({"_id": appt["_id"]})
+    events = [e["data"] for e in doc["outbox"] if e["type"].endswith("appointment.rescheduled.v1")]
+    assert 1 <= len(won) == len(events) == doc["moves"]
+    previous = [repo_iso(appt["start"])] + [e["start"] for e in events[:-1]]
+    assert [e["previous_start"] for e in events] == previous
+    assert [s["_id"] for s in mongo_db.slots.find({"_id": {"$in": slot_ids}, "state": "booked"})] == [
+        doc["slot_id"]
+    ]
+    assert mongo_db.claims.count_documents({"_id": {"$in": [f"slot:{s}" for s in slot_ids]}}) == 1
 
 
 def test_waitlist_offer_and_accept_on_the_real_store(mongo_db):

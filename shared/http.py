@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from flask import Blueprint as FlaskBlueprint
 from flask import Flask, Response, g, jsonify, request
 from flask_smorest import Api, Blueprint
 from werkzeug.exceptions import HTTPException
@@ -34,6 +35,7 @@ def create_app(
     version: str = "1.0.0",
     description: str = "",
     blueprints: Iterable[Blueprint] = (),
+    pages: Iterable[FlaskBlueprint] = (),
     checks: Mapping[str, Check] | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
     config: Mapping[str, Any] | None = None,
@@ -55,6 +57,8 @@ def create_app(
     api = Api(app)
     for blueprint in blueprints:
         api.register_blueprint(blueprint)
+    for page in pages:  # HTML for people: served, but not part of the JSON API's OpenAPI document
+        app.register_blueprint(page)
     app.extensions["waymark_api"] = api
     _install_error_handlers(app)
     _install_request_hooks(app, service)

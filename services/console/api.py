@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import marshmallow as ma
+from flask import Blueprint as FlaskBlueprint
 from flask import send_from_directory
 from flask_smorest import Blueprint, abort
 
@@ -21,20 +22,27 @@ class GroupArgs(ma.Schema):
     group = ma.fields.String(required=True, validate=ma.validate.Regexp(r"^[a-z][a-z0-9_]{1,40}$"))
 
 
+def pages() -> FlaskBlueprint:
+    """The page itself: for people, so not part of the OpenAPI document."""
+    page_blp = FlaskBlueprint("console_pages", __name__)
+
+    @page_blp.get("/")
+    def page() -> Any:
+        return send_from_directory(STATIC, "console.html")
+
+    @page_blp.get("/assets/<path:name>")
+    def asset(name: str) -> Any:
+        return send_from_directory(STATIC, name)
+
+    return page_blp
+
+
 def blueprint(
     endpoints: Sequence[sources.ServiceEndpoint], dead_letters: DeadLetters, operator_token: str
 ) -> Blueprint:
     blp = Blueprint("console", __name__, description="Operator console: health, events, lag, DLQ, pressure.")
     by_name = {e.name: e for e in endpoints}
     pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="console-probe")
-
-    @blp.get("/")
-    def page() -> Any:
-        return send_from_directory(STATIC, "console.html")
-
-    @blp.get("/assets/<path:name>")
-    def asset(name: str) -> Any:
-        return send_from_directory(STATIC, name)
 
     @blp.get("/api/overview")
     def overview() -> dict[str, Any]:

@@ -42,5 +42,6 @@ def build(
         title="Waymark operator console",
         description="Health, event flow, consumer lag, dead letters and waitlist pressure across the network.",
         blueprints=[blueprint],
+        pages=[api.pages()],
         checks={},
     )

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from flask import Blueprint as FlaskBlueprint
 from flask_smorest import Blueprint
 
 from services.scheduling.context import Scheduling
 from services.scheduling.routes import appointments, hospitals, offers, ui, waitlist
 from services.scheduling.routes.common import Deps
 from shared.auth import StaffTokens
+
+
+def pages(ctx: Scheduling, tokens: StaffTokens) -> list[FlaskBlueprint]:
+    return [ui.pages(Deps(ctx, tokens))]
 
 
 def blueprints(ctx: Scheduling, tokens: StaffTokens) -> list[Blueprint]:
@@ -17,5 +22,4 @@ def blueprints(ctx: Scheduling, tokens: StaffTokens) -> list[Blueprint]:
         waitlist.blueprint(deps),
         appointments.blueprint(deps),
         offers.blueprint(deps),
-        ui.blueprint(deps),
     ]

@@ -48,6 +48,7 @@ def build(
         title="Waymark scheduling",
         description=DESCRIPTION,
         blueprints=api.blueprints(ctx, tokens),
+        pages=api.pages(ctx, tokens),
         checks=health.checks(settings, db),
     )
     app.extensions["scheduling"] = ctx

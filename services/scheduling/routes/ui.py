@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from importlib import resources
 
-from flask import Response
-from flask_smorest import Blueprint
+from flask import Blueprint, Response
 
 from services.scheduling.routes.common import Deps
 
@@ -20,17 +19,16 @@ def _page(name: str) -> Response:
     return response
 
 
-def blueprint(_deps: Deps) -> Blueprint:
-    blp = Blueprint("ui", __name__, description="Pages for schedulers and guardians.")
+def pages(_deps: Deps) -> Blueprint:
+    """A plain Flask blueprint: pages are for people, not part of the OpenAPI document."""
+    blp = Blueprint("ui", __name__)
 
     @blp.get("/ui")
-    @blp.doc(hide=True)
     def scheduler_page() -> Response:
         """The page is public; every call it makes carries the scheduler's own staff token."""
         return _page("scheduler.html")
 
     @blp.get("/ui/offer/<token>")
-    @blp.doc(hide=True)
     def offer_page(token: str) -> Response:
         return _page("offer.html")
 

@@ -50,7 +50,10 @@ def unique(values: list[Any]) -> None:
 def codes(choices: tuple[str, ...], *, min_length: int = 0, **kwargs: Any) -> fields.List:
     """A list of distinct codes from a documented vocabulary."""
     checks = [unique, validate.Length(min=min_length, max=len(choices))]
-    return fields.List(fields.String(validate=validate.OneOf(choices)), validate=checks, **kwargs)
+    metadata = {"uniqueItems": True, **kwargs.pop("metadata", {})}  # so the OpenAPI document says so too
+    return fields.List(
+        fields.String(validate=validate.OneOf(choices)), validate=checks, metadata=metadata, **kwargs
+    )
 
 
 def text(max_length: int, **kwargs: Any) -> fields.String:

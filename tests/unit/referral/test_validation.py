@@ -217,3 +217,14 @@ def test_attendance_and_withdrawal_validate(client, school_a, submit):
         response = client.post(f"/v1/referrals/{case_id}/{action}", json=body, headers=school_a)
         assert response.status_code == 422, (action, body)
         assert field in fields_of(response), (action, fields_of(response))
+
+
+def test_the_openapi_document_states_that_code_lists_hold_no_duplicates(client, school_a):
+    """The rule the API enforces (422 "Must not contain duplicates.") is in the document, so clients
+    and fuzzers generate lists the API accepts."""
+    spec = client.get("/openapi.json").json["components"]["schemas"]
+    referral_in = next(s for name, s in spec.items() if "concerns" in s.get("properties", {}))
+    assert referral_in["properties"]["concerns"]["uniqueItems"] is True
+    twice = post(client, school_a, referral(concerns=["anxiety", "anxiety"]))
+    assert twice.status_code == 422
+    assert fields_of(twice) == {"concerns": ["Must not contain duplicates."]}

@@ -22,6 +22,9 @@ SCHOOL_STATUS = {
     "appointment.booked": "booked",
     "appointment.rescheduled": "rescheduled",
     "appointment.cancelled": "cancelled",
+    # The no-show policy: the school hears of a missed intake and of the family needing a call.
+    "appointment.no_show": "no_show",
+    "waitlist.followup_needed": "followup_needed",
 }
 GUARDIAN_TEMPLATE = {
     "referral.submitted": "referral_received",

@@ -80,6 +80,16 @@ class TestIntents:
         ]
         assert found[1].context == {"status": "booked", "start": "2025-09-10T01:00:00Z"}
 
+    def test_repeated_no_show_alerts_the_on_call_clinician_and_the_school(self):
+        data = {"case_id": "c", "hospital_id": "h1", "reason": "repeated_no_show", "no_show_count": 2}
+        found = intents_for("waitlist.followup_needed", data)
+        assert sorted((i.audience, i.template) for i in found) == [
+            (ONCALL, "followup_review"),
+            (SCHOOL, "case_status"),
+        ]
+        school = next(i for i in found if i.audience == SCHOOL)
+        assert school.context == {"status": "followup_needed"}  # no reason, no count: no clinical detail
+
     def test_escalation_goes_to_each_hospital_on_call_and_is_urgent(self):
         data = {
             "case_id": "c",

@@ -1,6 +1,9 @@
 """The clinician API: the triage queue, a case's triage history, overrides, instruments, return plans.
 
-Every route needs a clinician's staff token. Domain refusals map to the shared JSON
+Every clinician route needs a clinician's staff token. Two more blueprints serve the
+guardians' intake questionnaires: the link route for the notification service (staff
+token with role ``service``) and the guardian's answers, authorised by the link's token
+alone (no login; it shows nothing but the invited instruments' text). Domain refusals map to the shared JSON
 error body: unknown case 404, withdrawn case or stale version 409, unlicensed
 instrument 403, responses or plan that do not fit 422 naming the field.
 """
@@ -11,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flask import g, jsonify
+from flask import g, jsonify, request
 from flask_smorest import Blueprint, abort
 
 from services.assessment import schemas, views
@@ -19,17 +22,30 @@ from services.assessment.casework import CaseClosed, Casework, StaleVersion
 from services.assessment.domain.instruments import Instrument
 from services.assessment.followup import FollowUp, InvalidPlan
 from services.assessment.measurement import InvalidResponses, LicenceRequired, Measurement
+from services.assessment.questionnaires import (
+    AlreadySubmitted,
+    InvitationClosed,
+    Questionnaires,
+    UnknownInvitation,
+)
 from services.assessment.repository import ConcurrentChange, UnknownCase
 from shared.auth import StaffTokens, require_staff
 from shared.http import error_body
 
 ROLE = "clinician"
+SERVICE_ROLE = "service"
 ERRORS: Mapping[type[Exception], tuple[int, str, str]] = {
     UnknownCase: (404, "not_found", "No such case in assessment."),
     CaseClosed: (409, "case_withdrawn", "The case was withdrawn."),
     StaleVersion: (409, "stale_version", "The triage changed since you reviewed it; reload."),
     ConcurrentChange: (409, "conflict", "The case is changing right now; try again."),
     LicenceRequired: (403, "licence_required", "The network holds no licence for this instrument."),
+}
+QUESTIONNAIRE_ERRORS: Mapping[type[Exception], tuple[int, str, str]] = {
+    UnknownInvitation: (404, "not_found", "No such questionnaire."),
+    InvitationClosed: (410, "gone", "This questionnaire can no longer be answered."),
+    AlreadySubmitted: (409, "already_submitted", "This questionnaire has already been submitted."),
+    ConcurrentChange: (409, "conflict", "The case is changing right now; try again."),
 }
 
 
@@ -41,10 +57,17 @@ class Api:
     followup: FollowUp
     instruments: Mapping[str, Instrument]
     licensed: frozenset[str]
+    questionnaires: Questionnaires
 
 
 def blueprints(deps: Api) -> list[Blueprint]:
-    return [_triage(deps), _instruments(deps), _followup(deps)]
+    return [
+        _triage(deps),
+        _instruments(deps),
+        _followup(deps),
+        _questionnaire_links(deps),
+        _questionnaire_responses(deps),
+    ]
 
 
 def _guarded(name: str, description: str, deps: Api) -> Blueprint:
@@ -173,3 +196,56 @@ def _followup(deps: Api) -> Blueprint:
         return deps.followup.view(case_id)
 
     return blp
+
+
+def _with_questionnaire_errors(blp: Blueprint) -> Blueprint:
+    for error, (status, code, message) in QUESTIONNAIRE_ERRORS.items():
+        blp.register_error_handler(error, _answer(status, code, message))
+    blp.register_error_handler(InvalidResponses, _invalid)
+    return blp
+
+
+def _questionnaire_links(deps: Api) -> Blueprint:
+    blp = Blueprint(
+        "questionnaires",
+        __name__,
+        url_prefix="/v1",
+        description="Guardian questionnaire links, for the notification service to send",
+    )
+
+    @blp.before_request
+    def _services_only() -> None:
+        require_staff(deps.tokens, SERVICE_ROLE)
+
+    @blp.get("/questionnaires/<invitation_id>/link")
+    @blp.response(200, schemas.QuestionnaireLink)
+    def link(invitation_id: str) -> dict[str, Any]:
+        """The guardian's questionnaire link (carries its secret token; never put on the bus or stored)."""
+        return {"invitation_id": invitation_id, "url": deps.questionnaires.link(invitation_id)}
+
+    return _with_questionnaire_errors(blp)
+
+
+def _questionnaire_responses(deps: Api) -> Blueprint:
+    blp = Blueprint(
+        "questionnaire_responses",
+        __name__,
+        url_prefix="/v1",
+        description="Guardians' questionnaire answers, authorised by the link's token (no login)",
+    )
+
+    @blp.get("/questionnaire-responses/<token>")
+    @blp.response(200)
+    def view(token: str) -> dict[str, Any]:
+        """The invited instruments' items and response options, and the due date; nothing else."""
+        return deps.questionnaires.view(token)
+
+    @blp.post("/questionnaire-responses/<token>")
+    @blp.doc(requestBody=schemas.ANSWERS_BODY)
+    @blp.response(201)
+    def submit(token: str) -> dict[str, Any]:
+        """Answer every invited instrument at once: ``{instrument_id: {item_id: value}}``; once only."""
+        answers = schemas.load_answers(request.get_json(silent=True))
+        return deps.questionnaires.submit(token, answers)
+
+    return _with_questionnaire_errors(blp)

@@ -8,12 +8,13 @@ from datetime import UTC, datetime
 
 from pymongo.database import Database
 
-from services.assessment import api, catalogue
+from services.assessment import api, catalogue, pages, questionnaires
 from services.assessment.casework import Casework
 from services.assessment.config import AssessmentConfig
 from services.assessment.followup import FollowUp
 from services.assessment.handlers import build_handlers
 from services.assessment.measurement import Measurement
+from services.assessment.questionnaires import Questionnaires
 from services.assessment.repository import INDEXES, CaseRepository
 from shared import health, store, topics
 from shared.auth import StaffTokens
@@ -32,6 +33,7 @@ def build(
     instruments = catalogue.load_instruments(config)
     db = db if db is not None else store.connect(settings)
     store.ensure_indexes(db, INDEXES)
+    store.ensure_indexes(db, questionnaires.INDEXES)
     clock = clock or (lambda: datetime.now(UTC))
 
     outbox_written = threading.Event()
@@ -41,6 +43,15 @@ def build(
         repo, rules, clock, instruments, config.licensed_instruments, config.sras_tie_margin
     )
     followup = FollowUp(repo, clock, config.relapse_weeks)
+    invitations = Questionnaires(
+        db,
+        repo,
+        measurement,
+        instruments,
+        clock,
+        config.public_base_url or f"http://{settings.host}:{settings.port}",
+        on_written=outbox_written.set,
+    )
     deps = api.Api(
         StaffTokens(settings.staff_token_secret),
         casework,
@@ -48,20 +59,22 @@ def build(
         followup,
         instruments,
         config.licensed_instruments,
+        invitations,
     )
     app = create_app(
         NAME,
         title="Waymark assessment",
         description="Explainable triage, escalation, instruments and return-plan follow-up.",
         blueprints=api.blueprints(deps),
+        pages=[pages.pages()],
         checks=health.checks(settings, db),
     )
     return Service(
         settings=settings,
         db=db,
         app=app,
-        outbox=[repo.changes],
-        handlers=build_handlers(casework, followup),
+        outbox=[repo.changes, invitations.invitations],
+        handlers=build_handlers(casework, followup, invitations),
         consumes=[topics.events("referral"), topics.events("scheduling")],
         outbox_written=outbox_written,
     )

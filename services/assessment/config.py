@@ -12,6 +12,8 @@ Every value has a safe default so the embedded platform runs with nothing set:
 - ``ASSESSMENT_SRAS_TIE_MARGIN``: SRAS-R functions closer than this are a mixed profile.
 - ``ASSESSMENT_RELAPSE_WEEKS``: consecutive below-target weeks that make a relapse (2).
 - ``ASSESSMENT_RULES_FILE``: an alternative triage rule table (JSON).
+- ``ASSESSMENT_PUBLIC_BASE_URL``: where guardians reach this service's questionnaire page
+  (``<base>/q/<token>``); default ``http://<host>:<port>`` from the settings.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ class AssessmentConfig:
     sras_tie_margin: float | None = None
     relapse_weeks: int = 2
     rules_file: str | None = None
+    public_base_url: str | None = None
 
     @classmethod
     def from_extra(cls, extra: Mapping[str, str]) -> AssessmentConfig:
@@ -61,6 +64,7 @@ class AssessmentConfig:
             sras_tie_margin=float(margin) if margin else None,
             relapse_weeks=relapse_weeks,
             rules_file=get("RULES_FILE"),
+            public_base_url=(get("PUBLIC_BASE_URL") or "").rstrip("/") or None,
         )
 
 

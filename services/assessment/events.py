@@ -89,3 +89,16 @@ def relapse_detected(case_id: str, weeks_below: Sequence[str]) -> Event:
     return _event(
         "followup.relapse_detected", case_id, {"case_id": case_id, "weeks_below": list(weeks_below)}
     )
+
+
+def questionnaire_requested(
+    case_id: str, invitation_id: str, instruments: Sequence[str], due_by: str
+) -> Event:
+    """No token and no link: the link is fetched from assessment's API at send time."""
+    data = {
+        "case_id": case_id,
+        "invitation_id": invitation_id,
+        "instruments": list(instruments),
+        "due_by": due_by,
+    }
+    return _event("assessment.questionnaire_requested", case_id, data)

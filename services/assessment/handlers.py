@@ -10,6 +10,7 @@ import logging
 
 from services.assessment.casework import Casework
 from services.assessment.followup import FollowUp
+from services.assessment.questionnaires import Questionnaires
 from services.assessment.repository import UnknownCase
 from shared.consumer import Handler
 from shared.events import Event
@@ -29,12 +30,19 @@ def _ignoring_unknown(handle: Handler) -> Handler:
     return handler
 
 
-def build_handlers(casework: Casework, followup: FollowUp) -> dict[str, Handler]:
-    """Unknown cases on amendment or attendance raise: retried, then dead-lettered for replay."""
+def build_handlers(
+    casework: Casework, followup: FollowUp, questionnaires: Questionnaires
+) -> dict[str, Handler]:
+    """Unknown cases on amendment or attendance raise: retried, then dead-lettered for replay.
+
+    A booking is made only after assessment triaged the case, so a booking for an unknown
+    case is not ours to question: no questionnaire, logged.
+    """
     return {
         "referral.submitted": casework.submitted,
         "referral.amended": casework.amended,
         "referral.withdrawn": _ignoring_unknown(casework.withdrawn),
         "attendance.reported": followup.attendance,
         "appointment.attended": _ignoring_unknown(casework.attended),
+        "appointment.booked": _ignoring_unknown(questionnaires.booked),
     }

@@ -73,6 +73,16 @@ class Attended(_Tolerant):
     kind = fields.Str(load_default="intake")
 
 
+class Booked(_Tolerant):
+    """appointment.booked: intake bookings invite the guardians to fill in questionnaires."""
+
+    case_id = fields.Str(required=True)
+    appointment_id = fields.Str(required=True, validate=validate.Length(min=1))
+    hospital_id = fields.Str(allow_none=True, load_default=None)
+    start = fields.AwareDateTime(required=True)
+    kind = fields.Str(required=True)
+
+
 def referral(data: Mapping[str, Any]) -> dict[str, Any]:
     """The stored picture of a referral: JSON-safe (dates as ISO strings), no personal data."""
     loaded = Referral().load(dict(data))

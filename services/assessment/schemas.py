@@ -1,8 +1,12 @@
-"""HTTP request and response schemas (marshmallow 4) for the clinician API."""
+"""HTTP request and response schemas (marshmallow 4) for the clinician API and guardians' answers."""
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from services.assessment.measurement import InvalidResponses
 
 BANDS = ("P1", "P2", "P3")
 
@@ -89,3 +93,73 @@ class QueueItem(Schema):
 class Queue(Schema):
     total = fields.Int()
     items = fields.List(fields.Nested(QueueItem))
+
+
+class QuestionnaireLink(Schema):
+    invitation_id = fields.Str()
+    url = fields.Str(metadata={"description": "the guardian's page; carries a secret token"})
+
+
+class AnswersIn(Schema):
+    """The guardian's body is a bare ``{instrument_id: {item_id: value}}``; loaded under ``answers``."""
+
+    answers = fields.Dict(
+        keys=fields.Str(validate=validate.Length(min=1, max=40)),
+        values=fields.Dict(
+            keys=fields.Str(validate=validate.Length(min=1, max=20)),
+            values=fields.Int(strict=True),
+        ),
+        required=True,
+        validate=validate.Length(min=1, max=10),
+    )
+
+
+ANSWERS_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "description": "instrument id → (item id → response value)",
+                "minProperties": 1,
+                "maxProperties": 10,
+                "additionalProperties": {
+                    "type": "object",
+                    "additionalProperties": {"type": "integer"},
+                },
+            }
+        }
+    },
+}
+
+
+def load_answers(body: Any) -> dict[str, dict[str, int]]:
+    """Validate the guardian's body; field errors named ``<instrument>.<item>`` on failure (422)."""
+    if not isinstance(body, dict):
+        raise InvalidResponses({"_body": ["Must be a JSON object {instrument_id: {item_id: value}}."]})
+    try:
+        return AnswersIn().load({"answers": body})["answers"]
+    except ValidationError as exc:
+        messages = exc.messages if isinstance(exc.messages, dict) else {}
+        answers = messages.get("answers", [])
+        flat: dict[str, list[str]] = {}
+        if isinstance(answers, list):
+            flat["_body"] = [str(m) for m in answers]
+        else:
+            _flatten_dict_errors(answers, "", flat)
+        raise InvalidResponses(flat) from None
+
+
+def _flatten_dict_errors(errors: Any, prefix: str, out: dict[str, list[str]]) -> None:
+    """marshmallow's Dict errors ``{k: {"key": [...], "value": ...}}`` → ``{"phq-a.9": [...]}``."""
+    for key, sub in errors.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if not isinstance(sub, dict):
+            out.setdefault(name, []).extend(str(m) for m in sub)
+            continue
+        for part in ("key", "value"):
+            value = sub.get(part)
+            if isinstance(value, dict):
+                _flatten_dict_errors(value, name, out)
+            elif value:
+                out.setdefault(name, []).extend(str(m) for m in value)

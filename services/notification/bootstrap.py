@@ -1,7 +1,7 @@
 """The composition root: settings, store, channels, directory and handlers wired into a Service.
 
-Tests pass ``db``, ``clock``, ``channels``, ``directory`` and ``offer_links`` fakes; everything else is
-built from ``settings`` (NOTIFICATION_* keys, see config.py). The returned Service
+Tests pass ``db``, ``clock``, ``channels``, ``directory``, ``offer_links`` and
+``questionnaire_links`` fakes; everything else is built from ``settings`` (NOTIFICATION_* keys, see config.py). The returned Service
 carries the reminder scheduler as a background duty, which the worker runs.
 """
 
@@ -28,6 +28,7 @@ from services.notification.directory import (
 )
 from services.notification.handlers import EventHandlers
 from services.notification.offer_links import HttpOfferLinks, OfferLinks
+from services.notification.questionnaire_links import HttpQuestionnaireLinks, QuestionnaireLinks
 from services.notification.rendering import Renderer
 from services.notification.repository import DELIVERIES, INDEXES, ReminderStore
 from services.notification.sender import Clock, Sender
@@ -80,6 +81,13 @@ def default_offer_links(settings: Settings, config: NotificationConfig) -> Offer
     )
 
 
+def default_questionnaire_links(settings: Settings, config: NotificationConfig) -> QuestionnaireLinks:
+    tokens = StaffTokens(settings.staff_token_secret)
+    return HttpQuestionnaireLinks(
+        config.assessment_url, lambda: tokens.issue(NAME, "service"), timeout_s=config.http_timeout_s
+    )
+
+
 def build(
     settings: Settings,
     *,
@@ -88,6 +96,7 @@ def build(
     channels: Mapping[str, Channel] | None = None,
     directory: ContactDirectory | None = None,
     offer_links: OfferLinks | None = None,
+    questionnaire_links: QuestionnaireLinks | None = None,
 ) -> Service:
     config = NotificationConfig.from_settings(settings)
     db = db if db is not None else store.connect(settings)
@@ -103,6 +112,11 @@ def build(
         clock,
         wake,
         offer_links=offer_links if offer_links is not None else default_offer_links(settings, config),
+        questionnaire_links=(
+            questionnaire_links
+            if questionnaire_links is not None
+            else default_questionnaire_links(settings, config)
+        ),
     )
     handlers = EventHandlers(sender, reminders.Reminders(db, config, clock), config)
     app = create_app(

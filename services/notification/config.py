@@ -37,6 +37,8 @@ class NotificationConfig:
     referral_url: str = "http://127.0.0.1:8001"
     scheduling_url: str = "http://127.0.0.1:8003"
     """Scheduling's API, asked for each offer's answer link at send time."""
+    assessment_url: str = "http://127.0.0.1:8002"
+    """Assessment's API, asked for each questionnaire link at send time."""
     default_tz: str = "Asia/Shanghai"
     max_attempts: int = 5
     retry_base_s: float = 30.0
@@ -70,6 +72,7 @@ class NotificationConfig:
             scheduling_url=(
                 env.get("SCHEDULING_URL") or env.get("SCHEDULING_PUBLIC_URL") or _local_url("scheduling")
             ).rstrip("/"),
+            assessment_url=env.get("ASSESSMENT_URL", _local_url("assessment")).rstrip("/"),
             default_tz=env.get("DEFAULT_TZ", defaults.default_tz),
             max_attempts=int(env.get("MAX_ATTEMPTS", defaults.max_attempts)),
             retry_base_s=float(env.get("RETRY_BASE_S", defaults.retry_base_s)),

@@ -37,20 +37,27 @@ class HttpOfferLinks:
 
     def answer_url(self, offer_id: str) -> str | None:
         url = f"{self._base_url}/v1/offers/{quote(offer_id, safe='')}/link"
-        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {self._token()}"})
-        try:
-            with urllib.request.urlopen(request, timeout=self._timeout_s) as response:
-                answer = json.loads(response.read())
-        except urllib.error.HTTPError as exc:
-            if exc.code in (404, 410):
-                return None
-            raise OfferLinksUnavailable(f"scheduling answered {exc.code}") from None
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise OfferLinksUnavailable(f"scheduling unreachable: {type(exc).__name__}") from None
-        link = answer.get("url") if isinstance(answer, dict) else None
-        if not isinstance(link, str) or not link:
-            raise OfferLinksUnavailable("scheduling answered without a url")
-        return link
+        return fetch_link(url, self._token(), self._timeout_s, "scheduling", OfferLinksUnavailable)
+
+
+def fetch_link(
+    url: str, token: str, timeout_s: float, owner: str, unavailable: type[DirectoryUnavailable]
+) -> str | None:
+    """GET a ``{"url": ...}`` link from its owning service: None on 404/410, ``unavailable`` if unsure."""
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            answer = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        if exc.code in (404, 410):
+            return None
+        raise unavailable(f"{owner} answered {exc.code}") from None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise unavailable(f"{owner} unreachable: {type(exc).__name__}") from None
+    link = answer.get("url") if isinstance(answer, dict) else None
+    if not isinstance(link, str) or not link:
+        raise unavailable(f"{owner} answered without a url")
+    return link
 
 
 class MemoryOfferLinks:

@@ -27,6 +27,7 @@ TIME_FIELDS = (
     "slot_end",
     "hold_until",
     "contact_deadline",
+    "due_by",
 )
 WEEKDAYS = {
     "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),

@@ -35,6 +35,11 @@ class OfferMade(CaseEvent):
     kind = fields.String()
 
 
+class QuestionnaireRequested(CaseEvent):
+    invitation_id = fields.String(required=True, validate=validate.Length(min=1))
+    due_by = fields.DateTime(required=True)
+
+
 class Appointment(CaseEvent):
     appointment_id = fields.String(required=True, validate=validate.Length(min=1))
     hospital_id = fields.String()
@@ -60,6 +65,7 @@ READERS: dict[str, type[Schema]] = {
     "referral.withdrawn": CaseEvent,
     "assessment.triaged": CaseEvent,
     "assessment.escalated": Escalated,
+    "assessment.questionnaire_requested": QuestionnaireRequested,
     "followup.relapse_detected": CaseEvent,
     "waitlist.entry_added": CaseEvent,
     "waitlist.followup_needed": CaseEvent,

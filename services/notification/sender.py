@@ -5,7 +5,7 @@ the reminder's id), the recipient reference and the channel, in state ``pending`
 BEFORE anything is sent; so a redelivered event finds its deliveries and sends nothing
 twice. Each attempt claims the delivery (conditional update), resolves the address
 afresh (consent may have changed), honours quiet hours, fetches what must never be
-stored (an offer's answer link, from scheduling), sends, and records the outcome with
+stored (an offer's answer link from scheduling, a questionnaire link from assessment), sends, and records the outcome with
 its notification.sent / notification.failed event in the same update.
 """
 
@@ -33,6 +33,7 @@ from services.notification.domain.reminders import parse_time
 from services.notification.domain.retry import backoff_s
 from services.notification.events_out import failed_event, sent_event
 from services.notification.offer_links import OfferLinks
+from services.notification.questionnaire_links import QuestionnaireLinks
 from services.notification.rendering import Renderer, webhook_body
 from services.notification.repository import DEAD, PENDING, RETRYING, SENT, WITHDRAWN, DeliveryLog
 from shared import outbox
@@ -67,11 +68,13 @@ class Sender:
         rand: Callable[[float, float], float] = random.uniform,
         *,
         offer_links: OfferLinks | None = None,
+        questionnaire_links: QuestionnaireLinks | None = None,
     ) -> None:
         self.log = DeliveryLog(db)
         self.config, self.channels, self.directory = config, channels, directory
         self.renderer, self.clock, self.wake, self.rand = renderer, clock, wake, rand
         self.offer_links = offer_links
+        self.questionnaire_links = questionnaire_links
 
     def plan(self, intent: Intent, origin: str, correlation_id: str, occurred_at: str) -> list[str]:
         """Create the intent's deliveries (idempotently); their ids, new or already there."""
@@ -208,7 +211,9 @@ class Sender:
         return OutboundMessage(doc["_id"], doc["channel"], to.address, body, subject=text["subject"])
 
     def _secrets(self, doc: dict[str, Any]) -> dict[str, str]:
-        """Context fetched at send time and only rendered, never stored: an offer's answer link."""
+        """Context fetched at send time and only rendered, never stored: links carrying a secret token."""
+        if doc["template"] == "questionnaire":
+            return self._questionnaire_secrets(doc)
         if doc["template"] != "offer_made":
             return {}
         if self.offer_links is None:
@@ -217,3 +222,11 @@ class Sender:
         if url is None:
             raise _Gone("offer_gone")
         return {"answer_url": url}
+
+    def _questionnaire_secrets(self, doc: dict[str, Any]) -> dict[str, str]:
+        if self.questionnaire_links is None:
+            raise DeliveryError("no questionnaire link source configured", permanent=True)
+        url = self.questionnaire_links.questionnaire_url(str(doc["context"]["invitation_id"]))
+        if url is None:
+            raise _Gone("questionnaire_gone")
+        return {"questionnaire_url": url}

@@ -77,10 +77,20 @@ class RelapseDetected(Schema):
     weeks_below = fields.List(fields.Date(), required=True, validate=validate.Length(min=1))
 
 
+class QuestionnaireRequested(Schema):
+    """The guardians are asked to fill in intake questionnaires; the link (a secret) is never here."""
+
+    case_id = fields.Str(required=True)
+    invitation_id = fields.Str(required=True)
+    instruments = fields.List(fields.Str(), required=True, validate=validate.Length(min=1))
+    due_by = fields.AwareDateTime(required=True)
+
+
 SCHEMAS: Mapping[str, type[Schema]] = {
     "assessment.triaged": Triaged,
     "assessment.escalated": Escalated,
     "assessment.completed": Completed,
+    "assessment.questionnaire_requested": QuestionnaireRequested,
     "returnplan.updated": ReturnPlanUpdated,
     "followup.relapse_detected": RelapseDetected,
 }

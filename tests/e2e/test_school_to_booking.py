@@ -16,7 +16,7 @@ import requests
 
 from services.platform import available
 from tests.e2e.conftest import ARTIFACTS, WEBHOOK_PORT
-from tests.e2e.steps import case_status, issue_school_key, mail_with, open_clinic, refer
+from tests.e2e.steps import case_status, issue_school_key, mail_with, open_clinic, refer, staff
 from tests.support.processes import eventually
 
 
@@ -60,6 +60,24 @@ def test_a_referral_ends_booked_with_email_and_signed_webhook(mailbox, hooks, br
     assert delivered.signed_by(secret)
     assert not delivered.signed_by("someone-else's-secret")
     assert f"Child {run}" not in delivered.body.decode()  # ids and status only, no personal data
+
+    # The booking also brings the intake questionnaires; the family answers them in the browser.
+    invitation = mail_with(mailbox, guardian, r"/q/")
+    page = browser.new_page()
+    page.goto(re.search(r"https?://\S+/q/\S+", invitation).group(0))
+    page.wait_for_selector("#form:not([hidden])", timeout=20_000)
+    for question in page.locator("fieldset").all():
+        question.locator("input[type=radio]").first.check()
+    page.get_by_role("button", name="Send answers").click()
+    page.wait_for_selector("#status.ok", timeout=20_000)
+    page.close()
+    clinician = staff(platform, "clinician")
+    trajectory = platform.url("assessment", f"/v1/cases/{case_id}/instruments/phq-a/trajectory")
+    eventually(
+        lambda: requests.get(trajectory, headers=clinician, timeout=5).json().get("points"),
+        timeout=30,
+        what="the answered PHQ-A in the clinician's view",
+    )
 
 
 def test_the_operator_console_shows_every_service_ready(browser, platform):

@@ -5,7 +5,8 @@ an appointment was booked", "tell the school the case is triaged" — carrying o
 non-identifying facts from the event (ids, times, codes). Who exactly receives them is
 decided later from the contacts fetched at send time (:mod:`.recipients`). An offer's
 answer link is a secret (it carries the offer token): it is neither in the event nor in
-an intent, but fetched from scheduling at send time (:mod:`services.notification.offer_links`).
+an intent, but fetched from scheduling at send time (:mod:`services.notification.offer_links`);
+so is a questionnaire link, from assessment (:mod:`services.notification.questionnaire_links`).
 """
 
 from __future__ import annotations
@@ -33,9 +34,12 @@ GUARDIAN_TEMPLATE = {
     "appointment.rescheduled": "appointment_moved",
     "appointment.cancelled": "appointment_cancelled",
     "appointment.no_show": "appointment_missed",
+    "assessment.questionnaire_requested": "questionnaire",
 }
 APPOINTMENT_FACTS = ("appointment_id", "hospital_id", "start", "end", "kind", "previous_start")
 OFFER_FACTS = ("offer_id", "hospital_id", "slot_start", "slot_end", "kind", "hold_until")
+# Not the instruments: which questionnaires a child gets says something clinical.
+QUESTIONNAIRE_FACTS = ("invitation_id", "due_by")
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,8 @@ def intents_for(name: str, data: Mapping[str, Any]) -> list[Intent]:
         context = _pick(data, APPOINTMENT_FACTS) if name.startswith("appointment.") else {}
         if name == "waitlist.offer_made":
             context = _pick(data, OFFER_FACTS)
+        if name == "assessment.questionnaire_requested":
+            context = _pick(data, QUESTIONNAIRE_FACTS)
         hospital = data.get("hospital_id")
         found.append(Intent(GUARDIAN_TEMPLATE[name], GUARDIANS, case_id, context, hospital_id=hospital))
     if name in SCHOOL_STATUS:

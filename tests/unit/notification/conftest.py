@@ -13,6 +13,7 @@ from services.notification.channels.base import RecordingChannel
 from services.notification.directory import MemoryContactDirectory
 from services.notification.domain.contacts import Contacts, Guardian, QuietHours, School
 from services.notification.offer_links import MemoryOfferLinks
+from services.notification.questionnaire_links import MemoryQuestionnaireLinks
 from shared.auth import StaffTokens
 from shared.events import Event, event_type
 from shared.service import Service
@@ -21,6 +22,8 @@ from shared.settings import Settings
 CASE = "case-1"
 OFFER = "offer-7"
 ANSWER_URL = "https://waymark.example/ui/offer/s3cr3t-t0ken"
+INVITATION = "qi_0123456789abcdef01234567"
+QUESTIONNAIRE_URL = "https://waymark.example/q/q-s3cr3t-t0ken"
 SECRET = "school-secret-123"
 ONCALL = '{"hosp-a": {"email": "oncall-a@hospital.example", "phone": "+8613900000001"}, "default": {"email": "network@hospital.example"}}'
 
@@ -46,6 +49,7 @@ class Harness:
     webhook: RecordingChannel
     directory: MemoryContactDirectory
     offer_links: MemoryOfferLinks
+    questionnaire_links: MemoryQuestionnaireLinks
 
     @property
     def db(self):
@@ -116,6 +120,7 @@ def harness(clock) -> Harness:
     email, sms, webhook = RecordingChannel(), RecordingChannel(), RecordingChannel()
     directory = MemoryContactDirectory({CASE: contacts()})
     offer_links = MemoryOfferLinks({OFFER: ANSWER_URL})
+    questionnaire_links = MemoryQuestionnaireLinks({INVITATION: QUESTIONNAIRE_URL})
     service = build(
         settings(),
         db=mongomock.MongoClient(tz_aware=True)["notification"],
@@ -123,5 +128,6 @@ def harness(clock) -> Harness:
         channels={"email": email, "sms": sms, "webhook": webhook},
         directory=directory,
         offer_links=offer_links,
+        questionnaire_links=questionnaire_links,
     )
-    return Harness(service, clock, email, sms, webhook, directory, offer_links)
+    return Harness(service, clock, email, sms, webhook, directory, offer_links, questionnaire_links)

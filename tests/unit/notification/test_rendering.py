@@ -21,6 +21,9 @@ CONTEXT = {
     "waiting": 120,
     "capacity": 40,
     "predicted_wait_days": 90,
+    "invitation_id": "qi_1",
+    "due_by": "2025-09-10T01:00:00Z",
+    "questionnaire_url": "https://a.example/q/t0ken",
 }
 TEMPLATES = sorted(p.stem for p in (TEMPLATE_DIR / "en").glob("*.j2"))
 CLINICAL_WORDS = (

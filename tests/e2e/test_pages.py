@@ -39,7 +39,7 @@ def test_a_scheduler_finds_the_case_and_books_a_slot_from_the_page(browser, stac
     page.fill('#book input[name="case_id"]', case_id)
     page.fill('#book input[name="slot_id"]', first_slot)
     page.click("#book button")
-    page.wait_for_selector("#status.ok", timeout=20_000)
+    page.wait_for_selector('#status.ok:has-text("Booked.")', timeout=20_000)
     page.screenshot(path=str(ARTIFACTS / "scheduler-booked.png"), full_page=True)
     page.close()
 

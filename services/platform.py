@@ -22,7 +22,7 @@ from shared import logs
 from shared.memory_bus import MemoryBus
 from shared.runtime import Worker, embedded_workers
 from shared.service import Service
-from shared.settings import Settings
+from shared.settings import EMBEDDED, Settings
 
 if TYPE_CHECKING:
     from services.demo import DemoSchool
@@ -84,7 +84,7 @@ def start_embedded(
     settings_for: Callable[[str], Settings] | None = None,
     serve_http: bool = True,
 ) -> Platform:
-    settings_for = settings_for or Settings.from_env
+    settings_for = settings_for or _embedded_settings
     names = list(names) if names is not None else available()
     bus = MemoryBus()
     services = {name: build(name, settings_for(name)) for name in names}
@@ -101,6 +101,11 @@ def start_embedded(
         platform.servers.append(_serve("console", console_settings, console_app))
         platform.console_url = f"http://{console_settings.host}:{console_settings.port}"
     return platform
+
+
+def _embedded_settings(name: str) -> Settings:
+    """Ports and secrets from the environment; the parts always in-process (that is what embedded means)."""
+    return Settings.from_env(name).but(mode=EMBEDDED)
 
 
 def _serve(name: str, settings: Settings, app: Flask) -> BaseWSGIServer:

@@ -1,7 +1,9 @@
 """Requests per minute per API key, counted in the store so every gunicorn worker shares the count.
 
-A fixed one-minute window per key is one upsert with ``$inc`` (atomic on one document in
-MongoDB and FerretDB alike). There are no TTL indexes on FerretDB 1.x, so old windows are
+A fixed one-minute window per key. Each request inserts one small document and counts
+the window's documents: FerretDB 1.x applies ``$inc`` as a read-modify-write (concurrent
+increments are lost; docs/adr/0003), but inserts are never lost, so the count is exact
+across gunicorn workers. There are no TTL indexes on FerretDB 1.x, so old windows are
 deleted by the requests themselves, once per window per process.
 """
 
@@ -34,13 +36,10 @@ class RateLimiter:
     def hit(self, key_id: str) -> Verdict:
         epoch = int(self._clock().timestamp())
         window = epoch // WINDOW_S
-        self._col.update_one(
-            {"_id": f"{key_id}:{window}"}, {"$inc": {"n": 1}, "$set": {"window": window}}, upsert=True
-        )
-        doc = self._col.find_one({"_id": f"{key_id}:{window}"}) or {"n": 1}
+        self._col.insert_one({"key_id": key_id, "window": window})
+        used = self._col.count_documents({"key_id": key_id, "window": window})
         if window != self._pruned:
             self._pruned = window
             self._col.delete_many({"window": {"$lt": window - 1}})
-        used = int(doc["n"])
         retry = WINDOW_S - epoch % WINDOW_S
         return Verdict(used <= self._per_minute, self._per_minute, max(0, self._per_minute - used), retry)

@@ -26,7 +26,10 @@ INDEXES = {
     ],
     "school_keys": [Index([("key_hash", 1)], unique=True, name="key_hash")],
     "idempotency": [Index([("created_at", 1)], name="created")],
-    "rate_limits": [Index([("window", 1)], name="window")],
+    "rate_limits": [
+        Index([("key_id", 1), ("window", 1)], name="key_window"),
+        Index([("window", 1)], name="window"),
+    ],
 }
 
 # The plaintext-free parts of a case a list needs (the sealed referral is decrypted per item).

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
-from shared import kafka, topics
+from shared import housekeeping, kafka, topics
 from shared.consumer import ConsumerLoop
 from shared.inbox import Inbox
 from shared.memory_bus import MemoryBus
@@ -77,7 +77,8 @@ class Worker:
 
     def _start_duties(self) -> None:
         self._spawn(f"{self.service.name}-relay", self._run_relay)
-        for n, duty in enumerate(self.service.background):
+        duties = [*self.service.background, housekeeping.duty(self.service.db)]
+        for n, duty in enumerate(duties):
             self._spawn(f"{self.service.name}-duty-{n}", lambda duty=duty: duty(self.stop_event))
 
     def _run_relay(self) -> None:

@@ -31,7 +31,16 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[Event], None]
 
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (ConnectionFailure,)
+
+class DependencyUnavailable(RuntimeError):
+    """A service this handler needs did not answer: retried until it does, never dead-lettered.
+
+    Handlers raise (a subclass of) it for outages of other services, as pymongo raises
+    ConnectionFailure for the store.
+    """
+
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (ConnectionFailure, DependencyUnavailable)
 
 
 class DeadLetterCapExceeded(RuntimeError):
@@ -71,10 +80,6 @@ class ConsumerLoop:
     def stop(self) -> None:
         """Finish the current record, then return from :meth:`run` (SIGTERM calls this)."""
         self._stop.set()
-
-    @property
-    def stopping(self) -> bool:
-        return self._stop.is_set()
 
     def run(self, poll_timeout_s: float = 0.5) -> None:
         log.info("consumer started", extra={"group": self.subscription.group})
@@ -130,7 +135,7 @@ class ConsumerLoop:
                 metrics.EVENT_HANDLING.labels(self.service, event.name).observe(time.perf_counter() - started)
                 return None, attempt
             except TRANSIENT_ERRORS as exc:
-                log.warning("store unavailable; will retry", extra={"error": repr(exc)})
+                log.warning("dependency unavailable; will retry", extra={"error": repr(exc)})
                 attempt -= 1  # outages do not count towards dead-lettering
                 error: BaseException = exc
             except Exception as exc:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from shared.events import Event, Headers, to_kafka
+from shared.events import Headers
 
 
 @dataclass(frozen=True)
@@ -54,10 +54,6 @@ class Source(Protocol):
         """Messages not yet consumed, per (topic, partition)."""
 
     def close(self) -> None: ...
-
-
-def publish(publisher: Publisher, topic: str, events: Sequence[Event]) -> None:
-    publisher.send_many(topic, [to_kafka(event) for event in events])
 
 
 def last_per_partition(records: Sequence[Record]) -> dict[tuple[str, int], Record]:

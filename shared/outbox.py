@@ -82,9 +82,10 @@ class OutboxRelay:
         self._wake = wake or threading.Event()
         self._margin = margin
 
-    def notify(self) -> None:
-        """Wake the relay now (in-process writers call this instead of waiting for the next tick)."""
-        self._wake.set()
+    def ensure_index(self) -> None:
+        """The relay reads every collection by ``outbox_at`` several times a second: index it once, here."""
+        for collection in self._collections:
+            collection.create_index([(STAMP, 1)], name=STAMP)
 
     def run_once(self) -> int:
         """Publish every entry not yet published; returns how many events went out."""
@@ -136,8 +137,12 @@ class OutboxRelay:
 
     def run(self, stop: threading.Event, interval_s: float) -> None:
         """Publish until ``stop`` is set; an unreachable broker or store is retried, never fatal."""
+        indexed = False
         while not stop.is_set():
             try:
+                if not indexed:
+                    self.ensure_index()
+                    indexed = True
                 if self.run_once():
                     continue
             except Exception:

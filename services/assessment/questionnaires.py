@@ -49,7 +49,6 @@ BY_LINK = ("phq-a", "gad-7")
 INDEXES = {
     INVITATIONS: [
         Index([("token", ASCENDING)], unique=True, name="token"),
-        Index([(outbox.STAMP, ASCENDING)], name="outbox_order"),
     ],
 }
 

@@ -37,7 +37,6 @@ INDEXES = {
     ],
     CHANGES: [
         Index([("case_id", ASCENDING), ("rev", ASCENDING)], unique=True, name="case_rev"),
-        Index([(outbox.STAMP, ASCENDING)], name="outbox_order"),
     ],
 }
 QUEUE_FIELDS = dict.fromkeys(

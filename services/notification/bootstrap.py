@@ -21,10 +21,7 @@ from services.notification.channels.webhook import WebhookChannel
 from services.notification.config import NotificationConfig
 from services.notification.directory import (
     ContactDirectory,
-    FallbackDirectory,
     HttpContactDirectory,
-    MemoryContactDirectory,
-    demo_contacts,
 )
 from services.notification.handlers import EventHandlers
 from services.notification.offer_links import HttpOfferLinks, OfferLinks
@@ -69,8 +66,6 @@ def default_directory(settings: Settings, config: NotificationConfig) -> Contact
     http = HttpContactDirectory(
         config.referral_url, lambda: tokens.issue(NAME, "service"), timeout_s=config.http_timeout_s
     )
-    if settings.embedded:
-        return FallbackDirectory(http, MemoryContactDirectory(default=demo_contacts))
     return http
 
 

@@ -1,9 +1,9 @@
 """Where guardian and school contacts come from: the referral service, asked at send time.
 
 :class:`ContactDirectory` is the seam: :class:`HttpContactDirectory` calls referral's
-internal API with a service token; :class:`MemoryContactDirectory` is the fake for
-tests; :class:`FallbackDirectory` serves the embedded default when no referral service
-answers, so ``make run`` still shows messages flowing.
+internal API with a service token, in the stack and embedded alike (so a misconfigured
+referral URL shows up as retries, never as messages to invented guardians);
+:class:`MemoryContactDirectory` is the fake for tests.
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ from typing import Protocol
 from urllib.parse import quote
 
 from services.notification.domain.contacts import Contacts, Guardian, School, from_json
+from shared.consumer import DependencyUnavailable
 
 log = logging.getLogger(__name__)
 
 
-class DirectoryUnavailable(RuntimeError):
-    """The referral service did not answer; the caller retries later."""
+class DirectoryUnavailable(DependencyUnavailable):
+    """The referral service did not answer: senders retry later, consumers retry the event."""
 
 
 class ContactDirectory(Protocol):
@@ -69,19 +70,7 @@ class MemoryContactDirectory:
         return found
 
 
-class FallbackDirectory:
-    def __init__(self, primary: ContactDirectory, fallback: ContactDirectory) -> None:
-        self._primary, self._fallback = primary, fallback
-
-    def contacts(self, case_id: str) -> Contacts | None:
-        try:
-            return self._primary.contacts(case_id)
-        except DirectoryUnavailable:
-            log.info("referral directory unavailable; using the embedded demo contacts")
-            return self._fallback.contacts(case_id)
-
-
 def demo_contacts(case_id: str) -> Contacts:
-    """A consenting demo guardian on reserved .invalid / fictional addresses, for the embedded default."""
+    """A consenting guardian on reserved .invalid / fictional addresses (a default for test directories)."""
     guardian = Guardian("parent", "guardian@example.invalid", "+8613800000000", "zh-CN", True, True)
     return Contacts(case_id, (guardian,), School("demo-school"))

@@ -37,7 +37,6 @@ INDEXES = {
         Index([("state", ASCENDING), ("next_attempt_at", ASCENDING)], name="due"),
         Index([("case_id", ASCENDING), ("created_at", DESCENDING)], name="by_case"),
         Index([("created_at", DESCENDING)], name="recent"),
-        Index([("outbox_at", ASCENDING)], name="outbox"),
     ],
     REMINDERS: [
         Index([("state", ASCENDING), ("due_at", ASCENDING)], name="due"),

@@ -37,6 +37,7 @@ from services.scheduling.seed import seed_region
 from shared.auth import StaffTokens
 from shared.events import Event, event_type
 from shared.settings import Settings
+from tests.unit.referral.conftest import referral as valid_referral
 
 INSTRUMENTS = Path(__file__).parents[2] / "services" / "assessment" / "instruments"
 SEED = 20250312
@@ -126,31 +127,7 @@ def check(case: schemathesis.Case) -> None:
 
 # --- referral ---------------------------------------------------------------------------------
 
-REFERRAL = {
-    "student": {"name": "Lin Xiaoming", "date_of_birth": "2012-05-03", "sex": "male", "grade": 7},
-    "guardians": [
-        {
-            "relationship": "mother",
-            "name": "Wang Fang",
-            "phone": "+8613800138000",
-            "email": "wang.fang@example.cn",
-            "language": "zh-CN",
-            "consent": {"given_at": "2025-03-10T08:00:00+08:00", "scope": ["referral", "contact_by_sms"]},
-        }
-    ],
-    "absence": {"start": "2025-02-17", "days_missed_last_20": 12, "partial_days_last_20": 3},
-    "concerns": ["anxiety"],
-    "risk_indicators": {"self_harm": False, "suicidal_talk": False, "not_eating": True},
-    "school_actions": {"tried": ["mentor"], "details": "Weekly talks"},
-    "return_attempts": [{"started_on": "2025-02-24", "lasted_days": 2}],
-    "preferences": {
-        "hospitals": ["bch"],
-        "max_travel_km": 30,
-        "home_district": "haidian",
-        "weekdays": ["mon", "wed"],
-        "language": "zh-CN",
-    },
-}
+REFERRAL = valid_referral()  # the referral unit tests' known-valid body
 
 
 def referral_schema() -> schemathesis.BaseSchema:

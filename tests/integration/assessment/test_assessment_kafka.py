@@ -32,6 +32,7 @@ from shared.runtime import kafka_worker
 from shared.settings import Settings
 from tests.conftest import MONGO_URI
 from tests.support.processes import ROOT, eventually, python_module, running
+from tests.unit.assessment.conftest import referral_data
 
 pytestmark = pytest.mark.integration
 
@@ -49,35 +50,16 @@ def today() -> date:
 
 
 def referral_payload(case_id: str, **changes: Any) -> dict[str, Any]:
-    """A referral.submitted v1 payload exactly as the referral service publishes it (no personal data)."""
+    """The unit tests' referral.submitted payload, dated today, checked against the producer's contract."""
     today_ = today()
-    data: dict[str, Any] = {
-        "case_id": case_id,
+    dated = {
         "school_id": "school-it-7",
         "referred_on": today_.isoformat(),
-        "age_band": "12-14",
         "grade": 8,
-        "district": "north",
-        "concerns": [],
-        "risk_flags": [],
-        "absence": {
-            "start": (today_ - timedelta(weeks=9)).isoformat(),
-            "days_missed_last_20": 0,
-            "partial_days_last_20": 0,
-        },
-        "return_attempts": 0,
-        "impairments": [],
-        "exam_year": False,
-        "transition_year": False,
-        "preferences": {
-            "hospitals": ["h-east", "h-west"],
-            "max_travel_km": 40,
-            "home_district": "north",
-            "weekdays": ["mon", "wed"],
-            "language": "zh-CN",
-        },
-    }
-    data.update(changes)
+        "absence": {"start": (today_ - timedelta(weeks=9)).isoformat(), "days_missed_last_20": 0,
+                    "partial_days_last_20": 0},
+    }  # fmt: skip
+    data = referral_data(case_id, **{**dated, **changes})
     check("referral.submitted", data)  # the producer's own contract check (unknown=RAISE)
     return data
 

@@ -8,7 +8,6 @@ unique-key claim, and exactly one of many concurrent callers must win on the rea
 from __future__ import annotations
 
 import dataclasses
-import threading
 import time
 
 import pytest
@@ -23,6 +22,7 @@ from shared import kafka
 from shared.events import from_kafka, to_kafka
 from shared.runtime import kafka_worker
 from shared.settings import Settings
+from tests.support.concurrency import race
 from tests.support.processes import eventually
 from tests.unit.scheduling.conftest import Clock, triaged
 
@@ -47,46 +47,11 @@ def test_concurrent_booking_on_the_real_store(mongo_db):
     seed_region(mongo_db, ctx.clock, config=CONFIG)
     assert calendar_ops.materialise(ctx) == 0  # idempotent on the real unique index
     slot_id = mongo_db.slots.find_one({"state": "open", "kind": "follow_up"}, sort=[("start", 1)])["_id"]
-    barrier = threading.Barrier(8)
-    wins, losses = [], []
-
-    def attempt(n: int) -> None:
-        barrier.wait()
-        try:
-            wins.append(booking.book(ctx, f"case-{n}", slot_id, by=f"scheduler-{n}"))
-        except Conflict:
-            losses.append(n)
-
-    threads = [threading.Thread(target=attempt, args=(n,)) for n in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert (len(wins), len(losses)) == (1, 7)
+    wins = race(8, lambda n: booking.book(ctx, f"case-{n}", slot_id, by=f"scheduler-{n}"), Conflict)
+    losses = 8 - len(wins)
+    assert (len(wins), losses) == (1, 7)
     assert mongo_db.appointments.count_documents({"slot_id": slot_id}) == 1
     assert mongo_db.slots.find_one({"_id": slot_id})["appointment_id"] == wins[0]["_id"]
-
-
-def race(n: int, attempt) -> list:
-    """Run ``attempt(0..n-1)`` on n threads released together; the non-None results."""
-    barrier = threading.Barrier(n)
-    won: list = []
-
-    def run(k: int) -> None:
-        barrier.wait()
-        try:
-            result = attempt(k)
-        except Conflict:
-            return
-        if result is not None:
-            won.append(result)
-
-    threads = [threading.Thread(target=run, args=(k,)) for k in range(n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return won
 
 
 def waiting_family(service, db, case: str, slot_ids: list[str]) -> dict:
@@ -113,7 +78,7 @@ def test_concurrent_offers_to_one_family_on_the_real_store(mongo_db, rounds):
         case, slot_ids = f"fam-{r}", intake[8 * r : 8 * r + 8]
         entry = waiting_family(service, mongo_db, case, slot_ids)
         slots = list(mongo_db.slots.find({"_id": {"$in": slot_ids}}))
-        won = race(8, lambda k, e=entry, s=slots: offers.make_offer(ctx, e, s[k]))
+        won = race(8, lambda k, e=entry, s=slots: offers.make_offer(ctx, e, s[k]), Conflict)
         assert len(won) == 1, f"round {r}: {len(won)} offers"
         assert mongo_db.offers.count_documents({"case_id": case, "state": "pending"}) == 1
         assert mongo_db.slots.count_documents({"_id": {"$in": slot_ids}, "state": "held"}) == 1
@@ -128,7 +93,7 @@ def test_concurrent_reschedules_of_one_appointment_on_the_real_store(mongo_db):
     slot_ids = [s["_id"] for s in mongo_db.slots.find({"kind": "intake"}).sort("start", -1).limit(9)]
     waiting_family(service, mongo_db, "fam", slot_ids)
     appt = booking.book(ctx, "fam", slot_ids[0], by="scheduler")
-    won = race(8, lambda k: booking.reschedule(ctx, appt["_id"], slot_ids[k + 1]))
+    won = race(8, lambda k: booking.reschedule(ctx, appt["_id"], slot_ids[k + 1]), Conflict)
     doc = mongo_db.appointments.find_one({"_id": appt["_id"]})
     events = [e["data"] for e in doc["outbox"] if e["type"].endswith("appointment.rescheduled.v1")]
     assert 1 <= len(won) == len(events) == doc["moves"]

@@ -33,7 +33,7 @@ def referral_data(case_id: str = "case-1", **changes: Any) -> dict[str, Any]:
         "district": "north",
         "concerns": [],
         "risk_flags": [],
-        "absence": {"start": None, "days_missed_last_20": 0, "partial_days_last_20": 0},
+        "absence": {"start": "2025-03-10", "days_missed_last_20": 0, "partial_days_last_20": 0},
         "return_attempts": 0,
         "impairments": [],
         "exam_year": False,

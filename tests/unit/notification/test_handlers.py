@@ -245,10 +245,11 @@ class TestDirectoryOutage:
         run_due(harness.db, clock, harness.service_sender())
         assert harness.db.deliveries.find_one({"channel": "sms"})["state"] == "retrying"
 
-    def test_embedded_default_uses_demo_contacts_when_referral_is_down(self, clock):
+    def test_embedded_default_retries_when_referral_is_down_and_invents_no_contacts(self, clock):
         import mongomock
 
         from services.notification.bootstrap import build
+        from shared.consumer import TRANSIENT_ERRORS
 
         from .conftest import settings
 
@@ -258,8 +259,9 @@ class TestDirectoryOutage:
             db=mongomock.MongoClient(tz_aware=True)["n"], clock=clock,
             channels={"email": RecordingChannel(), "sms": sms, "webhook": RecordingChannel()},
         )  # fmt: skip
-        service.handlers["referral.submitted"](event("referral.submitted", subject="case-demo"))
-        assert [m.to for m in sms.sent] == ["+8613800000000"]
+        with pytest.raises(TRANSIENT_ERRORS):  # the consumer loop retries it until referral answers
+            service.handlers["referral.submitted"](event("referral.submitted", subject="case-demo"))
+        assert sms.sent == []
 
 
 class TestFollowUp:

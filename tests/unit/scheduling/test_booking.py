@@ -1,11 +1,10 @@
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from services.scheduling import booking, calendar_ops, offers, responses
 from services.scheduling.context import Conflict
+from tests.support.concurrency import race
 from tests.unit.scheduling.conftest import auth, emitted, triaged
 
 pytestmark = pytest.mark.usefixtures("small")
@@ -43,22 +42,9 @@ class TestBooking:
     def test_concurrent_claims_on_one_slot(self, service, ctx, db):
         calendar_ops.materialise(ctx, days=7)
         slot_id = open_slots(db, "follow_up")[0]
-        barrier = threading.Barrier(8)
-        wins, losses = [], []
-
-        def attempt(n: int) -> None:
-            barrier.wait()
-            try:
-                wins.append(booking.book(ctx, f"case-{n}", slot_id, by=f"scheduler-{n}"))
-            except Conflict:
-                losses.append(n)
-
-        threads = [threading.Thread(target=attempt, args=(n,)) for n in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert len(wins) == 1 and len(losses) == 7
+        wins = race(8, lambda n: booking.book(ctx, f"case-{n}", slot_id, by=f"scheduler-{n}"), Conflict)
+        losses = 8 - len(wins)
+        assert len(wins) == 1 and losses == 7
         assert db.appointments.count_documents({"slot_id": slot_id}) == 1
         assert db.slots.find_one({"_id": slot_id})["appointment_id"] == wins[0]["_id"]
 

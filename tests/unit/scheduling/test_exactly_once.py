@@ -2,39 +2,15 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-
 import pytest
 
 from services.scheduling import booking, calendar_ops, claims, offers, orphans, relapse, responses, rounds
 from services.scheduling.context import Conflict
 from shared.events import Event, event_type
+from tests.support.concurrency import race
 from tests.unit.scheduling.conftest import emitted, triaged
 
 pytestmark = pytest.mark.usefixtures("small")
-
-
-def race(n: int, attempt: Callable[[int], object]) -> list[object]:
-    """Run ``attempt(0..n-1)`` on n threads released together; the non-None results."""
-    barrier = threading.Barrier(n)
-    won: list[object] = []
-
-    def run(k: int) -> None:
-        barrier.wait()
-        try:
-            result = attempt(k)
-        except Conflict:
-            return
-        if result is not None:
-            won.append(result)
-
-    threads = [threading.Thread(target=run, args=(k,)) for k in range(n)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return won
 
 
 def waiting_family(service, ctx, db, case: str = "fam", slots: int = 8) -> list[dict]:
@@ -56,7 +32,7 @@ class TestOneOfferPerRound:
     def test_eight_concurrent_offer_makers_one_family_one_offer(self, service, ctx, db):
         slots = waiting_family(service, ctx, db)
         entry = db.waitlist.find_one({"_id": "fam"})
-        won = race(8, lambda k: offers.make_offer(ctx, entry, slots[k]))
+        won = race(8, lambda k: offers.make_offer(ctx, entry, slots[k]), Conflict)
         assert len(won) == 1 and len(pending(db)) == 1
         assert db.slots.count_documents({"state": "held"}) == 1
         assert len(emitted(db, "waitlist.offer_made")) == 1
@@ -70,7 +46,7 @@ class TestOneOfferPerRound:
             lambda: offers.offer_entry(ctx, "fam"),
             *[lambda s=s: offers.make_offer(ctx, entry, s, by="rebalance") for s in slots],
         ]
-        race(len(makers), lambda k: makers[k]())
+        race(len(makers), lambda k: makers[k](), Conflict)
         assert len(pending(db)) == 1 and db.slots.count_documents({"state": "held"}) == 1
 
     def test_a_lost_view_update_does_not_allow_a_second_offer(self, service, ctx, db):
@@ -98,7 +74,7 @@ class TestOneMovePerAppointment:
     def test_eight_concurrent_reschedules_of_one_appointment_one_move(self, service, ctx, db):
         slots = waiting_family(service, ctx, db, slots=9)
         appt = booking.book(ctx, "fam", slots[0]["_id"], by="s")
-        won = race(8, lambda k: booking.reschedule(ctx, appt["_id"], slots[k + 1]["_id"]))
+        won = race(8, lambda k: booking.reschedule(ctx, appt["_id"], slots[k + 1]["_id"]), Conflict)
         # a mover that read the appointment after another's move may move it again (a later
         # move, legitimately); what must never happen is two moves from the same place
         events = [e["data"] for e in emitted(db, "appointment.rescheduled")]

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from pymongo.errors import ServerSelectionTimeoutError
 
-from shared.consumer import ConsumerLoop, DeadLetterCapExceeded, Subscription
+from shared.consumer import ConsumerLoop, DeadLetterCapExceeded, DependencyUnavailable, Subscription
 from shared.events import Event, event_type, to_kafka
 from shared.inbox import Inbox
 from shared.memory_bus import MemoryBus
@@ -76,8 +76,12 @@ class TestHandling:
         assert len(handler.seen) == 1
         assert bus.records(DLQ) == []
 
-    def test_store_outage_never_counts_towards_dead_lettering(self, bus, settings, db):
-        outage = [ServerSelectionTimeoutError("down")] * (settings.consumer.max_attempts + 3)
+    @pytest.mark.parametrize(
+        "outage_error",
+        [ServerSelectionTimeoutError("store down"), DependencyUnavailable("referral down")],
+    )
+    def test_outages_never_count_towards_dead_lettering(self, bus, settings, db, outage_error):
+        outage = [outage_error] * (settings.consumer.max_attempts + 3)
         handler = Recorder(outage)
         loop, source = make_loop(bus, settings, db, handler)
         bus.send(TOPIC, *_kv(event()))

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -8,6 +9,7 @@ from shared import outbox
 from shared.events import Event, event_type, from_kafka
 from shared.memory_bus import MemoryBus
 from shared.outbox import OutboxRelay
+from tests.support.processes import eventually
 
 TOPIC = "waymark.probe.events"
 
@@ -97,3 +99,15 @@ class TestRelay:
         db.cases.insert_one(late)
         assert relay.run_once() == 1
         assert sorted(p.subject for p in published(bus)) == ["late", "new"]
+
+
+def test_the_running_relay_indexes_what_it_reads(db, bus):
+    relay = OutboxRelay("probe", [db.cases], bus, TOPIC)
+    stop = threading.Event()
+    thread = threading.Thread(target=relay.run, args=(stop, 0.01))
+    thread.start()
+    try:
+        eventually(lambda: "outbox_at" in db.cases.index_information(), timeout=5, what="the outbox_at index")
+    finally:
+        stop.set()
+        thread.join(5)

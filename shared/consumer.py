@@ -1,7 +1,8 @@
 """The consumer loop every service runs: decode, dedupe, handle, retry, dead-letter, commit.
 
 Offsets are committed only after an event is handled (or dead-lettered) — once per polled
-batch, for what was finished — so a process that dies mid-batch gets those events again; the inbox and idempotent handlers make the second
+batch, for what was finished — so a process that dies mid-batch gets those events again;
+the inbox (checked and marked once per batch) and idempotent handlers make the second
 delivery harmless. Infrastructure outages (store unreachable) are retried until they
 end, never dead-lettered; any other failure is retried ``max_attempts`` times with
 exponential backoff and jitter, then the record goes to the group's dead-letter topic
@@ -16,8 +17,9 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from pymongo.errors import ConnectionFailure
 
@@ -30,6 +32,7 @@ from shared.settings import ConsumerPolicy
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Event], None]
+T = TypeVar("T")
 
 
 class DependencyUnavailable(RuntimeError):
@@ -87,10 +90,7 @@ class ConsumerLoop:
             while not self._stop.is_set():
                 done: list[Record] = []
                 try:
-                    for record in self._source.poll(poll_timeout_s):
-                        if self._stop.is_set() or not self.process(record):
-                            break  # the rest stays uncommitted: redelivered to whoever consumes next
-                        done.append(record)
+                    self._process_batch(self._source.poll(poll_timeout_s), done)
                 finally:
                     # One commit per batch: a crash before it only means redeliveries, which dedupe.
                     self._source.commit(done)
@@ -100,22 +100,64 @@ class ConsumerLoop:
 
     def process(self, record: Record) -> bool:
         """Handle one record; True when its offset may be committed."""
+        return bool(self.process_batch([record]))
+
+    def process_batch(self, records: Sequence[Record]) -> list[Record]:
+        """Handle a polled batch in order; returns the records whose offsets may be committed."""
+        done: list[Record] = []
+        self._process_batch(records, done)
+        return done
+
+    def _process_batch(self, records: Sequence[Record], done: list[Record]) -> None:
+        """Handle ``records`` in order, appending each finished one to ``done`` (kept if this raises).
+
+        The inbox costs two round trips per batch, not two per event: one lookup of every
+        event id in the batch before handling, one insert of the handled ids after. The
+        marks are written only after the effects, so a crash in between means a
+        redelivery that idempotent handlers absorb, never a skipped effect.
+        """
+        decoded = [(record, self._decode(record)) for record in records]
+        inbox = self._inbox
+        seen: set[str] = set()
+        if inbox is not None:
+            keys = [event.dedupe_key for _, event in decoded if isinstance(event, Event)]
+            if keys:
+                seen = self._with_retry(lambda: inbox.seen_many(keys))
+        handled: list[Event] = []
         try:
-            event = from_kafka(record.value, record.headers)
+            for record, event in decoded:
+                if self._stop.is_set() or not self._process(record, event, seen, handled):
+                    break  # the rest stays uncommitted: redelivered to whoever consumes next
+                done.append(record)
+        finally:
+            if inbox is not None and handled:
+                self._with_retry(lambda: inbox.mark_many(handled))
+
+    def _decode(self, record: Record) -> Event | EnvelopeError:
+        try:
+            return from_kafka(record.value, record.headers)
         except EnvelopeError as exc:
-            self._dead_letter(record, "invalid", f"invalid envelope: {exc}", attempts=0)
+            return exc
+
+    def _process(
+        self, record: Record, event: Event | EnvelopeError, seen: set[str], handled: list[Event]
+    ) -> bool:
+        if isinstance(event, EnvelopeError):
+            self._dead_letter(record, "invalid", f"invalid envelope: {event}", attempts=0)
             return True
         handler = self.subscription.handlers.get(event.name)
         if handler is None:
             metrics.EVENTS_CONSUMED.labels(self.service, event.name, "ignored").inc()
             return True
         with context.bound(event.correlation_id):
-            if self._inbox is not None and self._with_retry(lambda: self._inbox.seen(event)):
+            if event.dedupe_key in seen:
                 metrics.EVENTS_CONSUMED.labels(self.service, event.name, "duplicate").inc()
                 return True
             error, attempts = self._handle(handler, event)
             if error is None:
                 self._consecutive_dead = 0
+                seen.add(event.dedupe_key)  # the same event twice in one batch is handled once
+                handled.append(event)
                 metrics.EVENTS_CONSUMED.labels(self.service, event.name, "handled").inc()
                 return True
             if self._stop.is_set():
@@ -130,8 +172,6 @@ class ConsumerLoop:
             started = time.perf_counter()
             try:
                 handler(event)
-                if self._inbox is not None:
-                    self._with_retry(lambda: self._inbox.mark(event))
                 metrics.EVENT_HANDLING.labels(self.service, event.name).observe(time.perf_counter() - started)
                 return None, attempt
             except TRANSIENT_ERRORS as exc:
@@ -151,7 +191,7 @@ class ConsumerLoop:
                 return error, attempt
             self._sleep(self._backoff(max(attempt, 1)))
 
-    def _with_retry(self, call: Callable[[], bool | None]) -> bool | None:
+    def _with_retry(self, call: Callable[[], T]) -> T:
         attempt = 0
         while True:
             try:

@@ -1,10 +1,10 @@
-"""Pruning the bookkeeping that only grows: processed-event ids and published-event ids.
+"""Pruning the bookkeeping that only grows: processed-event ids.
 
 FerretDB 1.x has no TTL indexes, so each worker deletes entries older than the retention
 (default 14 days: twice Kafka's default 7-day log retention, so no record the broker still
 holds can be redelivered without its inbox entry). Handlers stay idempotent on their own
 (documents keyed by events, ``applied_events``), so even a replay older than the retention
-applies once; the relay only consults published ids inside its 10-second window.
+applies once. The outbox's intents need no pruning: each is deleted once its event is out.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 from pymongo.database import Database
 
 from shared.inbox import COLLECTION as PROCESSED
-from shared.outbox import PUBLISHED
 
 log = logging.getLogger(__name__)
 
@@ -27,9 +26,7 @@ INTERVAL_S = 3600.0
 
 def prune(db: Database, now: datetime, retention: timedelta = DEFAULT_RETENTION) -> dict[str, int]:
     cutoff = now - retention
-    return {
-        name: db[name].delete_many({"at": {"$lt": cutoff}}).deleted_count for name in (PROCESSED, PUBLISHED)
-    }
+    return {name: db[name].delete_many({"at": {"$lt": cutoff}}).deleted_count for name in (PROCESSED,)}
 
 
 def duty(

@@ -8,29 +8,39 @@ derived from the event, or guard updates with :func:`once` on the aggregate itse
 
 from __future__ import annotations
 
-import contextlib
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
 from shared.events import Event
 
 COLLECTION = "processed_events"
 APPLIED_FIELD = "applied_events"
+DUPLICATE_KEY = 11000
 
 
 class Inbox:
     def __init__(self, db: Database) -> None:
         self._col = db[COLLECTION]
 
-    def seen(self, event: Event) -> bool:
-        return self._col.find_one({"_id": event.dedupe_key}, {"_id": 1}) is not None
+    def seen_many(self, keys: Sequence[str]) -> set[str]:
+        """Which of these dedupe keys were handled before: one ``_id`` lookup for a whole batch."""
+        return {doc["_id"] for doc in self._col.find({"_id": {"$in": list(keys)}}, {"_id": 1})}
 
-    def mark(self, event: Event) -> None:
-        with contextlib.suppress(DuplicateKeyError):
-            self._col.insert_one({"_id": event.dedupe_key, "type": event.type, "at": datetime.now(UTC)})
+    def mark_many(self, events: Sequence[Event]) -> None:
+        """Record handled events in one insert; an id already there (a concurrent member) counts as seen."""
+        if not events:
+            return
+        now = datetime.now(UTC)
+        docs = {e.dedupe_key: {"_id": e.dedupe_key, "type": e.type, "at": now} for e in events}
+        try:
+            self._col.insert_many(list(docs.values()), ordered=False)
+        except BulkWriteError as exc:
+            if any(err.get("code") != DUPLICATE_KEY for err in exc.details.get("writeErrors", [])):
+                raise
 
 
 def once(event: Event, query: dict[str, Any]) -> dict[str, Any]:

@@ -1,44 +1,58 @@
-"""The transactional outbox, without transactions: events ride in the aggregate's own document.
+"""The transactional outbox, without transactions: intent, write, publish — and a sweeper for crashes.
 
 FerretDB 1.x (and a MongoDB without a replica set) has no multi-document transactions,
-so a state change and the events it causes are written in ONE insert or update: the
-events are appended to the document's ``outbox`` array and ``outbox_at`` is stamped by
-the same write. A crash can never keep one without the other.
+and its updates are read-modify-writes of the whole document, so nothing but the writer
+may touch an aggregate. A write that causes events therefore goes in three steps:
 
-The relay never writes to aggregate documents. FerretDB 1.x applies every update as
-read-modify-write of the whole document, so a relay that removed published entries
-would race the service's own writers and could erase their new events (measured: 9
-of 300 lost). Instead the outbox array is append-only, the relay records what it has
-published in ``outbox_published`` (an insert-only collection keyed by event id, the one
-operation FerretDB makes atomic), and it finds new work by ``outbox_at``, re-reading a
-safety margin behind its watermark so that a write stamped earlier but committed later
-is still seen. Publishing happens before recording, so a crash in between republishes
-the same event id; consumers dedupe on it (at-least-once).
+1. **intent** — each event is inserted into ``outbox_pending`` (one small document per
+   event, keyed by the event id, naming the aggregate it belongs to);
+2. **write** — the aggregate's own insert or update carries the same events in its
+   append-only ``outbox`` array: the proof that the state change happened;
+3. **publish** — the process that wrote publishes the events right away (in write order,
+   from a dispatcher thread, or inline in the embedded platform) and deletes their
+   intents.
+
+A crash before step 2 leaves intents without proof: the sweeper drops them once they are
+older than ``abandon_after`` (a write cannot land that late). A crash or a broker outage
+between 2 and 3 leaves intents whose aggregate holds the events: the sweeper in the
+service's worker publishes them once they are older than ``grace``. Consumers dedupe on
+the event id, so an event published by both the writer and the sweeper is harmless
+(at-least-once). ``outbox_pending`` holds only events in flight, so it stays small by
+construction and nothing ever scans the aggregates.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
+import queue
 import threading
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo.collection import Collection
-from pymongo.errors import BulkWriteError
+from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.results import InsertOneResult, UpdateResult
 
-from shared import metrics
+from shared import metrics, topics
 from shared.events import Event, to_kafka
 from shared.messaging import Publisher
+from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
 FIELD = "outbox"
 STAMP = "outbox_at"
-PUBLISHED = "outbox_published"
-RELAY_STATE = "outbox_relay"
-DEFAULT_MARGIN = timedelta(seconds=10)
-DUPLICATE_KEY = 11000
+PENDING = "outbox_pending"
+DEFAULT_GRACE = timedelta(seconds=5)
+DEFAULT_ABANDON_AFTER = timedelta(minutes=10)
+SWEEP_BATCH = 500
+QUEUE_BOUND = 10_000
+"""Writes waiting for the dispatcher; beyond it (a long broker outage) the sweeper publishes them."""
 
 
 def _now() -> datetime:
@@ -63,93 +77,302 @@ def new_document(doc: dict[str, Any], events: Sequence[Event]) -> dict[str, Any]
     return {**doc, **extra}
 
 
-class OutboxRelay:
-    """Moves new outbox entries to the bus in document order; one relay per service."""
+class Outbox:
+    """A service's writes that carry events, and the publishing that follows them.
+
+    ``connect`` makes the publisher on first use, in the process and thread that will use
+    it (gunicorn forks after import). ``inline`` publishes inside the write call (the
+    embedded platform, where publishing is an append to a list); otherwise a dispatcher
+    thread publishes in the background so a request never waits for the broker.
+    """
 
     def __init__(
         self,
+        db: Database,
         service: str,
-        collections: Sequence[Collection],
-        publisher: Publisher,
         topic: str,
-        wake: threading.Event | None = None,
-        margin: timedelta = DEFAULT_MARGIN,
+        connect: Callable[[], Publisher] | None = None,
+        *,
+        inline: bool = False,
     ) -> None:
+        self.db = db
         self.service = service
-        self._collections = list(collections)
+        self.topic = topic
+        self.pending = db[PENDING]
+        self._connect = connect
+        self._publisher: Publisher | None = None
+        self._inline = inline
+        self._lock = threading.Lock()
+        self._queue: queue.Queue[_Item] = queue.Queue(maxsize=QUEUE_BOUND)
+        self._dispatcher: threading.Thread | None = None
+        self._pid = os.getpid()
+
+    @classmethod
+    def for_settings(cls, db: Database, settings: Settings) -> Outbox:
+        """The outbox of a service: inline on the embedded bus (attached by the runtime), Kafka otherwise."""
+        topic = topics.events(settings.service)
+        if settings.embedded:
+            return cls(db, settings.service, topic, inline=True)
+
+        def connect() -> Publisher:
+            from shared.kafka import KafkaPublisher  # only stack processes need kafka-python's producer
+
+            return KafkaPublisher(settings.kafka_bootstrap, f"{settings.service}-{os.getpid()}")
+
+        return cls(db, settings.service, topic, connect)
+
+    # -- writes --------------------------------------------------------------
+    def insert_one(
+        self, collection: Collection, doc: dict[str, Any], events: Sequence[Event]
+    ) -> InsertOneResult:
+        """Insert ``doc`` carrying ``events``; a DuplicateKeyError (a lost race) leaves no event behind."""
+        self._intend(collection, doc["_id"], events)
+        try:
+            result = collection.insert_one(new_document(doc, events))
+        except DuplicateKeyError:
+            self._withdraw(events)
+            raise
+        self._dispatch(events)
+        return result
+
+    def update_one(
+        self,
+        collection: Collection,
+        query: Mapping[str, Any],
+        update: dict[str, Any],
+        events: Sequence[Event],
+        *,
+        doc_id: Any = None,
+        upsert: bool = False,
+    ) -> UpdateResult:
+        """Update one document with ``events``; when nothing matched, the events are withdrawn.
+
+        The aggregate's id is ``query["_id"]`` unless given as ``doc_id``: the sweeper
+        looks the events up there to tell a crash after the write from one before it.
+        """
+        aggregate = doc_id if doc_id is not None else query["_id"]
+        self._intend(collection, aggregate, events)
+        try:
+            result = collection.update_one(dict(query), with_events(update, events), upsert=upsert)
+        except (DuplicateKeyError, OperationFailure) as exc:
+            if _is_duplicate(exc):
+                self._withdraw(events)
+            raise
+        if result.matched_count == 0 and result.upserted_id is None:
+            self._withdraw(events)
+        else:
+            self._dispatch(events)
+        return result
+
+    # -- publishing -----------------------------------------------------------
+    def attach(self, publisher: Publisher) -> None:
+        """Publish through ``publisher`` (the worker's producer, or the embedded bus)."""
         self._publisher = publisher
-        self._topic = topic
-        self._wake = wake or threading.Event()
-        self._margin = margin
+
+    def flush(self, timeout_s: float = 30.0) -> None:
+        """Wait until every event handed to the dispatcher has been published (or failed)."""
+        if self._dispatcher is not None and self._dispatcher.is_alive():
+            done = threading.Event()
+            self._queue.put(done)
+            done.wait(timeout_s)
+
+    def close(self) -> None:
+        if self._dispatcher is not None and self._dispatcher.is_alive():
+            self.flush(5.0)
+            self._queue.put(None)
+            self._dispatcher.join(5.0)
+
+    def publish(self, events: Sequence[Event]) -> None:
+        """Send ``events`` in order, then forget their intents. Raises if the bus refused them."""
+        if not events:
+            return
+        publisher = self._publisher_now()
+        if publisher is None:
+            raise ConnectionError(f"{self.service}: no publisher attached")
+        publisher.send_many(self.topic, [to_kafka(e) for e in events])
+        for event in events:
+            metrics.EVENTS_PUBLISHED.labels(self.service, event.name).inc()
+        self.pending.delete_many({"_id": {"$in": [e.id for e in events]}})
+
+    def _publisher_now(self) -> Publisher | None:
+        with self._lock:
+            if self._publisher is None and self._connect is not None:
+                self._publisher = self._connect()
+            return self._publisher
+
+    def _intend(self, collection: Collection, doc_id: Any, events: Sequence[Event]) -> None:
+        if not events:
+            return
+        at = _now()
+        self.pending.insert_many(
+            [
+                {
+                    "_id": e.id,
+                    "collection": collection.name,
+                    "doc_id": doc_id,
+                    "at": at,
+                    "seq": n,
+                    "event": e.to_dict(),
+                }
+                for n, e in enumerate(events)
+            ],
+            ordered=True,
+        )
+
+    def _withdraw(self, events: Sequence[Event]) -> None:
+        if events:
+            self.pending.delete_many({"_id": {"$in": [e.id for e in events]}})
+
+    def _dispatch(self, events: Sequence[Event]) -> None:
+        if not events:
+            return
+        if self._inline:
+            if self._publisher is None:
+                return  # not attached to a bus yet (a unit under test): the intents wait for a sweeper
+            try:
+                self.publish(events)
+            except Exception:
+                log.warning("publish after write failed; the sweeper will retry", exc_info=True)
+            return
+        self._ensure_dispatcher()
+        try:
+            self._queue.put_nowait(list(events))
+        except queue.Full:
+            log.warning(
+                "outbox dispatcher backlog full; the sweeper will publish", extra={"events": len(events)}
+            )
+
+    def _ensure_dispatcher(self) -> None:
+        with self._lock:
+            if self._pid != os.getpid():  # forked: the parent's thread and producer do not exist here
+                self._pid, self._publisher = os.getpid(), None
+                self._queue, self._dispatcher = queue.Queue(maxsize=QUEUE_BOUND), None
+            if self._dispatcher is None or not self._dispatcher.is_alive():
+                self._dispatcher = threading.Thread(
+                    target=self._run_dispatcher, name=f"{self.service}-outbox", daemon=True
+                )
+                self._dispatcher.start()
+                atexit.register(self.close)
+
+    def _run_dispatcher(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            batch, flushes = self._drain(item)
+            if batch:
+                try:
+                    self.publish(batch)
+                except Exception:
+                    log.warning(
+                        "publish after write failed; the sweeper will publish these",
+                        extra={"events": len(batch)},
+                        exc_info=True,
+                    )
+            for done in flushes:
+                done.set()
+
+    def _drain(self, first: _Item) -> tuple[list[Event], list[threading.Event]]:
+        """Everything queued so far, in order: one send and one delete for a burst of writes."""
+        batch: list[Event] = []
+        flushes: list[threading.Event] = []
+        item: _Item = first
+        while item is not None:
+            if isinstance(item, threading.Event):
+                flushes.append(item)
+            else:
+                batch.extend(item)
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:  # close(): finish this burst, then stop
+                self._queue.put(None)
+        return batch, flushes
+
+
+_Item = list[Event] | threading.Event | None
+"""Dispatcher queue entries: events to publish, a flush request, or the stop sentinel."""
+
+
+class OutboxSweeper:
+    """Publishes what writers left behind (a crash, a broker outage); one per service worker."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        grace: timedelta = DEFAULT_GRACE,
+        abandon_after: timedelta = DEFAULT_ABANDON_AFTER,
+        clock: Callable[[], datetime] = _now,
+    ) -> None:
+        self.outbox = outbox
+        self._grace = grace
+        self._abandon_after = abandon_after
+        self._clock = clock
 
     def ensure_index(self) -> None:
-        """The relay reads every collection by ``outbox_at`` several times a second: index it once, here."""
-        for collection in self._collections:
-            collection.create_index([(STAMP, 1)], name=STAMP)
-
-    def run_once(self) -> int:
-        """Publish every entry not yet published; returns how many events went out."""
-        published = sum(self._relay(collection) for collection in self._collections)
-        metrics.OUTBOX_PENDING.labels(self.service).set(0)
-        return published
+        self.outbox.pending.create_index([("at", 1), ("seq", 1)], name="pending_order")
 
     def pending(self) -> int:
-        """Entries in the relay's window that are not yet published (the backlog)."""
-        return sum(len(self._unpublished(collection)[0]) for collection in self._collections)
+        """Events written and not yet published (the backlog), whatever their age."""
+        return self.outbox.pending.count_documents({})
 
-    def _unpublished(self, collection: Collection) -> tuple[list[Event], datetime | None]:
-        db = collection.database
-        mark = db[RELAY_STATE].find_one({"_id": collection.name})
-        query: dict[str, Any] = {STAMP: {"$exists": True}}
-        if mark:
-            query = {STAMP: {"$gte": _aware(mark["watermark"]) - self._margin}}
-        docs = list(collection.find(query, {FIELD: 1, STAMP: 1}).sort(STAMP, 1))
-        if not docs:
-            return [], None
-        entries = [entry for doc in docs for entry in doc.get(FIELD, [])]
-        ids = [e["id"] for e in entries]
-        done = {d["_id"] for d in db[PUBLISHED].find({"_id": {"$in": ids}}, {"_id": 1})}
-        fresh = [Event.from_dict(e) for e in entries if e["id"] not in done]
-        return fresh, max(_aware(doc[STAMP]) for doc in docs)
+    def run_once(self) -> int:
+        """Publish every intent older than the grace whose aggregate holds it; returns how many."""
+        now = self._clock()
+        entries = list(
+            self.outbox.pending.find({"at": {"$lt": now - self._grace}})
+            .sort([("at", 1), ("seq", 1)])
+            .limit(SWEEP_BATCH)
+        )
+        proven = self._proven(entries)
+        ready = [Event.from_dict(e["event"]) for e in entries if e["_id"] in proven]
+        if ready:
+            self.outbox.publish(ready)
+            log.info("sweeper published events left by a writer", extra={"events": len(ready)})
+        stale = [
+            e["_id"]
+            for e in entries
+            if e["_id"] not in proven and _aware(e["at"]) < now - self._abandon_after
+        ]
+        if stale:  # intents of writes that never happened (the writer died before its write)
+            self.outbox.pending.delete_many({"_id": {"$in": stale}})
+        metrics.OUTBOX_PENDING.labels(self.outbox.service).set(self.pending())
+        return len(ready)
 
-    def _relay(self, collection: Collection) -> int:
-        fresh, watermark = self._unpublished(collection)
-        if fresh:
-            metrics.OUTBOX_PENDING.labels(self.service).set(len(fresh))
-            self._publisher.send_many(self._topic, [to_kafka(e) for e in fresh])
-            self._record(collection.database[PUBLISHED], fresh)
-            for event in fresh:
-                metrics.EVENTS_PUBLISHED.labels(self.service, event.name).inc()
-        if watermark is not None:
-            collection.database[RELAY_STATE].replace_one(
-                {"_id": collection.name}, {"_id": collection.name, "watermark": watermark}, upsert=True
-            )
-        return len(fresh)
-
-    @staticmethod
-    def _record(published_ids: Collection, events: Sequence[Event]) -> None:
-        now = _now()
-        try:
-            published_ids.insert_many([{"_id": e.id, "at": now} for e in events], ordered=False)
-        except BulkWriteError as exc:  # already recorded by an earlier, interrupted pass
-            if any(err.get("code") != DUPLICATE_KEY for err in exc.details.get("writeErrors", [])):
-                raise
+    def _proven(self, entries: Iterable[Mapping[str, Any]]) -> set[str]:
+        """Ids of the intents whose aggregate carries the event: one ``_id`` query per collection."""
+        wanted: dict[str, dict[Any, set[str]]] = defaultdict(lambda: defaultdict(set))
+        for entry in entries:
+            wanted[entry["collection"]][entry["doc_id"]].add(entry["_id"])
+        proven: set[str] = set()
+        for name, by_doc in wanted.items():
+            for doc in self.outbox.db[name].find({"_id": {"$in": list(by_doc)}}, {FIELD: 1}):
+                written = {e["id"] for e in doc.get(FIELD, [])}
+                proven |= by_doc[doc["_id"]] & written
+        return proven
 
     def run(self, stop: threading.Event, interval_s: float) -> None:
-        """Publish until ``stop`` is set; an unreachable broker or store is retried, never fatal."""
+        """Sweep until ``stop`` is set; an unreachable broker or store is retried, never fatal."""
         indexed = False
         while not stop.is_set():
             try:
                 if not indexed:
                     self.ensure_index()
                     indexed = True
-                if self.run_once():
+                if self.run_once() >= SWEEP_BATCH:
                     continue
             except Exception:
-                log.exception("outbox relay pass failed; retrying", extra={"topic": self._topic})
+                log.exception("outbox sweep failed; retrying", extra={"topic": self.outbox.topic})
                 stop.wait(min(5.0, interval_s * 10))
-            self._wake.wait(interval_s)
-            self._wake.clear()
+            stop.wait(interval_s)
+
+
+def _is_duplicate(exc: Exception) -> bool:
+    """A unique-key violation: DuplicateKeyError on inserts, OperationFailure code 1 from FerretDB updates."""
+    if isinstance(exc, DuplicateKeyError):
+        return True
+    return isinstance(exc, OperationFailure) and (exc.code in (1, 11000) and "duplicate" in str(exc).lower())
 
 
 def _aware(value: datetime) -> datetime:

@@ -1,8 +1,9 @@
 """Running services: a worker process per service (stack) or everything in one process (embedded).
 
-The worker owns the two background duties of a service — relaying its outbox to the
-bus and consuming the events it subscribes to — so the gunicorn API processes stay
-plain request handlers.
+The worker owns the background duties of a service — sweeping its outbox for events a
+crashed writer left unpublished, consuming the events it subscribes to, and periodic
+duties — while every process (API or worker) publishes the events it writes itself
+(shared.outbox).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import logging
 import signal
 import threading
 from collections.abc import Sequence
+from datetime import timedelta
 from types import FrameType
 
 from shared import housekeeping, kafka, topics
@@ -18,21 +20,24 @@ from shared.consumer import ConsumerLoop
 from shared.inbox import Inbox
 from shared.memory_bus import MemoryBus
 from shared.messaging import Publisher, Source
-from shared.outbox import OutboxRelay
+from shared.outbox import OutboxSweeper
 from shared.service import Service
 
 log = logging.getLogger(__name__)
 
 
 class Worker:
-    """A service's relay thread plus its consumer loop, stoppable from a signal handler."""
+    """A service's outbox sweeper and duties on threads, plus its consumer loop; stoppable from a signal handler."""
 
     def __init__(self, service: Service, publisher: Publisher, source: Source | None) -> None:
         self.service = service
         self.stop_event = threading.Event()
-        self.relay = OutboxRelay(
-            service.name, service.outbox, publisher, service.topic, wake=service.outbox_written
-        )
+        self.sweeper = None
+        if service.outbox is not None:
+            service.outbox.attach(publisher)
+            self.sweeper = OutboxSweeper(
+                service.outbox, grace=timedelta(seconds=service.settings.outbox_grace_s)
+            )
         subscription = service.subscription()
         self.loop = None
         if subscription is not None and source is not None:
@@ -48,13 +53,13 @@ class Worker:
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        """Run relay, duties and consumer on background threads (embedded mode)."""
+        """Run sweeper, duties and consumer on background threads (embedded mode)."""
         self._start_duties()
         if self.loop is not None:
             self._spawn(f"{self.service.name}-consumer", self.loop.run)
 
     def run(self) -> None:
-        """Run relay and duties on threads and the consumer on this one until stopped (stack mode)."""
+        """Run sweeper and duties on threads and the consumer on this one until stopped (stack mode)."""
         self._start_duties()
         try:
             if self.loop is not None:
@@ -66,23 +71,26 @@ class Worker:
 
     def stop(self) -> None:
         self.stop_event.set()
-        self.service.outbox_written.set()
         if self.loop is not None:
             self.loop.stop()
         for thread in self._threads:
             if thread is not threading.current_thread():
                 thread.join(timeout=10)
+        if self.service.outbox is not None:
+            self.service.outbox.close()
         if self._source is not None:
             self._source.close()
 
     def _start_duties(self) -> None:
-        self._spawn(f"{self.service.name}-relay", self._run_relay)
+        if self.sweeper is not None:
+            self._spawn(f"{self.service.name}-sweeper", self._run_sweeper)
         duties = [*self.service.background, housekeeping.duty(self.service.db)]
         for n, duty in enumerate(duties):
             self._spawn(f"{self.service.name}-duty-{n}", lambda duty=duty: duty(self.stop_event))
 
-    def _run_relay(self) -> None:
-        self.relay.run(self.stop_event, self.service.settings.relay_interval_s)
+    def _run_sweeper(self) -> None:
+        assert self.sweeper is not None
+        self.sweeper.run(self.stop_event, self.service.settings.relay_interval_s)
 
     def _spawn(self, name: str, target: object) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)  # type: ignore[arg-type]

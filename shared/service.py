@@ -11,11 +11,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from flask import Flask
-from pymongo.collection import Collection
 from pymongo.database import Database
 
 from shared import topics
 from shared.consumer import Handler, Subscription
+from shared.outbox import Outbox
 from shared.settings import Settings
 
 
@@ -24,16 +24,14 @@ class Service:
     settings: Settings
     db: Database
     app: Flask
-    outbox: Sequence[Collection] = ()
-    """Collections whose documents carry pending events (see shared.outbox)."""
+    outbox: Outbox | None = None
+    """Where the service's event-carrying writes go (see shared.outbox); None if it emits nothing."""
     handlers: Mapping[str, Handler] = field(default_factory=dict)
     """Consumed event short name → handler."""
     consumes: Sequence[str] = ()
     """Topics this service's consumer group reads."""
     background: Sequence[Callable[[threading.Event], None]] = ()
     """Periodic duties (e.g. due reminders) the worker runs on threads until the event is set."""
-    outbox_written: threading.Event = field(default_factory=threading.Event)
-    """Set after an outbox write so an in-process relay publishes at once."""
 
     @property
     def name(self) -> str:

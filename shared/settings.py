@@ -45,6 +45,7 @@ class Settings:
     mongo_db: str = ""
     log_level: str = "INFO"
     relay_interval_s: float = 0.2
+    outbox_grace_s: float = 5.0
     staff_token_secret: str = "waymark-development-secret-change-me"
     consumer: ConsumerPolicy = field(default_factory=ConsumerPolicy)
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -84,6 +85,7 @@ class Settings:
             mongo_db=env.get(f"{prefix}_DB", ""),
             log_level=env.get("WAYMARK_LOG_LEVEL", "INFO"),
             relay_interval_s=float(env.get("WAYMARK_RELAY_INTERVAL_S", 0.2)),
+            outbox_grace_s=float(env.get("WAYMARK_OUTBOX_GRACE_S", 5.0)),
             staff_token_secret=env.get("WAYMARK_STAFF_TOKEN_SECRET", cls.staff_token_secret),
             consumer=policy,
             extra={k: v for k, v in env.items() if k.startswith(f"{prefix}_")},

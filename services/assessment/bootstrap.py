@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -19,6 +18,7 @@ from services.assessment.repository import INDEXES, CaseRepository
 from shared import health, store, topics
 from shared.auth import StaffTokens
 from shared.http import create_app
+from shared.outbox import Outbox
 from shared.service import Service
 from shared.settings import Settings
 
@@ -36,8 +36,8 @@ def build(
     store.ensure_indexes(db, questionnaires.INDEXES)
     clock = clock or (lambda: datetime.now(UTC))
 
-    outbox_written = threading.Event()
-    repo = CaseRepository(db, on_written=outbox_written.set)
+    outbox = Outbox.for_settings(db, settings)
+    repo = CaseRepository(db, outbox)
     casework = Casework(repo, rules, clock)
     measurement = Measurement(
         repo, rules, clock, instruments, config.licensed_instruments, config.sras_tie_margin
@@ -50,7 +50,7 @@ def build(
         instruments,
         clock,
         config.public_base_url or f"http://{settings.host}:{settings.port}",
-        on_written=outbox_written.set,
+        outbox,
     )
     deps = api.Api(
         StaffTokens(settings.staff_token_secret),
@@ -73,8 +73,7 @@ def build(
         settings=settings,
         db=db,
         app=app,
-        outbox=[repo.changes, invitations.invitations],
+        outbox=outbox,
         handlers=build_handlers(casework, followup, invitations),
         consumes=[topics.events("referral"), topics.events("scheduling")],
-        outbox_written=outbox_written,
     )

@@ -18,6 +18,7 @@ claimed by a unique insert keyed by the invitation: a double submit records once
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import secrets
@@ -36,8 +37,8 @@ from services.assessment.domain import instruments as scoring
 from services.assessment.domain.instruments import Instrument
 from services.assessment.measurement import InvalidResponses, Measurement
 from services.assessment.repository import CaseRepository, UnknownCase
-from shared import outbox
 from shared.events import Event
+from shared.outbox import Outbox
 from shared.store import Index
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ class Questionnaires:
     instruments: Mapping[str, Instrument]
     clock: Clock
     public_base_url: str
-    on_written: Callable[[], None] = field(default=lambda: None)
+    outbox: Outbox
     new_token: Callable[[], str] = field(default=lambda: secrets.token_urlsafe(32))
 
     @property
@@ -142,11 +143,8 @@ class Questionnaires:
             "event": event.dedupe_key,
         }
         requested = ev.questionnaire_requested(case_id, invitation_id, chosen, due_by)
-        try:
-            self.invitations.insert_one(outbox.new_document(record, [requested]))
-        except DuplicateKeyError:
-            return  # a redelivery: the invitation (and its event) exist already
-        self.on_written()
+        with contextlib.suppress(DuplicateKeyError):  # a redelivery: the invitation (and its event) exist
+            self.outbox.insert_one(self.invitations, record, [requested])
 
     def link(self, invitation_id: str) -> str:
         """The guardian's page for this invitation (carries the secret token; never stored elsewhere)."""

@@ -5,9 +5,11 @@ conditional ``update_one`` can have several winners (docs/adr/0003). The one ato
 operation is an insert on a unique key. So every change to a case is first inserted
 into ``case_changes`` under ``<case id>:<revision>``: exactly one writer wins each
 revision, and the change carries its events in its outbox (shared.outbox), so a state
-change and its events are one insert. The change is then folded into the ``cases``
-document (the read model: queue, history). A crash between the two is repaired by the
-next reader, which folds any changes the document has not seen yet, in order.
+change and its events are one insert. The writer then folds the change it just won into
+the ``cases`` document (the read model: queue, history) without reading it back. A crash
+between the two is repaired by the next writer of that case (its claim of the next
+revision collides with the unfolded one, so it folds what is missing and retries), by a
+redelivery of the event that created the case, and by every ``get``.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from shared import inbox, outbox
+from shared import inbox
 from shared.events import Event
+from shared.outbox import Outbox
 from shared.store import Index
 
 CASES, CHANGES = "cases", "case_changes"
@@ -71,10 +74,10 @@ Mutation = Callable[[dict[str, Any]], Change | None]
 
 
 class CaseRepository:
-    def __init__(self, db: Database, on_written: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, db: Database, outbox: Outbox) -> None:
         self.collection = db[CASES]
         self.changes = db[CHANGES]
-        self._on_written = on_written
+        self._outbox = outbox
 
     def get(self, case_id: str, fields: Mapping[str, int] | None = None) -> dict[str, Any] | None:
         """The case, with any changes not yet folded in applied first."""
@@ -86,11 +89,11 @@ class CaseRepository:
         record = self._record(doc["_id"], 1, Change(), event)
         record["create"] = doc
         try:
-            self.changes.insert_one(outbox.new_document(record, events))
+            self._outbox.insert_one(self.changes, record, events)
         except DuplicateKeyError:
+            self._catch_up(doc["_id"])  # a redelivery after a crash before the fold must still fold
             return False
-        self._on_written()
-        self._catch_up(doc["_id"])
+        self._fold(record)
         return True
 
     def mutate(self, case_id: str, mutation: Mutation, event: Event | None = None) -> Any:
@@ -99,10 +102,12 @@ class CaseRepository:
         With ``event``, the change is applied at most once for that event (redeliveries
         are no-ops). Returns the mutation's result, or None when it had nothing to do.
         """
+        doc = self.collection.find_one({"_id": case_id})
         for _ in range(MAX_ATTEMPTS):
-            doc = self.get(case_id)
             if doc is None:
-                raise UnknownCase(case_id)
+                doc = self.get(case_id)  # perhaps created but not yet folded
+                if doc is None:
+                    raise UnknownCase(case_id)
             if event is not None and event.dedupe_key in doc.get(inbox.APPLIED_FIELD, []):
                 return None
             change = mutation(doc)
@@ -110,12 +115,11 @@ class CaseRepository:
                 return None
             record = self._record(case_id, doc["rev"] + 1, change, event)
             try:
-                self.changes.insert_one(outbox.new_document(record, change.events))
+                self._outbox.insert_one(self.changes, record, change.events)
             except DuplicateKeyError:
+                doc = self.get(case_id)  # another writer (or an unfolded crash) holds it: catch up, retry
                 continue
-            if change.events:
-                self._on_written()
-            self._catch_up(case_id)
+            self._fold(record)
             return change.result
         raise ConcurrentChange(f"case {case_id}: {MAX_ATTEMPTS} revisions lost to other writers")
 

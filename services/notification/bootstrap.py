@@ -27,11 +27,12 @@ from services.notification.handlers import EventHandlers
 from services.notification.offer_links import HttpOfferLinks, OfferLinks
 from services.notification.questionnaire_links import HttpQuestionnaireLinks, QuestionnaireLinks
 from services.notification.rendering import Renderer
-from services.notification.repository import DELIVERIES, INDEXES, ReminderStore
+from services.notification.repository import INDEXES, ReminderStore
 from services.notification.sender import Clock, Sender
 from shared import health, store, topics
 from shared.auth import StaffTokens
 from shared.http import create_app
+from shared.outbox import Outbox
 from shared.service import Service
 from shared.settings import Settings
 
@@ -97,7 +98,7 @@ def build(
     db = db if db is not None else store.connect(settings)
     store.ensure_indexes(db, INDEXES)
     clock = clock or utc_now
-    wake = threading.Event()
+    outbox = Outbox.for_settings(db, settings)
     sender = Sender(
         db,
         config,
@@ -105,7 +106,7 @@ def build(
         directory if directory is not None else default_directory(settings, config),
         Renderer(),
         clock,
-        wake,
+        outbox,
         offer_links=offer_links if offer_links is not None else default_offer_links(settings, config),
         questionnaire_links=(
             questionnaire_links
@@ -129,9 +130,8 @@ def build(
         settings=settings,
         db=db,
         app=app,
-        outbox=[db[DELIVERIES]],
+        outbox=outbox,
         handlers=handlers.registry(),
         consumes=CONSUMES,
         background=[scheduler],
-        outbox_written=wake,
     )

@@ -8,7 +8,7 @@ are stored: deliveries keep a one-way recipient reference and a masked address.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +16,8 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
+from shared.events import Event
+from shared.outbox import Outbox
 from shared.store import Index
 
 DELIVERIES, REMINDERS, CLAIMS = "deliveries", "reminders", "delivery_claims"
@@ -48,9 +50,10 @@ PUBLIC_FIELDS = {"outbox": 0, "outbox_at": 0}
 
 
 class DeliveryLog:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, outbox: Outbox | None = None) -> None:
         self.col = db[DELIVERIES]
         self.claims = db[CLAIMS]
+        self._outbox = outbox
 
     def create(self, doc: dict[str, Any]) -> bool:
         """Insert a new delivery; False if one with this key exists (a redelivered event)."""
@@ -96,11 +99,16 @@ class DeliveryLog:
                 {"_id": doc["_id"], "seq": doc["seq"], "state": {"$in": list(OPEN)}}, {"$inc": {"seq": 1}}
             )
 
-    def finish(self, doc: Mapping[str, Any], update: Mapping[str, Any]) -> None:
-        """Close the attempt ``doc`` claimed; the sequence number moves on so the next one can be claimed."""
+    def finish(self, doc: Mapping[str, Any], update: Mapping[str, Any], events: Sequence[Event] = ()) -> None:
+        """Close the attempt ``doc`` claimed, with the events it causes; the sequence number moves on."""
         change = dict(update)
         change["$inc"] = {**change.get("$inc", {}), "seq": 1}
-        self.col.update_one({"_id": doc["_id"], "seq": doc["seq"], "state": SENDING}, change)
+        query = {"_id": doc["_id"], "seq": doc["seq"], "state": SENDING}
+        if events:
+            assert self._outbox is not None, "a delivery log that emits events needs the service's outbox"
+            self._outbox.update_one(self.col, query, change, events)
+        else:
+            self.col.update_one(query, change)
 
     def due(self, now: datetime, limit: int = 100) -> list[str]:
         query = {"state": {"$in": list(OPEN)}, "next_attempt_at": {"$lte": now}}

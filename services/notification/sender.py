@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
-import threading
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -36,7 +35,7 @@ from services.notification.offer_links import OfferLinks
 from services.notification.questionnaire_links import QuestionnaireLinks
 from services.notification.rendering import Renderer, webhook_body
 from services.notification.repository import DEAD, PENDING, RETRYING, SENT, WITHDRAWN, DeliveryLog
-from shared import outbox
+from shared.outbox import Outbox
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -64,15 +63,15 @@ class Sender:
         directory: ContactDirectory,
         renderer: Renderer,
         clock: Clock,
-        wake: threading.Event,
+        outbox: Outbox,
         rand: Callable[[float, float], float] = random.uniform,
         *,
         offer_links: OfferLinks | None = None,
         questionnaire_links: QuestionnaireLinks | None = None,
     ) -> None:
-        self.log = DeliveryLog(db)
+        self.log = DeliveryLog(db, outbox)
         self.config, self.channels, self.directory = config, channels, directory
-        self.renderer, self.clock, self.wake, self.rand = renderer, clock, wake, rand
+        self.renderer, self.clock, self.rand = renderer, clock, rand
         self.offer_links = offer_links
         self.questionnaire_links = questionnaire_links
 
@@ -160,8 +159,7 @@ class Sender:
                      "provider_id": provider_id, "last_error": None},
             "$push": {"history": {"at": now, "result": SENT}},
         }  # fmt: skip
-        self.log.finish(doc, outbox.with_events(update, [sent_event(doc, attempts)]))
-        self.wake.set()
+        self.log.finish(doc, update, [sent_event(doc, attempts)])
         metrics.NOTIFICATIONS.labels(doc["channel"], "sent").inc()
         return SENT
 
@@ -176,8 +174,7 @@ class Sender:
         if permanent or attempts >= doc["max_attempts"]:
             update = {"$set": {"state": DEAD, "attempts": attempts, "last_error": reason, "updated_at": now},
                       "$push": {"history": history}}  # fmt: skip
-            self.log.finish(doc, outbox.with_events(update, [failed_event(doc, attempts, reason)]))
-            self.wake.set()
+            self.log.finish(doc, update, [failed_event(doc, attempts, reason)])
             metrics.NOTIFICATIONS.labels(doc["channel"], "dead").inc()
             log.warning(
                 "delivery dead", extra={"delivery": doc["_id"], "reason": reason, "attempts": attempts}

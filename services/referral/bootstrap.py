@@ -27,6 +27,7 @@ from services.referral.webhooks import internal_blueprint, webhook_blueprint
 from shared import health, store
 from shared.auth import StaffTokens
 from shared.http import create_app
+from shared.outbox import Outbox
 from shared.service import Service
 from shared.settings import Settings
 
@@ -53,7 +54,8 @@ def build(
     clock = clock or _utcnow
     cipher = cipher or FieldCipher.from_settings(settings)
     extra = settings.extra
-    cases = Cases(db)
+    outbox = Outbox.for_settings(db, settings)
+    cases = Cases(db, outbox)
     deps = Deps(
         db=db,
         cases=cases,
@@ -79,13 +81,11 @@ def build(
         checks=health.checks(settings, db),
         max_body_bytes=int(extra.get("REFERRAL_MAX_BODY_BYTES", 64 * 1024)),
     )
-    service = Service(
+    return Service(
         settings=settings,
         db=db,
         app=app,
-        outbox=[db.cases],
+        outbox=outbox,
         handlers=handlers(cases, clock),
         consumes=list(CONSUMES),
     )
-    cases.on_write = service.outbox_written.set
-    return service

@@ -7,15 +7,15 @@ per child" is a unique ``_id`` in ``children``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from pymongo import DESCENDING
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from shared import outbox
 from shared.events import Event
+from shared.outbox import Outbox
 from shared.store import Index
 
 INDEXES = {
@@ -37,19 +37,17 @@ SUMMARY = {"outbox": 0, "applied_events": 0, "linked_referrals": 0, "attendance"
 
 
 class Cases:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, outbox: Outbox) -> None:
         self.col = db.cases
         self.children = db.children
-        self.on_write: Callable[[], object] = lambda: None
-        """Called after a write that carries events (bootstrap wakes the in-process relay)."""
+        self._outbox = outbox
 
     def insert(self, case: dict[str, Any], events: Sequence[Event]) -> bool:
         """Insert a new case with its events; False when a case with this id already exists."""
         try:
-            self.col.insert_one(outbox.new_document(case, events))
+            self._outbox.insert_one(self.col, case, events)
         except DuplicateKeyError:
             return False
-        self.on_write()
         return True
 
     def get(self, case_id: str) -> dict[str, Any] | None:
@@ -77,10 +75,7 @@ class Cases:
         """Apply ``update`` if nobody changed the case since it was read (its version); bump it."""
         query = {"_id": case["_id"], "version": case["version"], **guard}
         update = {**update, "$inc": {**update.get("$inc", {}), "version": 1}}
-        done = self.col.update_one(query, outbox.with_events(update, events)).modified_count == 1
-        if done and events:
-            self.on_write()
-        return done
+        return self._outbox.update_one(self.col, query, update, events).modified_count == 1
 
     # -- one open case per child ------------------------------------------------------------
     def claim_child(self, child_index: str, case_id: str) -> str | None:

@@ -18,7 +18,7 @@ from services.scheduling import booking, claims, offers
 from services.scheduling import repository as repo
 from services.scheduling.context import Conflict, Scheduling
 from services.scheduling.outgoing import derived_id, event
-from shared import inbox, outbox
+from shared import inbox
 from shared.events import Event
 
 NO_SHOW_LIMIT = 2
@@ -41,13 +41,12 @@ def record(ctx: Scheduling, appointment_id: str, outcome: str) -> dict[str, Any]
     claims.take(
         ctx, f"appointment:{appointment_id}", outcome, f"appointment {appointment_id} was recorded meanwhile"
     )
-    ctx.db.appointments.update_one(
+    ctx.writes.update_one(
+        ctx.db.appointments,
         {"_id": appointment_id},
-        outbox.with_events(
-            {"$set": {"state": outcome, "recorded_at": ctx.now()}}, [event(name, appt["case_id"], payload)]
-        ),
+        {"$set": {"state": outcome, "recorded_at": ctx.now()}},
+        [event(name, appt["case_id"], payload)],
     )
-    ctx.notify()
     follow: dict[str, Any] = {}
     if outcome == "attended" and appt["kind"] == "intake":
         ctx.db.waitlist.update_one({"_id": appt["case_id"]}, {"$set": {"state": "seen"}})
@@ -113,17 +112,16 @@ def flag_followup(
     }
     if cause is not None:
         query, update = inbox.once(cause, query), inbox.record_applied(cause, update)
-    if ctx.db.waitlist.update_one(query, outbox.with_events(update, [needed])).matched_count == 0:
+    if ctx.writes.update_one(ctx.db.waitlist, query, update, [needed]).matched_count == 0:
         if ctx.db.waitlist.find_one({"_id": case_id}, {"_id": 1}) is not None:
             return  # the entry exists, so the guard held: this cause was already applied
         doc = {"_id": case_id, **update["$set"]}
         if cause is not None:
             doc[inbox.APPLIED_FIELD] = [cause.dedupe_key]
         try:
-            ctx.db.waitlist.insert_one(outbox.new_document(doc, [needed]))
+            ctx.writes.insert_one(ctx.db.waitlist, doc, [needed])
         except DuplicateKeyError:
             return  # created meanwhile by another handler; its flag stands
-    ctx.notify()
 
 
 def book_series(

@@ -18,7 +18,6 @@ from services.scheduling import claims, offers
 from services.scheduling import repository as repo
 from services.scheduling.context import Conflict, NotFound, Scheduling
 from services.scheduling.outgoing import event
-from shared import outbox
 
 RELEASE = {
     "$set": {"state": "open"},
@@ -99,7 +98,7 @@ def book(
     }
     booked = event("appointment.booked", case_id, repo.appointment_payload(doc))
     try:
-        ctx.db.appointments.insert_one(outbox.new_document(doc, [booked]))
+        ctx.writes.insert_one(ctx.db.appointments, doc, [booked])
     except DuplicateKeyError:  # the same caller-chosen id, booked by a concurrent handler
         _unclaim(ctx, slot_id, appointment_id)
         return get_appointment(ctx, appointment_id)
@@ -116,7 +115,6 @@ def book(
                 "$unset": {"offer_id": ""},
             },
         )
-    ctx.notify()
     return doc
 
 
@@ -145,13 +143,12 @@ def cancel(ctx: Scheduling, appointment_id: str, reason: str, *, requeue: bool =
         "appointment.cancelled", appt["case_id"], {**repo.appointment_payload(appt), "reason": reason}
     )
     claims.take(ctx, f"appointment:{appointment_id}", "cancelled", f"appointment {appointment_id} is closed")
-    ctx.db.appointments.update_one(
+    ctx.writes.update_one(
+        ctx.db.appointments,
         {"_id": appointment_id},
-        outbox.with_events(
-            {"$set": {"state": "cancelled", "reason": reason, "cancelled_at": ctx.now()}}, [cancelled]
-        ),
+        {"$set": {"state": "cancelled", "reason": reason, "cancelled_at": ctx.now()}},
+        [cancelled],
     )
-    ctx.notify()
     if appt["kind"] == "intake" and requeue:
         # Conditional, but harmless on FerretDB: only the winner of ``appointment:<id>`` gets here.
         ctx.db.waitlist.update_one(
@@ -198,17 +195,16 @@ def reschedule(ctx: Scheduling, appointment_id: str, slot_id: str) -> dict[str, 
         {**repo.appointment_payload(moved), "previous_start": repo.iso(appt["start"])},
     )
     fields = {k: moved[k] for k in ("slot_id", "hospital_id", "start", "end")}
-    result = ctx.db.appointments.update_one(
+    result = ctx.writes.update_one(
+        ctx.db.appointments,
         {"_id": appointment_id, "state": "booked", "slot_id": appt["slot_id"]},
-        outbox.with_events(
-            {"$set": {**fields, "moves": moves + 1, "rescheduled_at": ctx.now()}}, [rescheduled]
-        ),
+        {"$set": {**fields, "moves": moves + 1, "rescheduled_at": ctx.now()}},
+        [rescheduled],
     )
     if result.modified_count != 1:  # cancelled or recorded meanwhile (those hold their own claim)
         claims.give_up(ctx, move_key(appointment_id, moves), slot_id)
         _unclaim(ctx, slot_id, appointment_id)
         raise Conflict(changed)
-    ctx.notify()
     release(ctx, appt["slot_id"], None, owner=appointment_id)
     return {**moved, "moves": moves + 1}
 

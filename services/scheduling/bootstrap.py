@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import threading
-
 from pymongo.database import Database
 
 from services.scheduling import api, duties, handlers
 from services.scheduling.config import Clock, Config, system_clock
 from services.scheduling.context import Scheduling
-from services.scheduling.repository import INDEXES, OUTBOX_COLLECTIONS
+from services.scheduling.repository import INDEXES
 from shared import health, store
 from shared.auth import StaffTokens
 from shared.http import create_app
+from shared.outbox import Outbox
 from shared.service import Service
 from shared.settings import Settings
 
@@ -32,7 +31,6 @@ def build(
 ) -> Service:
     db = db if db is not None else store.connect(settings)
     store.ensure_indexes(db, INDEXES)
-    written = threading.Event()
     ctx = Scheduling(
         db=db,
         config=config
@@ -40,7 +38,7 @@ def build(
             settings.extra, settings.staff_token_secret, f"http://{settings.host}:{settings.port}"
         ),
         clock=clock or system_clock,
-        written=written,
+        outbox=Outbox.for_settings(db, settings),
     )
     tokens = StaffTokens(settings.staff_token_secret)
     app = create_app(
@@ -56,9 +54,8 @@ def build(
         settings=settings,
         db=db,
         app=app,
-        outbox=[db[name] for name in OUTBOX_COLLECTIONS],
+        outbox=ctx.outbox,
         handlers=handlers.handlers(ctx),
         consumes=handlers.CONSUMES,
         background=[lambda stop: duties.run(ctx, stop)] if run_duties else [],
-        outbox_written=written,
     )

@@ -1,14 +1,15 @@
-"""What every scheduling operation needs: its store, the time, its settings and the relay's wake-up."""
+"""What every scheduling operation needs: its store, the time, its settings and its outbox."""
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from pymongo.database import Database
 
 from services.scheduling.config import Clock, Config, system_clock
+from shared import topics
+from shared.outbox import Outbox
 
 
 class NotFound(LookupError):
@@ -24,7 +25,12 @@ class Scheduling:
     db: Database
     config: Config = field(default_factory=Config)
     clock: Clock = system_clock
-    written: threading.Event = field(default_factory=threading.Event)
+    outbox: Outbox | None = None
+    """Event-carrying writes go through it; the default (seeding, tests) publishes nothing until attached."""
+
+    def __post_init__(self) -> None:
+        if self.outbox is None:
+            self.outbox = Outbox(self.db, "scheduling", topics.events("scheduling"), inline=True)
 
     def now(self) -> datetime:
         return self.clock()
@@ -33,6 +39,7 @@ class Scheduling:
         """Today in the region's time zone: waits and targets are counted in local days."""
         return self.clock().astimezone(self.config.tz).date()
 
-    def notify(self) -> None:
-        """Wake the outbox relay after writing events."""
-        self.written.set()
+    @property
+    def writes(self) -> Outbox:
+        assert self.outbox is not None
+        return self.outbox

@@ -23,7 +23,6 @@ from services.scheduling import repository as repo
 from services.scheduling.context import Scheduling
 from services.scheduling.domain.geography import travel_km
 from services.scheduling.outgoing import event
-from shared import outbox
 
 WAITING_ORDER = [("urgent", -1), ("band_rank", 1), ("referred_on", 1), ("score", -1), ("_id", 1)]
 SLOT_SCAN = 500
@@ -151,8 +150,7 @@ def make_offer(ctx: Scheduling, entry: dict[str, Any], slot: dict[str, Any], by:
         "made_by": by,
         "created_at": now,
     }
-    ctx.db.offers.insert_one(outbox.new_document(doc, [made]))
-    ctx.notify()
+    ctx.writes.insert_one(ctx.db.offers, doc, [made])
     if claims.owner_of(ctx, f"offer:{offer_id}") == "abandoned":  # slower than rounds.ABANDON_AFTER
         ctx.db.offers.update_one({"_id": offer_id}, {"$set": {"state": "withdrawn"}})
         _unhold(ctx, entry["_id"], slot["_id"], offer_id)

@@ -16,7 +16,6 @@ from services.scheduling.domain.geography import travel_km
 from services.scheduling.domain.model import Entry
 from services.scheduling.domain.pressure import BandPressure, Capacity, compute, suggestions
 from services.scheduling.outgoing import event
-from shared import outbox
 
 QUEUED = ("waiting", "offered")
 
@@ -104,15 +103,13 @@ def publish_changes(ctx: Scheduling) -> int:
         )
         fields["changes"] = count + 1
         if key in last:
-            ctx.db.pressure.update_one(
-                {"_id": key, "level": previous}, outbox.with_events({"$set": fields}, [changed_event])
+            ctx.writes.update_one(
+                ctx.db.pressure, {"_id": key, "level": previous}, {"$set": fields}, [changed_event]
             )
         else:
             try:
-                ctx.db.pressure.insert_one(outbox.new_document({"_id": key, **fields}, [changed_event]))
+                ctx.writes.insert_one(ctx.db.pressure, {"_id": key, **fields}, [changed_event])
             except DuplicateKeyError:
                 continue  # another duty process published this first change
         changed += 1
-    if changed:
-        ctx.notify()
     return changed

@@ -17,8 +17,6 @@ from services.scheduling.domain.calendar import Session
 from services.scheduling.domain.model import Constraints, Entry, Hospital, Slot
 from shared.store import Index
 
-OUTBOX_COLLECTIONS = ("waitlist", "offers", "appointments", "pressure")
-
 INDEXES: dict[str, list[Index]] = {
     "slots": [
         Index([("hospital_id", 1), ("start", 1), ("clinic_type", 1)], unique=True, name="slot_key"),

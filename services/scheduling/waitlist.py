@@ -20,7 +20,6 @@ from services.scheduling.domain.matching import eligible_hospitals
 from services.scheduling.domain.model import BAND_RANK
 from services.scheduling.inbound import EscalatedIn, TriagedIn, WithdrawnIn
 from services.scheduling.outgoing import derived_id, event
-from shared import outbox
 from shared.events import Event
 
 OPEN_STATES = ("awaiting_triage", "waiting", "offered")
@@ -72,11 +71,10 @@ def on_triaged(ctx: Scheduling, message: Event) -> None:
             **fields,
         }
         try:
-            ctx.db.waitlist.insert_one(outbox.new_document(doc, [_added(doc, message)]))
+            ctx.writes.insert_one(ctx.db.waitlist, doc, [_added(doc, message)])
         except DuplicateKeyError:
             existing = ctx.db.waitlist.find_one({"_id": case_id})
         else:
-            ctx.notify()
             offers.offer_entry(ctx, case_id)
             return
     if existing.get("triage_version", 0) >= version or existing.get("state") == "removed":
@@ -89,10 +87,9 @@ def on_triaged(ctx: Scheduling, message: Event) -> None:
         "_id": case_id,
         "$or": [{"triage_version": {"$lt": version}}, {"triage_version": {"$exists": False}}],
     }
-    ctx.db.waitlist.update_one(
-        guard, outbox.with_events({"$set": {**fields, "state": state}}, [_added(merged, message)])
+    ctx.writes.update_one(
+        ctx.db.waitlist, guard, {"$set": {**fields, "state": state}}, [_added(merged, message)]
     )
-    ctx.notify()
     if state == "waiting":
         offers.offer_entry(ctx, case_id)
 

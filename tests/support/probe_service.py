@@ -16,9 +16,10 @@ from flask import Flask
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from shared import health, inbox, logs, outbox, store, topics
+from shared import health, inbox, logs, store, topics
 from shared.events import Event, event_type
 from shared.http import create_app
+from shared.outbox import Outbox
 from shared.runtime import serve_worker
 from shared.service import Service
 from shared.settings import Settings
@@ -37,8 +38,8 @@ def ping(service: Service, ping_id: str, *, poison: bool = False, correlation_id
     event = Event(
         PINGED, f"/services/{service.name}", ping_id, {"ping_id": ping_id, "poison": poison}, **kwargs
     )
-    service.db.pings.insert_one(outbox.new_document({"_id": ping_id, "poison": poison}, [event]))
-    service.outbox_written.set()
+    assert service.outbox is not None
+    service.outbox.insert_one(service.db.pings, {"_id": ping_id, "poison": poison}, [event])
     return event
 
 
@@ -62,7 +63,7 @@ def build(settings: Settings, db: Database | None = None) -> Service:
         settings=settings,
         db=db,
         app=app,
-        outbox=[] if os.environ.get("PROBE_CONSUME_ONLY") == "1" else [db.pings],
+        outbox=None if os.environ.get("PROBE_CONSUME_ONLY") == "1" else Outbox.for_settings(db, settings),
         handlers={"probe.pinged": lambda event: handle_pinged(db, event)},
         consumes=[topics.events(settings.service)],
     )

@@ -25,4 +25,5 @@ def settings() -> Settings:
             max_attempts=3, backoff_initial_s=0.001, backoff_max_s=0.002, dead_letter_cap=2
         ),
         relay_interval_s=0.01,
+        outbox_grace_s=0.05,
     )

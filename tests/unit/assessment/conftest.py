@@ -81,6 +81,7 @@ def settings() -> Settings:
         staff_token_secret=SECRET,
         consumer=ConsumerPolicy(max_attempts=2, backoff_initial_s=0.001, backoff_max_s=0.002),
         relay_interval_s=0.01,
+        outbox_grace_s=0.05,
     )
 
 

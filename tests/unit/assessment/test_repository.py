@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from services.assessment.repository import CHANGES, CaseRepository, Change
+from shared.outbox import Outbox
 
 from .conftest import amended, outbox, submitted
 
 
 def test_writer_losing_a_revision_retries_on_top_of_the_winner(db):
-    repo = CaseRepository(db)
+    repo = CaseRepository(db, Outbox(db, "assessment", "waymark.assessment.events", inline=True))
     repo.create({"_id": "c1", "status": "active", "notes": []}, [])
     calls = []
 
@@ -26,7 +27,7 @@ def test_writer_losing_a_revision_retries_on_top_of_the_winner(db):
 
 
 def test_change_not_yet_folded_is_applied_by_the_next_reader(db):
-    repo = CaseRepository(db)
+    repo = CaseRepository(db, Outbox(db, "assessment", "waymark.assessment.events", inline=True))
     repo.create({"_id": "c1", "status": "active"}, [])
     db[CHANGES].insert_one(CaseRepository._record("c1", 2, Change({"status": "withdrawn"}), None))
     assert db.cases.find_one({"_id": "c1"})["status"] == "active"  # the writer "crashed" here

@@ -79,7 +79,12 @@ def db():
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings(service="referral", extra={"REFERRAL_RATE_LIMIT_PER_MINUTE": "1000"})
+    return Settings(
+        service="referral",
+        relay_interval_s=0.01,
+        outbox_grace_s=0.05,
+        extra={"REFERRAL_RATE_LIMIT_PER_MINUTE": "1000"},
+    )
 
 
 @pytest.fixture

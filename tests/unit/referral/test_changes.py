@@ -78,7 +78,7 @@ def test_attendance_only_once_seen(service, client, school_a, submit, db):
 def test_a_concurrent_change_is_not_lost(service, submit, db, clock):
     """An event handled between a command's read and its write makes the command re-read, not clobber."""
     case_id = submit()
-    cases = Cases(db)
+    cases = Cases(db, service.outbox)
     read = cases.get_for_school
 
     def read_then_race(*args):

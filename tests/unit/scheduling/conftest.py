@@ -9,7 +9,6 @@ from services.scheduling import calendar_ops
 from services.scheduling.bootstrap import build
 from services.scheduling.config import Config
 from services.scheduling.domain.geography import DISTRICT_CENTROIDS
-from services.scheduling.repository import OUTBOX_COLLECTIONS
 from services.scheduling.seed import seed_region
 from shared.auth import StaffTokens
 from shared.events import Event, event_type
@@ -85,6 +84,9 @@ def triaged(
         **extra,
     }
     return Event(event_type("assessment.triaged"), "/services/assessment", case_id, data)
+
+
+OUTBOX_COLLECTIONS = ("waitlist", "offers", "appointments", "pressure")
 
 
 def emitted(db, name: str | None = None) -> list[dict]:

@@ -1,14 +1,17 @@
+"""The outbox: intent, write, publish by the writer, and the sweeper that covers a writer's crash."""
+
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from pymongo.errors import DuplicateKeyError
 
 from shared import outbox
 from shared.events import Event, event_type, from_kafka
 from shared.memory_bus import MemoryBus
-from shared.outbox import OutboxRelay
+from shared.outbox import PENDING, Outbox, OutboxSweeper
 from tests.support.processes import eventually
 
 TOPIC = "waymark.probe.events"
@@ -27,87 +30,149 @@ class FailingPublisher(MemoryBus):
         raise ConnectionError("broker down")
 
 
-class TestOutboxWrites:
-    def test_insert_carries_the_events_in_the_same_document(self, db):
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def inline(db, publisher=None) -> Outbox:
+    box = Outbox(db, "probe", TOPIC, inline=True)
+    if publisher is not None:
+        box.attach(publisher)
+    return box
+
+
+class TestWrites:
+    def test_insert_carries_the_events_and_the_writer_publishes_them(self, db, bus):
         e = event("c1")
-        db.cases.insert_one(outbox.new_document({"_id": "c1", "status": "new"}, [e]))
+        inline(db, bus).insert_one(db.cases, {"_id": "c1", "status": "new"}, [e])
         doc = db.cases.find_one({"_id": "c1"})
         assert doc["outbox"] == [e.to_dict()]
-        assert doc["outbox_at"] is not None
+        assert [p.id for p in published(bus)] == [e.id]
+        assert bus.records(TOPIC)[0].key == b"c1"
+        assert db[PENDING].count_documents({}) == 0  # nothing left for the sweeper
 
-    def test_update_appends_events_alongside_the_state_change(self, db):
-        db.cases.insert_one(outbox.new_document({"_id": "c1", "status": "new"}, []))
+    def test_update_appends_events_alongside_the_state_change_in_order(self, db, bus):
+        box = inline(db, bus)
+        box.insert_one(db.cases, {"_id": "c1", "status": "new"}, [])
         first, second = event("c1", 1), event("c1", 2)
-        update = outbox.with_events({"$set": {"status": "triaged"}}, [first, second])
-        db.cases.update_one({"_id": "c1"}, update)
+        box.update_one(db.cases, {"_id": "c1"}, {"$set": {"status": "triaged"}}, [first, second])
         doc = db.cases.find_one({"_id": "c1"})
         assert doc["status"] == "triaged"
         assert [e["id"] for e in doc["outbox"]] == [first.id, second.id]
+        assert [p.id for p in published(bus)] == [first.id, second.id]
 
+    def test_an_update_that_matches_nothing_emits_nothing(self, db, bus):
+        box = inline(db, bus)
+        box.insert_one(db.cases, {"_id": "c1", "version": 2}, [])
+        result = box.update_one(db.cases, {"_id": "c1", "version": 1}, {"$set": {"x": 1}}, [event("c1")])
+        assert result.matched_count == 0
+        assert published(bus) == []
+        assert db[PENDING].count_documents({}) == 0
 
-class TestRelay:
-    def test_publishes_in_order_once_and_never_touches_the_aggregate(self, db, bus):
-        events = [event("c1", n) for n in range(3)]
-        db.cases.insert_one(outbox.new_document({"_id": "c1"}, events))
-        before = db.cases.find_one({"_id": "c1"})
-        relay = OutboxRelay("probe", [db.cases], bus, TOPIC)
-        assert relay.run_once() == 3
-        assert relay.run_once() == 0
+    def test_a_lost_insert_race_emits_nothing(self, db, bus):
+        box = inline(db, bus)
+        box.insert_one(db.cases, {"_id": "c1"}, [event("c1", 1)])
+        with pytest.raises(DuplicateKeyError):
+            box.insert_one(db.cases, {"_id": "c1"}, [event("c1", 2)])
+        assert [p.data["n"] for p in published(bus)] == [1]
+        assert db[PENDING].count_documents({}) == 0
+
+    def test_with_the_broker_down_the_write_stands_and_the_intent_stays(self, db):
+        box = inline(db, FailingPublisher())
+        box.insert_one(db.cases, {"_id": "c1"}, [event("c1")])
+        assert db.cases.find_one({"_id": "c1"}) is not None
+        assert db[PENDING].count_documents({}) == 1
+
+    def test_the_background_dispatcher_publishes_in_write_order(self, db, bus):
+        box = Outbox(db, "probe", TOPIC)
+        box.attach(bus)
+        events = [event(f"c{n}", n) for n in range(50)]
+        for n, e in enumerate(events):
+            box.insert_one(db.cases, {"_id": f"c{n}"}, [e])
+        box.flush(5)
         assert [p.id for p in published(bus)] == [e.id for e in events]
-        assert all(r.key == b"c1" for r in bus.records(TOPIC))
-        assert db.cases.find_one({"_id": "c1"}) == before
-        assert relay.pending() == 0
+        assert db[PENDING].count_documents({}) == 0
+        box.close()
 
-    def test_later_events_on_the_same_document_follow(self, db, bus):
-        db.cases.insert_one(outbox.new_document({"_id": "c1"}, [event("c1", 1)]))
-        relay = OutboxRelay("probe", [db.cases], bus, TOPIC)
-        relay.run_once()
-        db.cases.update_one({"_id": "c1"}, outbox.with_events({}, [event("c1", 2)]))
-        assert relay.pending() == 1
-        relay.run_once()
-        assert [p.data["n"] for p in published(bus)] == [1, 2]
 
-    def test_events_stay_pending_while_the_broker_is_down(self, db, bus):
-        db.cases.insert_one(outbox.new_document({"_id": "c1"}, [event("c1")]))
-        with pytest.raises(ConnectionError):
-            OutboxRelay("probe", [db.cases], FailingPublisher(), TOPIC).run_once()
-        relay = OutboxRelay("probe", [db.cases], bus, TOPIC)
-        assert relay.pending() == 1
-        assert relay.run_once() == 1
+class TestSweeper:
+    def test_publishes_what_a_crashed_writer_left_after_the_grace(self, db, bus):
+        clock = Clock()
+        e = event("c1")
+        inline(db, FailingPublisher()).insert_one(db.cases, {"_id": "c1"}, [e])  # "crashed" before publishing
+        sweeper = OutboxSweeper(inline(db, bus), grace=timedelta(seconds=5), clock=clock)
+        assert sweeper.run_once() == 0  # the writer may still be publishing it
+        clock.now += timedelta(seconds=6)
+        assert sweeper.run_once() == 1
+        assert sweeper.run_once() == 0
+        assert [p.id for p in published(bus)] == [e.id]
+        assert sweeper.pending() == 0
+
+    def test_an_intent_whose_write_never_happened_is_never_published_and_is_dropped_late(self, db, bus):
+        clock = Clock()
+        writer = inline(db, bus)
+        e = event("ghost")
+        writer._intend(db.cases, "ghost", [e])  # the writer died between the intent and its write
+        sweeper = OutboxSweeper(
+            writer, grace=timedelta(seconds=5), abandon_after=timedelta(minutes=10), clock=clock
+        )
+        clock.now += timedelta(minutes=1)
+        assert sweeper.run_once() == 0
+        assert sweeper.pending() == 1  # a very slow write could still land: keep watching
+        clock.now += timedelta(minutes=10)
+        assert sweeper.run_once() == 0
+        assert sweeper.pending() == 0
+        assert published(bus) == []
+
+    def test_a_slow_write_that_lands_after_the_grace_is_still_published(self, db, bus):
+        clock = Clock()
+        writer = inline(db, FailingPublisher())
+        e = event("slow")
+        writer._intend(db.cases, "slow", [e])
+        sweeper = OutboxSweeper(inline(db, bus), grace=timedelta(seconds=5), clock=clock)
+        clock.now += timedelta(seconds=30)
+        assert sweeper.run_once() == 0
+        db.cases.insert_one(outbox.new_document({"_id": "slow"}, [e]))  # the write lands late
+        assert sweeper.run_once() == 1
+        assert [p.id for p in published(bus)] == [e.id]
+
+    def test_events_of_one_document_are_swept_in_write_order(self, db, bus):
+        writer = inline(db, FailingPublisher())
+        writer.insert_one(db.cases, {"_id": "c1"}, [event("c1", 1), event("c1", 2)])
+        writer.update_one(db.cases, {"_id": "c1"}, {"$set": {"x": 1}}, [event("c1", 3)])
+        clock = Clock()
+        clock.now += timedelta(seconds=10)
+        OutboxSweeper(inline(db, bus), clock=clock).run_once()
+        assert [p.data["n"] for p in published(bus)] == [1, 2, 3]
 
     def test_a_crash_after_publishing_republishes_with_the_same_id(self, db, bus, monkeypatch):
+        clock = Clock()
         e = event("c1")
-        db.cases.insert_one(outbox.new_document({"_id": "c1"}, [e]))
-        relay = OutboxRelay("probe", [db.cases], bus, TOPIC)
+        writer = inline(db, bus)
 
         def crash(*args, **kwargs):
-            raise SystemExit("killed between publish and record")
+            raise SystemExit("killed between publish and forgetting the intent")
 
-        monkeypatch.setattr(OutboxRelay, "_record", staticmethod(crash))
+        monkeypatch.setattr(writer.pending, "delete_many", crash)
         with pytest.raises(SystemExit):
-            relay.run_once()
+            writer.insert_one(db.cases, {"_id": "c1"}, [e])
         monkeypatch.undo()
-        relay.run_once()
+        clock.now += timedelta(seconds=10)
+        OutboxSweeper(inline(db, bus), clock=clock).run_once()
         assert [p.id for p in published(bus)] == [e.id, e.id]  # at-least-once; consumers dedupe
 
-    def test_a_write_stamped_before_the_watermark_but_seen_late_is_still_published(self, db, bus):
-        relay = OutboxRelay("probe", [db.cases], bus, TOPIC, margin=timedelta(seconds=10))
-        db.cases.insert_one(outbox.new_document({"_id": "new"}, [event("new", 2)]))
-        late = outbox.new_document({"_id": "late"}, [event("late", 1)])
-        late["outbox_at"] -= timedelta(seconds=5)  # committed after a newer write was relayed
-        relay.run_once()
-        db.cases.insert_one(late)
-        assert relay.run_once() == 1
-        assert sorted(p.subject for p in published(bus)) == ["late", "new"]
 
-
-def test_the_running_relay_indexes_what_it_reads(db, bus):
-    relay = OutboxRelay("probe", [db.cases], bus, TOPIC)
+def test_the_running_sweeper_indexes_what_it_reads(db, bus):
+    sweeper = OutboxSweeper(inline(db, bus))
     stop = threading.Event()
-    thread = threading.Thread(target=relay.run, args=(stop, 0.01))
+    thread = threading.Thread(target=sweeper.run, args=(stop, 0.01))
     thread.start()
     try:
-        eventually(lambda: "outbox_at" in db.cases.index_information(), timeout=5, what="the outbox_at index")
+        eventually(lambda: "pending_order" in db[PENDING].index_information(), timeout=5, what="the index")
     finally:
         stop.set()
         thread.join(5)

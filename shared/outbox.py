@@ -24,6 +24,7 @@ construction and nothing ever scans the aggregates.
 from __future__ import annotations
 
 import atexit
+import itertools
 import logging
 import os
 import queue
@@ -106,6 +107,7 @@ class Outbox:
         self._queue: queue.Queue[_Item] = queue.Queue(maxsize=QUEUE_BOUND)
         self._dispatcher: threading.Thread | None = None
         self._pid = os.getpid()
+        self._seq = itertools.count()
 
     @classmethod
     def for_settings(cls, db: Database, settings: Settings) -> Outbox:
@@ -203,7 +205,7 @@ class Outbox:
     def _intend(self, collection: Collection, doc_id: Any, events: Sequence[Event]) -> None:
         if not events:
             return
-        at = _now()
+        at = _now()  # stores keep milliseconds: ``seq`` orders this process's writes within one
         self.pending.insert_many(
             [
                 {
@@ -211,10 +213,10 @@ class Outbox:
                     "collection": collection.name,
                     "doc_id": doc_id,
                     "at": at,
-                    "seq": n,
+                    "seq": next(self._seq),
                     "event": e.to_dict(),
                 }
-                for n, e in enumerate(events)
+                for e in events
             ],
             ordered=True,
         )

@@ -8,14 +8,14 @@ version each and one event each.
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from services.assessment.bootstrap import build
 from shared.events import Event, event_type, from_kafka
 from shared.memory_bus import MemoryBus
-from shared.outbox import OutboxRelay
+from shared.outbox import OutboxSweeper
 from shared.settings import Settings
 from tests.unit.assessment.conftest import referral_data
 
@@ -63,7 +63,9 @@ def test_concurrent_overrides_each_get_their_own_version(service, mongo_db):
     assert [v["version"] for v in doc["triage"]] == list(range(1, WRITERS + 2))
     assert sorted(v["by"] for v in doc["triage"][1:]) == sorted(f"dr-{n}" for n in range(WRITERS))
 
-    bus = MemoryBus()
-    OutboxRelay("assessment", service.outbox, bus, "t").run_once()
-    versions = [from_kafka(r.value, r.headers).data["triage_version"] for r in bus.records("t")]
+    bus = MemoryBus()  # nothing was attached while writing: every event waits for the sweeper
+    service.outbox.attach(bus)
+    OutboxSweeper(service.outbox, grace=timedelta(0)).run_once()
+    topic = "waymark.assessment.events"
+    versions = [from_kafka(r.value, r.headers).data["triage_version"] for r in bus.records(topic)]
     assert versions == list(range(1, WRITERS + 2))

@@ -9,7 +9,6 @@ import pytest
 from kafka import KafkaConsumer
 
 from shared import dlq, kafka, topics
-from shared.outbox import OutboxRelay
 from shared.settings import Settings
 from tests.conftest import MONGO_URI
 from tests.support import probe_service
@@ -34,15 +33,18 @@ def worker_env(name: str, db_name: str, bootstrap: str, **extra: str) -> dict[st
 
 @pytest.fixture
 def probe(kafka_bootstrap, mongo_db, unique):
-    """The probe service in this process (writer + relay) and its name for the worker process."""
+    """The probe service in this process (a writer that publishes its own events) and its name."""
     name = f"probe_{unique}"
     settings = Settings(service=name, mode="kafka", kafka_bootstrap=kafka_bootstrap, mongo_db=mongo_db.name)
     service = probe_service.build(settings, db=mongo_db)
     kafka.ensure_topics(kafka_bootstrap, [service.topic, topics.dead_letters(name)])
-    publisher = kafka.KafkaPublisher(kafka_bootstrap, "it-relay")
-    relay = OutboxRelay(name, [mongo_db.pings], publisher, service.topic)
-    yield name, service, relay
-    publisher.close()
+    yield name, service
+    service.outbox.close()
+
+
+def published(service) -> None:
+    """Wait for the writer's dispatcher to have sent everything written so far."""
+    service.outbox.flush()
 
 
 def read_topic(bootstrap: str, topic: str, count: int) -> list:
@@ -63,11 +65,11 @@ def log_for(name: str, what: str) -> Path:
 
 
 def test_outbox_event_reaches_a_consumer_in_another_process(probe, kafka_bootstrap, mongo_db):
-    name, service, relay = probe
+    name, service = probe
     env = worker_env(name, mongo_db.name, kafka_bootstrap)
     with running(python_module("tests.support.probe_service"), env, log_for(name, "worker")) as worker:
         event = probe_service.ping(service, "p1", correlation_id="corr-it-1")
-        assert relay.run_once() == 1
+        published(service)
         effect = eventually(lambda: mongo_db.effects.find_one({"ping_id": "p1"}), what="effect in FerretDB")
         assert effect["pid"] == worker.pid
     [record] = read_topic(kafka_bootstrap, service.topic, 1)
@@ -76,17 +78,16 @@ def test_outbox_event_reaches_a_consumer_in_another_process(probe, kafka_bootstr
     assert headers["ce_id"] == event.id
     assert headers["ce_correlationid"] == "corr-it-1"
     assert json.loads(record.value) == {"ping_id": "p1", "poison": False}
-    assert mongo_db.outbox_published.find_one({"_id": event.id}) is not None
-    assert relay.pending() == 0
+    assert mongo_db.outbox_pending.count_documents({}) == 0  # the writer published and forgot its intent
 
 
 def test_a_consumer_killed_before_commit_gets_the_event_again_and_applies_it_once(
     probe, kafka_bootstrap, mongo_db
 ):
-    name, service, relay = probe
+    name, service = probe
     env = worker_env(name, mongo_db.name, kafka_bootstrap)
     event = probe_service.ping(service, "p1")
-    relay.run_once()
+    published(service)
     crashing = {**env, "PROBE_CRASH_AFTER_EFFECT": "1"}
     with running(python_module("tests.support.probe_service"), crashing, log_for(name, "crash")) as proc:
         eventually(lambda: proc.poll() is not None, what="the worker to die after the effect")
@@ -106,12 +107,12 @@ def test_a_consumer_killed_before_commit_gets_the_event_again_and_applies_it_onc
 
 
 def test_a_poison_event_lands_in_the_dead_letter_topic_after_n_attempts(probe, kafka_bootstrap, mongo_db):
-    name, service, relay = probe
+    name, service = probe
     env = worker_env(name, mongo_db.name, kafka_bootstrap)
     with running(python_module("tests.support.probe_service"), env, log_for(name, "worker")):
         poison = probe_service.ping(service, "bad", poison=True)
         probe_service.ping(service, "good")
-        relay.run_once()
+        published(service)
         eventually(lambda: mongo_db.effects.find_one({"ping_id": "good"}), what="the good ping after poison")
         # "good" and "bad" sit on different partitions: wait for the dead letter before stopping.
         [dead] = read_topic(kafka_bootstrap, topics.dead_letters(name), 1)
@@ -124,11 +125,11 @@ def test_a_poison_event_lands_in_the_dead_letter_topic_after_n_attempts(probe, k
 
 
 def test_dead_letters_replay_to_their_origin_once(probe, kafka_bootstrap, mongo_db):
-    name, service, relay = probe
+    name, service = probe
     env = worker_env(name, mongo_db.name, kafka_bootstrap)
     with running(python_module("tests.support.probe_service"), env, log_for(name, "worker")):
         poison = probe_service.ping(service, "bad", poison=True)
-        relay.run_once()
+        published(service)
         read_topic(kafka_bootstrap, topics.dead_letters(name), 1)
     [listed] = dlq.list_dead_letters(kafka_bootstrap, topics.dead_letters(name))
     assert listed["event_id"] == poison.id

@@ -1,0 +1,114 @@
+"""Store round trips per school request, counted on the wire (pymongo command monitoring) against FerretDB.
+
+Every command the API sends is a round trip to the store, and on a store that scans they
+are what a request costs. These counts are the budget docs/services/referral.md states;
+a change that adds a round trip to a route fails here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from pymongo import MongoClient, monitoring
+
+from services.referral.bootstrap import build
+from services.referral.keys import create_school_key
+from shared.settings import Settings
+from tests.conftest import MONGO_URI
+from tests.unit.referral.conftest import Clock, referral
+
+pytestmark = pytest.mark.integration
+
+NOT_ROUND_TRIPS_OF_THE_API = {"hello", "ismaster", "isMaster", "ping", "endSessions", "buildInfo"}
+
+
+class Commands(monitoring.CommandListener):
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name not in NOT_ROUND_TRIPS_OF_THE_API:
+            self.sent.append(f"{event.command_name} {event.command.get(event.command_name)}")
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+@pytest.fixture
+def counted(mongo_db) -> Iterator[tuple[object, Commands]]:
+    """The referral app on FerretDB through a client whose every command is recorded."""
+    commands = Commands()
+    client: MongoClient = MongoClient(MONGO_URI, tz_aware=True, event_listeners=[commands])
+    db = client[mongo_db.name]
+    service = build(Settings(service="referral", mode="kafka"), db=db, clock=Clock())
+    yield service, commands
+    client.close()
+
+
+def trips(commands: Commands, call) -> tuple[object, list[str]]:
+    commands.sent.clear()
+    result = call()
+    return result, list(commands.sent)
+
+
+def test_round_trips_per_route(counted, mongo_db):
+    service, commands = counted
+    app = service.app.test_client()
+    headers = {"Authorization": f"Bearer {create_school_key(mongo_db, 'school-a', 'School A').key}"}
+    other = {"Authorization": f"Bearer {create_school_key(mongo_db, 'school-b', 'School B').key}"}
+
+    response, sent = trips(commands, lambda: app.get("/v1/referrals", headers=headers))
+    assert response.status_code == 200
+    assert sent == ["find school_keys", "aggregate cases", "find cases"], "a key's first request looks it up"
+
+    response, sent = trips(commands, lambda: app.get("/v1/referrals", headers=headers))
+    assert sent == ["aggregate cases", "find cases"], "then the key is cached: the page (count, find) only"
+
+    response, sent = trips(commands, lambda: app.post("/v1/referrals", json=referral(), headers=headers))
+    assert response.status_code == 201
+    assert sent == ["insert children", "insert cases"], "a new case: the child's claim and the case"
+    case_id = response.json["case_id"]
+
+    response, sent = trips(commands, lambda: app.get(f"/v1/referrals/{case_id}", headers=headers))
+    assert response.status_code == 200
+    assert sent == ["find cases"], "a case read: one find by _id"
+
+    app.get("/v1/referrals", headers=other)
+    response, sent = trips(commands, lambda: app.get(f"/v1/referrals/{case_id}", headers=other))
+    assert response.status_code == 404
+    assert sent == ["find cases"], "another school's case: the same read, refused on the document"
+
+    keyed = {**headers, "Idempotency-Key": "rt-1"}
+    second = referral(student={**referral()["student"], "name": "Zhao Lei"})
+    response, sent = trips(commands, lambda: app.post("/v1/referrals", json=second, headers=keyed))
+    assert response.status_code == 201
+    assert sent == ["insert idempotency", "insert children", "insert cases"], "keyed: one more insert"
+
+    response, sent = trips(commands, lambda: app.post("/v1/referrals", json=second, headers=keyed))
+    assert response.status_code == 201 and response.headers["Idempotent-Replayed"] == "true"
+    assert sent == ["insert idempotency", "find idempotency", "find cases"], "a replay reads, never writes"
+
+    response, sent = trips(commands, lambda: app.post("/v1/referrals", json=referral(), headers=headers))
+    assert response.status_code == 200 and response.json["duplicate"] is True
+    assert sent == ["insert children", "find children", "find cases", "update cases"], "linked duplicate"
+
+    response, sent = trips(
+        commands, lambda: app.patch(f"/v1/referrals/{case_id}", json={"note": "more"}, headers=headers)
+    )
+    assert response.status_code == 200 and response.json["referral"]["note"] == "more"
+    assert sent == ["find cases", "update cases"], "amend: read, one guarded update"
+
+    response, sent = trips(
+        commands,
+        lambda: app.post(f"/v1/referrals/{case_id}/withdraw", json={"reason": "other"}, headers=headers),
+    )
+    assert response.status_code == 200 and response.json["status"] == "withdrawn"
+    assert sent == ["find cases", "update cases", "delete children"], "withdraw: and the child's claim"
+
+    response, sent = trips(commands, lambda: app.get(f"/v1/referrals/{case_id}/fhir", headers=headers))
+    assert response.status_code == 200
+    assert sent == ["find cases", "find schools"], "FHIR: the case and the school's name"

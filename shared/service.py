@@ -16,6 +16,7 @@ from pymongo.database import Database
 
 from shared import topics
 from shared.consumer import Handler, Subscription
+from shared.housekeeping import Retention
 from shared.settings import Settings
 
 
@@ -32,6 +33,8 @@ class Service:
     """Topics this service's consumer group reads."""
     background: Sequence[Callable[[threading.Event], None]] = ()
     """Periodic duties (e.g. due reminders) the worker runs on threads until the event is set."""
+    retained: Sequence[Retention] = ()
+    """The service's own collections the worker prunes by age (shared.housekeeping)."""
     outbox_written: threading.Event = field(default_factory=threading.Event)
     """Set after an outbox write so an in-process relay publishes at once."""
 

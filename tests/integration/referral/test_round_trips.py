@@ -14,6 +14,7 @@ from pymongo import MongoClient, monitoring
 
 from services.referral.bootstrap import build
 from services.referral.keys import create_school_key
+from shared.events import Event, event_type
 from shared.settings import Settings
 from tests.conftest import MONGO_URI
 from tests.unit.referral.conftest import Clock, referral
@@ -26,10 +27,12 @@ NOT_ROUND_TRIPS_OF_THE_API = {"hello", "ismaster", "isMaster", "ping", "endSessi
 class Commands(monitoring.CommandListener):
     def __init__(self) -> None:
         self.sent: list[str] = []
+        self.filters: list[object] = []
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         if event.command_name not in NOT_ROUND_TRIPS_OF_THE_API:
             self.sent.append(f"{event.command_name} {event.command.get(event.command_name)}")
+            self.filters.append(event.command.get("filter"))
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         pass
@@ -51,11 +54,12 @@ def counted(mongo_db) -> Iterator[tuple[object, Commands]]:
 
 def trips(commands: Commands, call) -> tuple[object, list[str]]:
     commands.sent.clear()
+    commands.filters.clear()
     result = call()
     return result, list(commands.sent)
 
 
-def test_round_trips_per_route(counted, mongo_db):
+def test_round_trips_of_reads_and_new_cases(counted, mongo_db):
     service, commands = counted
     app = service.app.test_client()
     headers = {"Authorization": f"Bearer {create_school_key(mongo_db, 'school-a', 'School A').key}"}
@@ -75,12 +79,14 @@ def test_round_trips_per_route(counted, mongo_db):
 
     response, sent = trips(commands, lambda: app.get(f"/v1/referrals/{case_id}", headers=headers))
     assert response.status_code == 200
-    assert sent == ["find cases"], "a case read: one find by _id"
+    assert sent == ["find cases"], "a case read: one find"
+    assert commands.filters == [{"_id": case_id}], "by _id alone; the school is checked on the document"
 
     app.get("/v1/referrals", headers=other)
     response, sent = trips(commands, lambda: app.get(f"/v1/referrals/{case_id}", headers=other))
     assert response.status_code == 404
     assert sent == ["find cases"], "another school's case: the same read, refused on the document"
+    assert commands.filters == [{"_id": case_id}]
 
     keyed = {**headers, "Idempotency-Key": "rt-1"}
     second = referral(student={**referral()["student"], "name": "Zhao Lei"})
@@ -92,9 +98,44 @@ def test_round_trips_per_route(counted, mongo_db):
     assert response.status_code == 201 and response.headers["Idempotent-Replayed"] == "true"
     assert sent == ["insert idempotency", "find idempotency", "find cases"], "a replay reads, never writes"
 
+
+def test_round_trips_of_duplicates_and_changes(counted, mongo_db):
+    service, commands = counted
+    app = service.app.test_client()
+    headers = {"Authorization": f"Bearer {create_school_key(mongo_db, 'school-a', 'School A').key}"}
+    case_id = app.post("/v1/referrals", json=referral(), headers=headers).json["case_id"]
+    keyed = {**headers, "Idempotency-Key": "rt-2"}
+    second = referral(student={**referral()["student"], "name": "Zhao Lei"})
+    second_id = app.post("/v1/referrals", json=second, headers=keyed).json["case_id"]
+
     response, sent = trips(commands, lambda: app.post("/v1/referrals", json=referral(), headers=headers))
     assert response.status_code == 200 and response.json["duplicate"] is True
     assert sent == ["insert children", "find children", "find cases", "update cases"], "linked duplicate"
+
+    linked = {**headers, "Idempotency-Key": "rt-link"}
+    response, sent = trips(commands, lambda: app.post("/v1/referrals", json=referral(), headers=linked))
+    assert response.status_code == 200
+    assert sent == [
+        "insert idempotency",
+        "insert children",
+        "find children",
+        "find cases",
+        "update cases",
+        "update idempotency",
+    ], "a keyed link stores its answer: the store holds no other trace of it"
+
+    service.handlers["returnplan.updated"](
+        Event(event_type("returnplan.updated"), "/services/assessment", second_id, {"case_id": second_id})
+    )
+    report = {"week_start": "2025-03-03", "hours_by_day": [0, 1, 1.5, 2, 0]}
+    response, sent = trips(
+        commands, lambda: app.post(f"/v1/referrals/{second_id}/attendance", json=report, headers=headers)
+    )
+    assert response.status_code == 202
+    assert sent == ["find cases", "update cases"], "attendance: read, one guarded update"
+
+    response, sent = trips(commands, lambda: app.get("/v1/webhook", headers=headers))
+    assert response.status_code == 404 and sent == ["find schools"], "webhook: the school document"
 
     response, sent = trips(
         commands, lambda: app.patch(f"/v1/referrals/{case_id}", json={"note": "more"}, headers=headers)

@@ -78,10 +78,12 @@ class Cases:
     def updated(
         self, case: dict[str, Any], update: dict[str, Any], events: Sequence[Event] = ()
     ) -> dict[str, Any] | None:
-        """:meth:`update`, and the case as it now is (None if someone changed it first).
+        """:meth:`update`, and the case as this write left it (None if someone changed it first).
 
-        The version guard means the update was applied to exactly ``case``, so the new state
-        is ``update`` applied to ``case`` here, without reading it back.
+        The version guard means the update was applied to ``case`` as read, so the new state is
+        ``update`` applied to ``case`` here, without reading it back. (On FerretDB 1.x a guarded
+        update can have two winners, docs/adr/0003; a read-back could then show either write,
+        so it promised no more than this does.)
         """
         if not self.update(case, update, events):
             return None

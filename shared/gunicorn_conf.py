@@ -10,8 +10,10 @@ import os
 
 from prometheus_client import multiprocess
 
+from shared.settings import DEFAULT_API_WORKERS
+
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
+workers = int(os.environ.get("GUNICORN_WORKERS", DEFAULT_API_WORKERS))  # = Settings.api_workers
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 worker_class = "gthread"
 timeout = 30

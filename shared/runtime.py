@@ -84,7 +84,7 @@ class Worker:
     def _start_duties(self) -> None:
         if self.sweeper is not None:
             self._spawn(f"{self.service.name}-sweeper", self._run_sweeper)
-        duties = [*self.service.background, housekeeping.duty(self.service.db)]
+        duties = [*self.service.background, housekeeping.duty(self.service.db, extra=self.service.retained)]
         for n, duty in enumerate(duties):
             self._spawn(f"{self.service.name}-duty-{n}", lambda duty=duty: duty(self.stop_event))
 

@@ -15,6 +15,7 @@ from pymongo.database import Database
 
 from shared import topics
 from shared.consumer import Handler, Subscription
+from shared.housekeeping import Retention
 from shared.outbox import Outbox
 from shared.settings import Settings
 
@@ -32,6 +33,8 @@ class Service:
     """Topics this service's consumer group reads."""
     background: Sequence[Callable[[threading.Event], None]] = ()
     """Periodic duties (e.g. due reminders) the worker runs on threads until the event is set."""
+    retained: Sequence[Retention] = ()
+    """The service's own collections the worker prunes by age (shared.housekeeping)."""
 
     @property
     def name(self) -> str:

@@ -21,6 +21,8 @@ DEFAULT_PORTS = {
 
 EMBEDDED = "embedded"
 KAFKA = "kafka"
+DEFAULT_API_WORKERS = 2
+"""gunicorn worker processes per service API (GUNICORN_WORKERS; shared/gunicorn_conf.py)."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,9 @@ class Settings:
     outbox_grace_s: float = 5.0
     staff_token_secret: str = "waymark-development-secret-change-me"
     consumer: ConsumerPolicy = field(default_factory=ConsumerPolicy)
+    api_workers: int = 1
+    """Processes serving this API: GUNICORN_WORKERS in kafka mode, 1 when embedded. Per-process
+    state that must respect a service-wide bound (referral's rate limit) divides by it."""
     extra: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -88,6 +93,7 @@ class Settings:
             outbox_grace_s=float(env.get("WAYMARK_OUTBOX_GRACE_S", 5.0)),
             staff_token_secret=env.get("WAYMARK_STAFF_TOKEN_SECRET", cls.staff_token_secret),
             consumer=policy,
+            api_workers=1 if mode == EMBEDDED else int(env.get("GUNICORN_WORKERS", DEFAULT_API_WORKERS)),
             extra={k: v for k, v in env.items() if k.startswith(f"{prefix}_")},
         )
 

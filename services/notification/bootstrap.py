@@ -27,9 +27,9 @@ from services.notification.handlers import EventHandlers
 from services.notification.offer_links import HttpOfferLinks, OfferLinks
 from services.notification.questionnaire_links import HttpQuestionnaireLinks, QuestionnaireLinks
 from services.notification.rendering import Renderer
-from services.notification.repository import INDEXES, ReminderStore
+from services.notification.repository import CLAIMS, INDEXES, ReminderStore
 from services.notification.sender import Clock, Sender
-from shared import health, store, topics
+from shared import health, housekeeping, store, topics
 from shared.auth import StaffTokens
 from shared.http import create_app
 from shared.outbox import Outbox
@@ -134,4 +134,5 @@ def build(
         handlers=handlers.registry(),
         consumes=CONSUMES,
         background=[scheduler],
+        retained=[housekeeping.Retention(CLAIMS, "at", housekeeping.DEFAULT_RETENTION)],  # spent attempts
     )

@@ -1,7 +1,9 @@
 """Who is calling the school API, and whether they are over their rate limit.
 
 Installed as ``before_request`` on the school blueprints, so authentication and the rate
-limit answer (401, 429) before any body is parsed.
+limit answer (401, 429) before any body is parsed. Neither touches the store on most
+requests: the key lookup is remembered per worker (services.referral.callers) and the
+rate limit is counted in memory (services.referral.ratelimit).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from flask import Response, g
 from flask_smorest import Blueprint, abort
 
 from services.referral.deps import Deps
-from services.referral.keys import SchoolCaller, caller_for
+from services.referral.keys import SchoolCaller
 from shared.auth import bearer_token
 
 
@@ -18,7 +20,7 @@ def protect(blp: Blueprint, deps: Deps) -> None:
     @blp.before_request
     def _authenticate() -> None:
         key = bearer_token()
-        caller = caller_for(deps.db, key) if key else None
+        caller = deps.callers.caller(key) if key else None
         if caller is None:
             abort(401, message="A valid school API key is required (Authorization: Bearer wm_school_...).")
         verdict = deps.limiter.hit(caller.key_id)

@@ -60,9 +60,10 @@ def admin_blueprint(deps: Deps) -> Blueprint:
     @blp.delete("/school-keys/<key_id>")
     @blp.response(204)
     def revoke(key_id: str) -> None:
-        """Revoke at once: the next request with that key answers 401."""
+        """Revoke a key: API workers stop accepting it within REFERRAL_KEY_CACHE_S seconds (default 30)."""
         require_staff(deps.staff_tokens, "operator")
         if not revoke_school_key(deps.db, key_id, now=deps.clock()):
             abort(404, message=f"No active key {key_id!r}.")
+        deps.callers.forget(key_id)
 
     return blp

@@ -18,12 +18,12 @@ from marshmallow import RAISE
 
 from services.referral import views
 from services.referral.access import protect, school
-from services.referral.cases import CaseClosed, Contended, NotReportable
+from services.referral.cases import CaseClosed, Contended, KeyReused, NotReportable
 from services.referral.deps import Deps
 from services.referral.domain import checks
 from services.referral.domain.vocabulary import ID_PATTERN
 from services.referral.fhir import service_request
-from services.referral.idempotency import HEADER, IdempotencyConflict, body_hash, case_id_for
+from services.referral.idempotency import HEADER, IdempotencyConflict, Replay, body_hash, case_id_for
 from services.referral.responses import CasePageSchema, CaseSchema, SubmittedSchema
 from services.referral.schemas import (
     AmendmentSchema,
@@ -51,7 +51,10 @@ def referrals_blueprint(deps: Deps) -> Blueprint:
 
 
 def own_case(deps: Deps, case_id: str) -> dict[str, Any]:
-    """The caller's case, or 404 (also for other schools' cases: existence is not revealed)."""
+    """The caller's case, or 404 (also for other schools' cases: existence is not revealed).
+
+    One read by ``_id``; the school is checked on the document (Cases.get_for_school).
+    """
     case = deps.cases.get_for_school(case_id, school().school_id) if re.match(ID_PATTERN, case_id) else None
     if case is None:
         abort(404, message="No such case for this school.")
@@ -79,8 +82,17 @@ def _submission(blp: Blueprint, deps: Deps) -> None:
                 return answer(deps.referrals.submit(school_id, stored))
         if not KEY_PATTERN.match(key):
             abort(400, message=f"{HEADER} must be 1-200 printable ASCII characters.")
+        case_id = case_id_for(school_id, key)
+
+        def traced() -> Replay | None:
+            opened = deps.referrals.opened(case_id)
+            if opened is None:
+                return None
+            body, status = answer(opened)
+            return Replay(status, body)
+
         try:
-            replay = deps.idempotency.begin(school_id, key, body_hash(stored))
+            replay = deps.idempotency.begin(school_id, key, body_hash(stored), traced)
         except IdempotencyConflict as exc:
             abort(409, message=str(exc))
         if replay is not None:
@@ -90,11 +102,13 @@ def _submission(blp: Blueprint, deps: Deps) -> None:
             return response
         try:
             with refusals():
-                body, status = answer(deps.referrals.submit(school_id, stored, case_id_for(school_id, key)))
+                result = deps.referrals.submit(school_id, stored, case_id)
         except BaseException:
             deps.idempotency.abandon(school_id, key)
             raise
-        deps.idempotency.finish(school_id, key, status, body)
+        body, status = answer(result)
+        if result.duplicate:  # the opened case is the answer's trace; a link leaves none
+            deps.idempotency.finish(school_id, key, status, body)
         return body, status
 
 
@@ -134,20 +148,22 @@ def _changes(blp: Blueprint, deps: Deps) -> None:
     @blp.response(200, CaseSchema)
     def amend(changes: dict[str, Any], case_id: str) -> dict[str, Any]:
         """Add or correct information; each section sent replaces the stored one (referral.amended)."""
-        own_case(deps, case_id)
+        case = own_case(deps, case_id)
         check(checks.referral_errors(changes, deps.clock()))
         stored = AmendmentSchema().dump(changes)
         with refusals():
-            return views.full(deps.referrals.amend(case_id, school().school_id, stored), deps.cipher)
+            return views.full(deps.referrals.amend(case_id, school().school_id, stored, case), deps.cipher)
 
     @blp.route("/<case_id>/withdraw", methods=["POST"])
     @blp.arguments(WithdrawalSchema)
     @blp.response(200, CaseSchema)
     def withdraw(body: dict[str, Any], case_id: str) -> dict[str, Any]:
         """Withdraw the referral (referral.withdrawn); the case closes."""
-        own_case(deps, case_id)
+        case = own_case(deps, case_id)
         with refusals():
-            case = deps.referrals.withdraw(case_id, school().school_id, body["reason"], body.get("note"))
+            case = deps.referrals.withdraw(
+                case_id, school().school_id, body["reason"], body.get("note"), case
+            )
         return views.full(case, deps.cipher)
 
     @blp.route("/<case_id>/attendance", methods=["POST"])
@@ -155,11 +171,11 @@ def _changes(blp: Blueprint, deps: Deps) -> None:
     @blp.response(202, AttendanceSchema)
     def report_attendance(body: dict[str, Any], case_id: str) -> dict[str, Any]:
         """Report a week's hours in school during the return plan (attendance.reported)."""
-        own_case(deps, case_id)
+        case = own_case(deps, case_id)
         check(checks.attendance_errors(body["week_start"], deps.clock()))
         week = body["week_start"].isoformat()
         with refusals():
-            deps.referrals.report_attendance(case_id, school().school_id, week, body["hours_by_day"])
+            deps.referrals.report_attendance(case_id, school().school_id, week, body["hours_by_day"], case)
         return body
 
 
@@ -183,5 +199,7 @@ def refusals() -> Iterator[None]:
         abort(409, message=f"Attendance is reported once the child has been seen (the case is {exc}).")
     except Contended:
         abort(409, message="The case changed while this request ran; please retry.")
+    except KeyReused:
+        abort(409, message=f"This {HEADER} was already used for another child's referral.")
     except LookupError:
         abort(404, message="No such case for this school.")

@@ -1,10 +1,7 @@
 """The referral service's composition root: settings, store, cipher, HTTP app and handlers.
 
-Configuration (settings.extra, all optional with development defaults):
-REFERRAL_DATA_KEYS (Fernet keys, comma-separated, first encrypts), REFERRAL_INDEX_KEY
-(blind-index HMAC key), REFERRAL_RATE_LIMIT_PER_MINUTE (per API key, default 120),
-REFERRAL_MAX_BODY_BYTES (default 65536), REFERRAL_ALLOW_HTTP_WEBHOOKS (default: only
-in embedded mode).
+Configuration: services/referral/config.py (REFERRAL_*; the data and blind-index keys are
+read by services/referral/crypto.py), all optional with development defaults.
 """
 
 from __future__ import annotations
@@ -16,11 +13,14 @@ from pymongo.database import Database
 
 from services.referral.admin import admin_blueprint
 from services.referral.api import referrals_blueprint
+from services.referral.callers import CallerCache
 from services.referral.cases import Referrals
+from services.referral.config import ReferralConfig
 from services.referral.crypto import FieldCipher
 from services.referral.deps import Deps
 from services.referral.handlers import CONSUMES, handlers
-from services.referral.idempotency import IdempotencyStore
+from services.referral.idempotency import IdempotencyStore, retention
+from services.referral.keys import caller_by_hash
 from services.referral.ratelimit import RateLimiter
 from services.referral.repository import INDEXES, Cases
 from services.referral.webhooks import internal_blueprint, webhook_blueprint
@@ -53,7 +53,7 @@ def build(
     store.ensure_indexes(db, INDEXES)
     clock = clock or _utcnow
     cipher = cipher or FieldCipher.from_settings(settings)
-    extra = settings.extra
+    config = ReferralConfig.from_settings(settings)
     outbox = Outbox.for_settings(db, settings)
     cases = Cases(db, outbox)
     deps = Deps(
@@ -62,11 +62,13 @@ def build(
         referrals=Referrals(cases, cipher, clock),
         cipher=cipher,
         idempotency=IdempotencyStore(db, clock),
-        limiter=RateLimiter(db, int(extra.get("REFERRAL_RATE_LIMIT_PER_MINUTE", 120)), clock),
+        limiter=RateLimiter(config.rate_limit_per_minute, config.api_workers, clock),
+        callers=CallerCache(
+            lambda digest: caller_by_hash(db, digest), config.key_cache_s, lambda: clock().timestamp()
+        ),
         staff_tokens=StaffTokens(settings.staff_token_secret),
         clock=clock,
-        allow_http_webhooks=extra.get("REFERRAL_ALLOW_HTTP_WEBHOOKS", "1" if settings.embedded else "0")
-        == "1",
+        allow_http_webhooks=config.allow_http_webhooks,
     )
     app = create_app(
         "referral",
@@ -79,7 +81,7 @@ def build(
             admin_blueprint(deps),
         ],
         checks=health.checks(settings, db),
-        max_body_bytes=int(extra.get("REFERRAL_MAX_BODY_BYTES", 64 * 1024)),
+        max_body_bytes=config.max_body_bytes,
     )
     return Service(
         settings=settings,
@@ -88,4 +90,5 @@ def build(
         outbox=outbox,
         handlers=handlers(cases, clock),
         consumes=list(CONSUMES),
+        retained=[retention(config.idempotency_window)],
     )

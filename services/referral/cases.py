@@ -34,6 +34,11 @@ class Contended(Exception):
     """The case kept changing under us; the client may retry."""
 
 
+class KeyReused(Exception):
+    """The case id derived from an Idempotency-Key belongs to another child's referral
+    (the key was reused after its record was pruned)."""
+
+
 @dataclass(frozen=True)
 class Submitted:
     case_id: str
@@ -64,10 +69,18 @@ class Referrals:
             if held is None or held == case_id:
                 return self._open(school_id, referral, case_id, child)
             existing = self.cases.get(held)
-            if existing is not None and st.is_open(existing["status"]):
+            if existing is not None and st.is_open(existing["status"]) and existing["child_index"] == child:
                 return self._link(existing, school_id, referral)
+            # the claim's case is closed, was never written, or is another child's (a reused key)
             self.cases.take_over_child(child, held, case_id)
         raise Contended("the child's claim kept changing")
+
+    def opened(self, case_id: str) -> Submitted | None:
+        """The answer :meth:`submit` gave when it opened ``case_id``, if that case exists."""
+        case = self.cases.get(case_id)
+        if case is None:
+            return None
+        return Submitted(case_id, st.SUBMITTED, iso(case["submitted_at"]), duplicate=False)
 
     def _open(self, school_id: str, referral: Mapping[str, Any], case_id: str, child: str) -> Submitted:
         now = self.clock()
@@ -94,6 +107,9 @@ class Referrals:
         ]
         if not self.cases.insert(case, emitted):  # a retry of a request that already wrote it
             case = self.cases.get(case_id) or case
+            if case["child_index"] != child:  # never a claim on another child's case
+                self.cases.release_child(child, case_id)
+                raise KeyReused(case_id)
         return Submitted(case_id, case["status"], iso(case["submitted_at"]), duplicate=False)
 
     def _link(self, existing: dict[str, Any], school_id: str, referral: Mapping[str, Any]) -> Submitted:
@@ -110,7 +126,9 @@ class Referrals:
         submitted_at = iso(existing["submitted_at"]) if own else at
         return Submitted(existing["_id"], status, submitted_at, duplicate=True, own_case=own)
 
-    def amend(self, case_id: str, school_id: str, changes: Mapping[str, Any]) -> dict[str, Any]:
+    def amend(
+        self, case_id: str, school_id: str, changes: Mapping[str, Any], current: dict | None = None
+    ) -> dict[str, Any]:
         def change(case: dict[str, Any], now: datetime) -> tuple[dict, list]:
             if not st.is_open(case["status"]):
                 raise CaseClosed(case_id)
@@ -123,9 +141,11 @@ class Referrals:
             }
             return update, [events.amended(facts, list(changes))]
 
-        return self._change(case_id, school_id, change)
+        return self._change(case_id, school_id, change, current)
 
-    def withdraw(self, case_id: str, school_id: str, reason: str, note: str | None) -> dict[str, Any]:
+    def withdraw(
+        self, case_id: str, school_id: str, reason: str, note: str | None, current: dict | None = None
+    ) -> dict[str, Any]:
         def change(case: dict[str, Any], now: datetime) -> tuple[dict, list]:
             if not st.is_open(case["status"]):
                 raise CaseClosed(case_id)
@@ -144,12 +164,17 @@ class Referrals:
             ]
             return update, emitted
 
-        case = self._change(case_id, school_id, change)
+        case = self._change(case_id, school_id, change, current)
         self.cases.release_child(case["child_index"], case_id)
         return case
 
     def report_attendance(
-        self, case_id: str, school_id: str, week_start: str, hours: list[float]
+        self,
+        case_id: str,
+        school_id: str,
+        week_start: str,
+        hours: list[float],
+        current: dict | None = None,
     ) -> dict[str, Any]:
         def change(case: dict[str, Any], now: datetime) -> tuple[dict, list]:
             if not st.can_report_attendance(case["status"]):
@@ -158,14 +183,27 @@ class Referrals:
             update = {"$set": {f"attendance.{week_start}": report, "updated_at": now}}
             return update, [events.attendance_reported(case_id, week_start, hours)]
 
-        return self._change(case_id, school_id, change)
+        return self._change(case_id, school_id, change, current)
 
-    def _change(self, case_id: str, school_id: str, change: Callable[..., tuple[dict, list]]) -> dict:
+    def _change(
+        self,
+        case_id: str,
+        school_id: str,
+        change: Callable[..., tuple[dict, list]],
+        current: dict | None = None,
+    ) -> dict:
+        """Decide on the case and write it if unchanged since read; the case as written.
+
+        ``current`` is the school's case as the caller just read it (saves the first read);
+        every retry reads it again.
+        """
         for _ in range(ATTEMPTS):
-            case = self.cases.get_for_school(case_id, school_id)
+            case = current or self.cases.get_for_school(case_id, school_id)
+            current = None
             if case is None:
                 raise LookupError(case_id)
             update, emitted = change(case, self.clock())
-            if self.cases.update(case, update, emitted):
-                return self.cases.get(case_id) or case
+            written = self.cases.updated(case, update, emitted)
+            if written is not None:
+                return written
         raise Contended(case_id)

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from pymongo.database import Database
 
+from services.referral.callers import CallerCache
 from services.referral.cases import Referrals
 from services.referral.crypto import FieldCipher
 from services.referral.idempotency import IdempotencyStore
@@ -24,6 +25,7 @@ class Deps:
     cipher: FieldCipher
     idempotency: IdempotencyStore
     limiter: RateLimiter
+    callers: CallerCache
     staff_tokens: StaffTokens
     clock: Callable[[], datetime]
     allow_http_webhooks: bool = False

@@ -14,7 +14,7 @@ from typing import Any
 
 from pymongo.database import Database
 
-from shared.auth import hash_key, new_school_key
+from shared.auth import SCHOOL_KEY_PREFIX, new_school_key
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,8 @@ def create_school_key(db: Database, school_id: str, name: str, *, now: datetime 
 
 
 def revoke_school_key(db: Database, key_id: str, *, now: datetime | None = None) -> bool:
-    """Revoke a key at once; True if it was active."""
+    """Revoke a key; True if it was active. API workers that remembered it (services.referral.callers)
+    stop accepting it within REFERRAL_KEY_CACHE_S seconds."""
     result = db.school_keys.update_one(
         {"_id": key_id, "revoked_at": None}, {"$set": {"revoked_at": now or datetime.now(UTC)}}
     )
@@ -59,8 +60,11 @@ def list_school_keys(db: Database, school_id: str | None = None) -> list[dict[st
     return list(db.school_keys.find(query, {"key_hash": 0}).sort("created_at", 1))
 
 
-def caller_for(db: Database, key: str) -> SchoolCaller | None:
-    if not key.startswith("wm_school_") or len(key) > 200:
-        return None
-    found = db.school_keys.find_one({"key_hash": hash_key(key), "revoked_at": None})
+def looks_like_a_key(key: str) -> bool:
+    return key.startswith(SCHOOL_KEY_PREFIX) and len(key) <= 200
+
+
+def caller_by_hash(db: Database, digest: str) -> SchoolCaller | None:
+    """The active key with this hash (one read on the unique ``key_hash`` index)."""
+    found = db.school_keys.find_one({"key_hash": digest, "revoked_at": None}, {"school_id": 1})
     return SchoolCaller(found["school_id"], found["_id"]) if found else None

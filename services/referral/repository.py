@@ -7,6 +7,7 @@ per child" is a unique ``_id`` in ``children``.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,11 +26,7 @@ INDEXES = {
         Index([("child_index", 1)], name="child"),
     ],
     "school_keys": [Index([("key_hash", 1)], unique=True, name="key_hash")],
-    "idempotency": [Index([("created_at", 1)], name="created")],
-    "rate_limits": [
-        Index([("key_id", 1), ("window", 1)], name="key_window"),
-        Index([("window", 1)], name="window"),
-    ],
+    "idempotency": [Index([("created_at", 1)], name="created")],  # pruning (shared.housekeeping)
 }
 
 # The plaintext-free parts of a case a list needs (the sealed referral is decrypted per item).
@@ -54,7 +51,14 @@ class Cases:
         return self.col.find_one({"_id": case_id}, {"outbox": 0})
 
     def get_for_school(self, case_id: str, school_id: str) -> dict[str, Any] | None:
-        return self.col.find_one({"_id": case_id, "school_ids": school_id}, {"outbox": 0})
+        """The case if ``school_id`` referred it, else None (also for other schools' cases).
+
+        Read by ``_id`` alone, the one query every store serves from its primary index; the
+        tenancy check is made on the document (``{_id, school_ids}`` as a filter is not an
+        ``_id`` lookup to FerretDB's planner).
+        """
+        case = self.get(case_id)
+        return case if case is not None and school_id in case["school_ids"] else None
 
     def page(self, school_id: str, status: str | None, page: int, per_page: int) -> tuple[list[dict], int]:
         query: dict[str, Any] = {"school_ids": school_id}
@@ -68,6 +72,20 @@ class Cases:
             .limit(per_page)
         )
         return list(cursor), total
+
+    def updated(
+        self, case: dict[str, Any], update: dict[str, Any], events: Sequence[Event] = ()
+    ) -> dict[str, Any] | None:
+        """:meth:`update`, and the case as this write left it (None if someone changed it first).
+
+        The version guard means the update was applied to ``case`` as read, so the new state is
+        ``update`` applied to ``case`` here, without reading it back. (On FerretDB 1.x a guarded
+        update can have two winners, docs/adr/0003; a read-back could then show either write,
+        so it promised no more than this does.)
+        """
+        if not self.update(case, update, events):
+            return None
+        return applied(case, {**update, "$inc": {**update.get("$inc", {}), "version": 1}})
 
     def update(
         self, case: dict[str, Any], update: dict[str, Any], events: Sequence[Event] = (), **guard: Any
@@ -96,3 +114,29 @@ class Cases:
 
     def release_child(self, child_index: str, case_id: str) -> None:
         self.children.delete_one({"_id": child_index, "case_id": case_id})
+
+
+def applied(doc: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """``doc`` after ``update`` ($set, $push with or without $each, $inc; dotted paths), as the
+    store applies it. Other operators raise, so a new kind of update cannot be mirrored wrongly."""
+    new = copy.deepcopy(doc)
+    for operator, changes in update.items():
+        for path, value in changes.items():
+            parent, name = _parent(new, path)
+            if operator == "$set":
+                parent[name] = value
+            elif operator == "$inc":
+                parent[name] = parent.get(name, 0) + value
+            elif operator == "$push":
+                each = value["$each"] if isinstance(value, dict) and "$each" in value else [value]
+                parent[name] = [*parent.get(name, []), *each]
+            else:
+                raise ValueError(f"cannot mirror {operator}")
+    return new
+
+
+def _parent(doc: dict[str, Any], path: str) -> tuple[dict[str, Any], str]:
+    *parents, name = path.split(".")
+    for part in parents:
+        doc = doc.setdefault(part, {})
+    return doc, name

@@ -8,6 +8,7 @@ from marshmallow import ValidationError
 
 from services.notification.channels.base import DeliveryError, RecordingChannel
 from services.notification.reminders import run_due
+from shared import housekeeping
 from shared.consumer import ConsumerLoop
 from shared.contracts.notification import NotificationFailed, NotificationSent
 from shared.events import Event, to_kafka
@@ -292,3 +293,14 @@ class TestClaims:
         harness.db.delivery_claims.insert_one({"_id": f"{doc['_id']}:{doc['seq']}", "at": clock.now})
         run_due(harness.db, clock, harness.service_sender())
         assert harness.sms.sent == []
+
+    def test_spent_claims_are_pruned_after_14_days_by_the_workers_housekeeping(self, harness, clock):
+        harness.handle(event("referral.submitted"))
+        run_due(harness.db, clock, harness.service_sender())
+        spent = harness.db.delivery_claims.count_documents({})
+        assert spent > 0
+        clock.advance(days=13)
+        assert housekeeping.prune(harness.db, clock(), extra=harness.service.retained)["delivery_claims"] == 0
+        clock.advance(days=1, seconds=1)
+        removed = housekeeping.prune(harness.db, clock(), extra=harness.service.retained)
+        assert removed["delivery_claims"] == spent and harness.db.delivery_claims.count_documents({}) == 0

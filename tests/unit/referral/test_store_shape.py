@@ -1,0 +1,150 @@
+"""What the fewer round trips must not change: tenancy, idempotent retries, one claim per child,
+the answers of amend and withdraw, and the pruning of idempotency records."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from services.referral.bootstrap import build
+from services.referral.crypto import FieldCipher
+from services.referral.idempotency import case_id_for
+from services.referral.repository import applied
+from shared import housekeeping
+from shared.settings import Settings
+from tests.unit.referral.conftest import incoming, referral
+
+OTHER_CHILD = {**referral()["student"], "name": "Zhao Lei"}
+
+
+def without_correlation(body: dict) -> dict:
+    return {**body, "error": {k: v for k, v in body["error"].items() if k != "correlation_id"}}
+
+
+class TestTenancy:
+    @pytest.mark.parametrize(
+        ("method", "suffix", "body"),
+        [
+            ("get", "", None),
+            ("get", "/fhir", None),
+            ("patch", "", {"note": "x"}),
+            ("post", "/withdraw", {"reason": "other"}),
+            ("post", "/attendance", {"week_start": "2025-03-03", "hours_by_day": [1, 1, 1, 1, 1]}),
+        ],
+    )
+    def test_another_schools_case_answers_exactly_like_a_missing_one(
+        self, client, submit, school_b, method, suffix, body
+    ):
+        case_id = submit()
+        call = getattr(client, method)
+        foreign = call(f"/v1/referrals/{case_id}{suffix}", json=body, headers=school_b)
+        missing = call(f"/v1/referrals/c-0000000000000000000{suffix}", json=body, headers=school_b)
+        assert foreign.status_code == missing.status_code == 404
+        assert without_correlation(foreign.json) == without_correlation(missing.json)
+        assert client.get(f"/v1/referrals/{case_id}", headers=school_b).status_code == 404
+
+    def test_a_school_linked_to_a_case_by_a_duplicate_is_still_refused(self, client, submit, school_b):
+        case_id = submit()
+        assert client.post("/v1/referrals", json=referral(), headers=school_b).json["case_id"] == case_id
+        assert client.get(f"/v1/referrals/{case_id}", headers=school_b).status_code == 404
+
+
+class TestIdempotentRetries:
+    def test_a_linked_duplicate_is_replayed_from_its_record_not_linked_again(
+        self, client, submit, school_a, db
+    ):
+        case_id = submit()
+        headers = {**school_a, "Idempotency-Key": "dup-1"}
+        first = client.post("/v1/referrals", json=referral(note="again"), headers=headers)
+        again = client.post("/v1/referrals", json=referral(note="again"), headers=headers)
+        assert first.status_code == again.status_code == 200
+        assert first.json == again.json and first.json["case_id"] == case_id
+        assert again.headers["Idempotent-Replayed"] == "true"
+        assert len(db.cases.find_one({"_id": case_id})["linked_referrals"]) == 1
+
+    def test_a_new_case_is_replayed_from_the_case_it_opened_with_the_first_answer(
+        self, service, client, school_a, db
+    ):
+        headers = {**school_a, "Idempotency-Key": "new-1"}
+        first = client.post("/v1/referrals", json=referral(), headers=headers)
+        triaged = incoming("assessment.triaged", first.json["case_id"], "/services/assessment")
+        service.handlers["assessment.triaged"](triaged)
+        again = client.post("/v1/referrals", json=referral(), headers=headers)
+        assert again.status_code == 201 and again.json == first.json  # "submitted", as answered then
+        assert again.headers["Idempotent-Replayed"] == "true"
+        [record] = db.idempotency.find()
+        assert record["state"] == "pending" and "body" not in record  # no write-back round trip
+
+    def test_a_key_reused_after_its_window_for_another_child_is_refused_and_leaves_no_claim(
+        self, service, client, school_a, db, clock
+    ):
+        headers = {**school_a, "Idempotency-Key": "form-7"}
+        first = client.post("/v1/referrals", json=referral(), headers=headers)
+        assert first.status_code == 201
+        clock.advance(hours=25)
+        housekeeping.prune(db, clock(), extra=service.retained)
+        assert db.idempotency.count_documents({}) == 0
+        reused = client.post("/v1/referrals", json=referral(student=OTHER_CHILD), headers=headers)
+        assert reused.status_code == 409 and "another child" in reused.json["error"]["message"]
+        assert [c["case_id"] for c in db.children.find()] == [first.json["case_id"]]
+        fresh = client.post("/v1/referrals", json=referral(student=OTHER_CHILD), headers=school_a)
+        assert fresh.status_code == 201 and fresh.json["case_id"] != first.json["case_id"]
+
+    def test_a_claim_left_on_another_childs_case_is_taken_over_not_linked(self, submit, db):
+        case_id = submit()
+        cipher = FieldCipher.from_settings(Settings(service="referral"))
+        index = cipher.child_index(OTHER_CHILD["name"], OTHER_CHILD["date_of_birth"])
+        db.children.insert_one({"_id": index, "case_id": case_id})  # a crash left it pointing there
+        new = submit(referral(student=OTHER_CHILD))
+        assert new != case_id
+        assert db.children.find_one({"_id": index})["case_id"] == new
+        assert "linked_referrals" not in db.cases.find_one({"_id": case_id})
+
+    def test_records_are_pruned_after_the_window_and_answer_inside_it(
+        self, service, client, school_a, db, clock
+    ):
+        headers = {**school_a, "Idempotency-Key": "keep-me"}
+        first = client.post("/v1/referrals", json=referral(), headers=headers)
+        clock.advance(hours=23, minutes=59)
+        assert housekeeping.prune(db, clock(), extra=service.retained)["idempotency"] == 0
+        again = client.post("/v1/referrals", json=referral(), headers=headers)
+        assert again.headers["Idempotent-Replayed"] == "true" and again.json == first.json
+        clock.advance(minutes=2)
+        assert housekeeping.prune(db, clock(), extra=service.retained)["idempotency"] == 1
+
+    def test_the_window_is_configurable(self, settings, db, clock):
+        service = build(settings.but(extra={"REFERRAL_IDEMPOTENCY_HOURS": "48"}), db=db, clock=clock)
+        assert [(r.collection, r.field, r.keep) for r in service.retained] == [
+            ("idempotency", "created_at", timedelta(hours=48))
+        ]
+
+
+class TestAnswersWithoutReadingBack:
+    def test_amend_and_withdraw_answer_what_a_fresh_read_shows(self, client, submit, school_a, clock):
+        case_id = submit()
+        clock.advance(minutes=3)
+        amended = client.patch(f"/v1/referrals/{case_id}", json={"note": "more"}, headers=school_a)
+        assert amended.json == client.get(f"/v1/referrals/{case_id}", headers=school_a).json
+        withdrawn = client.post(
+            f"/v1/referrals/{case_id}/withdraw", json={"reason": "other", "note": "n"}, headers=school_a
+        )
+        assert withdrawn.json == client.get(f"/v1/referrals/{case_id}", headers=school_a).json
+
+    def test_applied_mirrors_the_store(self, db):
+        doc = {"_id": "x", "version": 3, "attendance": {}, "timeline": [1], "n": {"deep": 1}}
+        update = {
+            "$set": {"attendance.2025-03-03": {"h": [1]}, "status": "s", "n.deep": 2},
+            "$push": {"timeline": 2, "outbox": {"$each": [7, 8]}},
+            "$inc": {"version": 1, "count": 2},
+        }
+        db.docs.insert_one(dict(doc))
+        db.docs.update_one({"_id": "x"}, update)
+        assert applied(doc, update) == db.docs.find_one({"_id": "x"})
+        assert doc["version"] == 3  # the input is left alone
+        with pytest.raises(ValueError):
+            applied(doc, {"$unset": {"status": ""}})
+
+
+def test_case_ids_from_keys_are_per_school():
+    assert case_id_for("school-a", "k") != case_id_for("school-b", "k")

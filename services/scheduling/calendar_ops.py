@@ -36,12 +36,13 @@ def get_hospital(ctx: Scheduling, hospital_id: str) -> dict[str, Any]:
 def refresh_eligibility(ctx: Scheduling) -> int:
     """Recompute where open entries may go and their home hospital (hospitals changed).
 
-    A full pass over the open entries: hospitals change rarely (an administrator's PUT),
-    and every family's eligibility can depend on the one that changed.
+    A full pass over the entries that are or may again be queued (a booking can be cancelled):
+    hospitals change rarely (an administrator's PUT), and every family's eligibility can
+    depend on the one that changed.
     """
     hospitals = repo.hospitals(ctx.db)
     changed = 0
-    for doc in ctx.db.waitlist.find({"state": {"$in": ["waiting", "offered", "awaiting_triage"]}}):
+    for doc in ctx.db.waitlist.find({"state": {"$in": ["waiting", "offered", "awaiting_triage", "booked"]}}):
         eligible = eligible_hospitals(
             repo.constraints_from_doc(doc.get("constraints")),
             doc.get("clinic_type", "school_refusal"),

@@ -35,7 +35,7 @@ def blueprint(deps: Deps) -> Blueprint:
         try:
             after = listing.decode(sort, query["cursor"]) if query["cursor"] else None
         except listing.BadCursor as exc:
-            abort(422, message=INVALID, messages={"cursor": [str(exc)]})
+            abort(422, message=INVALID, messages={"query": {"cursor": [str(exc)]}})
         if hospital:
             hospitals: list[str] | None = [hospital]
         else:

@@ -59,6 +59,8 @@ def build(
         outbox=[db[name] for name in OUTBOX_COLLECTIONS],
         handlers=handlers.handlers(ctx),
         consumes=handlers.CONSUMES,
-        background=[lambda stop: duties.run(ctx, stop)] if run_duties else [],
+        background=[lambda stop: duties.run(ctx, stop), lambda stop: duties.run_counts(ctx, stop)]
+        if run_duties
+        else [],
         outbox_written=written,
     )

@@ -1,9 +1,12 @@
-"""The worker's periodic duty: lapse offers, extend the horizon, fill free slots, publish and repair pressure."""
+"""The worker's periodic duties: lapse offers, extend the horizon, fill free slots, publish pressure;
+and, on a faster loop of its own, the single writer of the pressure counts."""
 
 from __future__ import annotations
 
 import logging
 import threading
+import uuid
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from services.scheduling import (
@@ -33,24 +36,7 @@ def tick(ctx: Scheduling) -> dict[str, int]:
         done["slots"] = calendar_ops.materialise(ctx)
     done["offers"] = offers.fill_open_slots(ctx)
     done["pressure_changes"] = pressure_ops.publish_changes(ctx)
-    repaired = repair_pressure(ctx)
-    if repaired is not None:
-        done["pressure_repaired"] = repaired
     return done
-
-
-def repair_pressure(ctx: Scheduling) -> int | None:
-    """The exact recount of the pressure counts, once per ``pressure_repair_s`` across all processes.
-
-    A claim per interval picks the one process that repairs (two repairs at once would both
-    apply the same correction); None when another process has this interval.
-    """
-    interval = int(ctx.now().timestamp() // ctx.config.pressure_repair_s)
-    if not claims.try_take(ctx, f"pressure-repair:{interval}", "duty"):
-        return None
-    ctx.db.claims.delete_one({"_id": f"pressure-repair:{interval - 1}"})
-    entries.backfill(ctx)
-    return pressure_counts.repair(ctx.db)
 
 
 def run(ctx: Scheduling, stop: threading.Event) -> None:
@@ -60,3 +46,57 @@ def run(ctx: Scheduling, stop: threading.Event) -> None:
         except Exception:
             log.exception("scheduling duty failed; retrying next tick")
         stop.wait(ctx.config.tick_s)
+
+
+LEASE_S = 60
+REPAIRED = "pressure_repair"
+
+
+@dataclass
+class Lease:
+    """Who may write the pressure counts this minute: the claim ``pressure-writer:<minute>``.
+
+    The counts need one writer (services/scheduling/pressure_counts.py). The stack runs one
+    scheduling worker; the lease keeps a second one (or an embedded platform beside it)
+    from writing too. Windows come from each process's clock, so two processes with skewed
+    clocks can overlap around a handover; the repair puts any double fold right.
+    """
+
+    owner: str = field(default_factory=lambda: uuid.uuid4().hex)
+    window: int | None = None
+
+    def held(self, ctx: Scheduling) -> bool:
+        window = int(ctx.now().timestamp() // LEASE_S)
+        if window == self.window:
+            return True
+        key = f"pressure-writer:{window}"
+        if claims.try_take(ctx, key, self.owner) or claims.owner_of(ctx, key) == self.owner:
+            stale = {window - 1, self.window} - {None}  # the handover's, and the last one this writer held
+            ctx.db.claims.delete_many({"_id": {"$in": [f"pressure-writer:{w}" for w in stale]}})
+            self.window = window
+            return True
+        return False
+
+
+def count_step(ctx: Scheduling, lease: Lease) -> dict[str, int] | None:
+    """One pass of the counts' single writer: fold the journal; repair when due. None without the lease."""
+    if not lease.held(ctx):
+        return None
+    done = {"moves": pressure_counts.apply(ctx.db)}
+    last = (ctx.db.meta.find_one({"_id": REPAIRED}) or {}).get("at")
+    if last is None or repository.aware(last) + timedelta(seconds=ctx.config.pressure_repair_s) <= ctx.now():
+        done["backfilled"] = entries.backfill(ctx)
+        done["repaired"] = pressure_counts.repair(ctx.db)
+        ctx.db.meta.update_one({"_id": REPAIRED}, {"$set": {"at": ctx.now()}}, upsert=True)
+    return done
+
+
+def run_counts(ctx: Scheduling, stop: threading.Event) -> None:
+    """The worker's counts loop (a background thread of its own, every ``pressure_apply_s``)."""
+    lease = Lease()
+    while not stop.is_set():
+        try:
+            count_step(ctx, lease)
+        except Exception:
+            log.exception("pressure counts pass failed; retrying")
+        stop.wait(ctx.config.pressure_apply_s)

@@ -10,8 +10,8 @@ Three fields are derived from an entry and written by the same update that chang
 * ``home_hospital``: the nearest hospital the family accepts, where pressure counts it;
   set by the writers that change eligibility (triage, hospitals changing).
 * ``pressure_key``: the running-aggregate bucket the family is counted in, or None when
-  it is not queued. After the write, the counts move from the old key to the new one
-  (services/scheduling/pressure_counts.py).
+  it is not queued. After the write, a move from the old key to the new one is journaled
+  for the counts' single writer (services/scheduling/pressure_counts.py).
 
 Writes that cannot change any of them (``waiting`` ↔ ``offered``, markers) stay plain
 ``update_one`` calls: both states are queued, and no derived field reads anything else.
@@ -98,7 +98,7 @@ def insert(ctx: Scheduling, doc: dict[str, Any]) -> None:
     """Insert a new entry (DuplicateKeyError as from ``insert_one``) and count it."""
     doc = {**doc, **derived(doc)}
     ctx.db.waitlist.insert_one(doc)
-    pressure_counts.move(ctx.db, None, doc[KEY])
+    pressure_counts.move(ctx.db, None, doc[KEY], ctx.now())
 
 
 def update(
@@ -112,7 +112,7 @@ def update(
 
     ``before`` is the entry as the caller last read it (else it is read here with ``query``);
     the derived fields are computed from it plus ``change``. The counts move only if the
-    write matched, from the key the entry was counted under to its new one.
+    write matched, from the key the entry was counted under to its new one (a journaled move).
     """
     if before is None:
         before = ctx.db.waitlist.find_one(query)
@@ -121,7 +121,7 @@ def update(
     fields = derived(_applied(before, change))
     result = ctx.db.waitlist.update_one(query, {**change, "$set": {**change.get("$set", {}), **fields}})
     if result.matched_count:
-        pressure_counts.move(ctx.db, before.get(KEY), fields[KEY])
+        pressure_counts.move(ctx.db, before.get(KEY), fields[KEY], ctx.now())
     return result
 
 
@@ -131,8 +131,8 @@ BACKFILLED = "waitlist_derived_fields"
 def backfill(ctx: Scheduling, batch: int = 500) -> int:
     """Give entries written before the derived fields existed their fields (and count them); once per store.
 
-    A one-off O(list) pass, run by the pressure repair duty (under its claim) until it has
-    found nothing left, then marked done in ``meta``.
+    A one-off O(list) pass, run by the counts' single writer before its first repair until it
+    has found nothing left, then marked done in ``meta``.
     """
     if ctx.db.meta.find_one({"_id": BACKFILLED}, {"_id": 1}) is not None:
         return 0

@@ -30,47 +30,21 @@ from services.scheduling import (
 from services.scheduling import repository as repo
 from services.scheduling.config import Config
 from services.scheduling.context import Conflict
-from services.scheduling.domain.geography import DISTRICT_CENTROIDS, travel_km
+from services.scheduling.domain.geography import DISTRICT_CENTROIDS
 from services.scheduling.domain.model import BAND_RANK, BANDS, QUEUED, Entry, queue_key
 from services.scheduling.domain.pressure import Capacity, from_counts, histogram, level_for
 from services.scheduling.seed import seed_region
-from shared.events import Event, event_type
+from tests.support.concurrency import race
+from tests.support.waitlist import (
+    DISTRICTS,
+    ORDERS,
+    escalate,
+    oracle_counts,
+    stored_counts,
+    triage,
+    withdraw,
+)
 from tests.unit.scheduling.conftest import auth, triaged
-
-DISTRICTS = sorted(DISTRICT_CENTROIDS)
-ORDERS = {
-    "priority": lambda d: (not d.get("urgent"), BAND_RANK[d["band"]], d["referred_on"], -d["score"], d["id"]),
-    "breach_date": lambda d: (d["target_date"], BAND_RANK[d["band"]], d["id"]),
-    "referred_on": lambda d: (d["referred_on"], d["id"]),
-}
-
-
-def triage(service, rng: random.Random, case: str, version: int = 1) -> None:
-    constraints = {"home_district": rng.choice(DISTRICTS)}
-    if rng.random() < 0.3:
-        constraints["max_travel_km"] = rng.choice([10, 20, 40])
-    if rng.random() < 0.3:
-        constraints["weekdays"] = rng.sample(["mon", "tue", "wed", "thu", "fri"], 2)
-    referred = date(2025, 1, 1) + timedelta(days=rng.randint(0, 60))
-    band = rng.choice(BANDS)
-    event = triaged(case, band, referred.isoformat(), version, constraints=constraints)
-    event.data["score"] = rng.choice([10, 35.5, 50, 80])
-    service.handlers["assessment.triaged"](event)
-
-
-def escalate(service, case: str, hours: int) -> None:
-    deadline = f"2025-03-{4 + hours // 24:02d}T{hours % 24:02d}:00:00Z"
-    data = {"case_id": case, "reasons": ["self_harm"], "contact_deadline": deadline, "hospitals": []}
-    service.handlers["assessment.escalated"](
-        Event(event_type("assessment.escalated"), "/services/assessment", case, data)
-    )
-
-
-def withdraw(service, case: str) -> None:
-    data = {"case_id": case, "reason": "moved"}
-    service.handlers["referral.withdrawn"](
-        Event(event_type("referral.withdrawn"), "/services/referral", case, data)
-    )
 
 
 class TestSortKeys:
@@ -188,35 +162,6 @@ class TestCursorPaging:
         assert second["next_cursor"] is None
 
 
-def oracle_counts(db) -> Counter:
-    """The counts recomputed from scratch: every queued family at its nearest acceptable hospital."""
-    hospitals = {h.id: h for h in repo.hospitals(db)}
-    found: Counter = Counter()
-    for doc in db.waitlist.find({"state": {"$in": list(QUEUED)}}):
-        options = [h for h in doc.get("eligible_hospitals", []) if h in hospitals]
-        if not options:
-            continue
-        district = (doc.get("constraints") or {}).get("home_district")
-        home = min(options, key=lambda h: (travel_km(district, hospitals[h].location) or 0.0, h))
-        bucket = (
-            bool(doc.get("urgent")),
-            date.fromisoformat(doc["referred_on"]),
-            date.fromisoformat(doc["target_date"]),
-        )
-        found[(home, doc["band"], bucket)] += 1
-    return found
-
-
-def stored_counts(db) -> Counter:
-    hospital_ids = [h.id for h in repo.hospitals(db)]
-    found: Counter = Counter()
-    for hospital_id, bands in pressure_counts.read(db, hospital_ids, BANDS).items():
-        for band, buckets in bands.items():
-            for bucket, n in buckets.items():
-                found[(hospital_id, band, bucket)] += n
-    return found
-
-
 class TestPressureCounts:
     @pytest.mark.parametrize("seed", [1, 2, 3])
     def test_running_counts_equal_a_full_recomputation_after_random_events(
@@ -226,52 +171,71 @@ class TestPressureCounts:
         rng = random.Random(seed)
         cases: list[str] = []
         versions: Counter = Counter()
+
+        def join(step: int) -> None:
+            cases.append(f"c{step}")
+            versions[cases[-1]] = 1
+            triage(service, rng, cases[-1])
+
+        def retriage(_: int) -> None:
+            case = rng.choice(cases)
+            versions[case] += 1
+            triage(service, rng, case, versions[case])
+
+        def later(_: int) -> None:
+            clock.advance(hours=rng.randint(2, 40))
+            responses.expire_due(ctx)
+            offers.fill_open_slots(ctx)
+
+        events = {
+            "triage": (30, join),
+            "retriage": (8, retriage),
+            "escalate": (
+                6,
+                lambda step: escalate(service, rng.choice([*cases, f"early{step}"]), rng.randint(1, 200)),
+            ),
+            "withdraw": (6, lambda _: withdraw(service, rng.choice(cases))),
+            "book": (10, lambda _: self.book_someone(ctx, db, rng)),
+            "cancel": (8, lambda _: self.cancel_or_record(ctx, db, rng)),
+            "answer": (10, lambda _: self.answer_an_offer(ctx, db, rng)),
+            "time": (6, later),
+            "hospital": (4, lambda _: self.move_a_hospital(ctx, db, rng)),
+            "fold": (6, lambda _: pressure_counts.apply(db, batch=rng.randint(1, 30))),  # the single writer
+        }
         steps = Counter()
         for step in range(160):
-            op = rng.choices(
-                [
-                    "triage",
-                    "retriage",
-                    "escalate",
-                    "withdraw",
-                    "book",
-                    "cancel",
-                    "answer",
-                    "time",
-                    "hospital",
-                ],
-                weights=[30, 8, 6, 6, 10, 8, 10, 6, 4],
-            )[0]
+            op = rng.choices(list(events), weights=[w for w, _ in events.values()])[0] if cases else "triage"
             steps[op] += 1
-            if op == "triage" or not cases:
-                cases.append(f"c{step}")
-                versions[cases[-1]] = 1
-                triage(service, rng, cases[-1])
-            elif op == "retriage":
-                case = rng.choice(cases)
-                versions[case] += 1
-                triage(service, rng, case, versions[case])
-            elif op == "escalate":
-                escalate(service, rng.choice([*cases, f"early{step}"]), rng.randint(1, 200))
-            elif op == "withdraw":
-                withdraw(service, rng.choice(cases))
-            elif op == "book":
-                self.book_someone(ctx, db, rng)
-            elif op == "cancel":
-                self.cancel_or_record(ctx, db, rng)
-            elif op == "answer":
-                self.answer_an_offer(ctx, db, rng)
-            elif op == "time":
-                clock.advance(hours=rng.randint(2, 40))
-                responses.expire_due(ctx)
-                offers.fill_open_slots(ctx)
-            else:
-                self.move_a_hospital(ctx, db, rng)
+            events[op][1](step)
             if step % 40 == 39:
                 assert +stored_counts(db) == +oracle_counts(db), f"after step {step} ({op})"
         assert +stored_counts(db) == +oracle_counts(db)
-        assert pressure_counts.repair(db) == 0  # nothing to repair
-        assert min(steps.values()) > 0 and sum(oracle_counts(db).values()) > 10, steps
+        assert pressure_counts.repair(db) == 0  # nothing to repair, with moves still pending
+        while pressure_counts.apply(db):
+            pass
+        assert db.pressure_moves.count_documents({}) == 0
+        assert +stored_counts(db) == +oracle_counts(db)  # the counts documents alone
+        assert pressure_counts.repair(db) == 0
+        assert len(steps) == 10 and sum(oracle_counts(db).values()) > 10, steps
+
+    def test_concurrent_writers_lose_no_move(self, service, ctx, db, small):
+        base = {
+            "state": "waiting",
+            "band": "P2",
+            "score": 1,
+            "home_hospital": "a",
+            "eligible_hospitals": ["a"],
+        }
+        dates = {"referred_on": "2025-02-01", "target_date": "2025-03-03"}
+        race(8, lambda k: entries.insert(ctx, {"_id": f"r{k}", **base, **dates}), Conflict)
+        race(8, lambda k: entries.update(ctx, {"_id": f"r{k}"}, {"$set": {"band": "P1"}}), Conflict)
+        assert (
+            +stored_counts(db)
+            == +oracle_counts(db)
+            == Counter({("a", "P1", (False, date(2025, 2, 1), date(2025, 3, 3))): 8})
+        )
+        assert db.pressure_moves.count_documents({}) == 16 and pressure_counts.apply(db) == 16
+        assert +stored_counts(db) == +oracle_counts(db)
 
     def book_someone(self, ctx, db, rng):
         queued = list(
@@ -318,22 +282,31 @@ class TestPressureCounts:
 
     def test_repair_puts_drifted_counts_right_once(self, service, ctx, db, clock):
         seed_region(db, clock, config=Config(offer_secret="x"), families=40)
+        pressure_counts.apply(db)
+        (home, band, bucket), *_ = sorted(oracle_counts(db))
+        name = pressure_counts.bucket_name((bucket[0], bucket[1].isoformat(), bucket[2].isoformat()))
+        db.pressure_counts.update_one(
+            {"_id": f"{home}|{band}"}, {"$inc": {f"buckets.{name}": 1}}
+        )  # a fold twice
+        db.pressure_counts.update_one({"_id": "bch|P1"}, {"$inc": {"buckets.n:2020-01-01:2020-01-15": 1}})
+        last = sorted(oracle_counts(db))[-1]
+        db.pressure_counts.delete_one({"_id": pressure_counts.doc_id(last[0], last[1])})  # lost folds
+        pressure_counts.move(db, None, "bch|P1|n:2020-01-01:2020-01-15", clock())  # a lost entry write...
+        db.waitlist.update_many({}, {"$set": {"note": "x"}})
+        for n in range(3):  # ...and moves still pending when the repair runs
+            service.handlers["assessment.triaged"](triaged(f"late{n}", "P3"))
         exact = +oracle_counts(db)
-        some = next(iter(exact))
-        key = pressure_counts.key(
-            some[0], some[1], (some[2][0], some[2][1].isoformat(), some[2][2].isoformat())
-        )
-        pressure_counts.move(db, None, key)  # a lost race: counted twice
-        pressure_counts.move(db, None, "bch|P1|n:2020-01-01:2020-01-15")  # a family that is not there
-        db.pressure_counts.delete_one({"_id": pressure_counts.doc_id(*sorted(exact)[-1][:2])})  # lost moves
         assert +stored_counts(db) != exact
         assert pressure_counts.repair(db) >= 3
         assert +stored_counts(db) == exact
         assert pressure_counts.repair(db) == 0
-        emptied = db.pressure_counts.find_one({"_id": "bch|P1"})
+        while pressure_counts.apply(db):
+            pass
+        assert +stored_counts(db) == exact and pressure_counts.repair(db) == 0
+        emptied = db.pressure_counts.find_one({"_id": "bch|P1"}) or {"buckets": {}}
         assert "n:2020-01-01:2020-01-15" not in emptied["buckets"]  # zero buckets are dropped
 
-    def test_the_duty_repairs_once_per_interval_and_backfills_old_entries(self, service, ctx, db, clock):
+    def test_one_writer_folds_repairs_when_due_and_backfills_old_entries(self, service, ctx, db, clock):
         seed_region(db, clock, config=Config(offer_secret="x"))
         for n in range(3):  # written by the code before derived fields existed
             db.waitlist.insert_one(
@@ -349,8 +322,11 @@ class TestPressureCounts:
                     "eligible_hospitals": ["bch", "cyc"],
                 }
             )
-        assert duties.repair_pressure(ctx) == 0  # the backfill counted the three as it keyed them
-        assert duties.repair_pressure(ctx) is None  # this interval is done (in any process)
+        writer, other = duties.Lease(), duties.Lease()
+        first = duties.count_step(ctx, writer)
+        assert first == {"moves": 0, "backfilled": 3, "repaired": 0}  # the backfill journaled the three
+        assert duties.count_step(ctx, other) is None  # one writer per lease window
+        assert duties.count_step(ctx, writer) == {"moves": 3}  # folded; no repair before it is due
         assert db.meta.find_one({"_id": entries.BACKFILLED})["entries"] == 3
         old = db.waitlist.find_one({"_id": "old0"})
         assert old["home_hospital"] == "bch" and old["pressure_key"].startswith("bch|P2|")
@@ -358,8 +334,11 @@ class TestPressureCounts:
         page = listing.page(db, "priority", listing.lanes(["waiting"], ["P2"], None), None, 10)[0]
         assert [d["_id"] for d in page] == ["old0", "old1", "old2"]
         clock.advance(seconds=ctx.config.pressure_repair_s)
-        assert duties.repair_pressure(ctx) == 0
-        assert db.claims.count_documents({"_id": {"$regex": "^pressure-repair:"}}) == 1
+        assert duties.count_step(ctx, other) == {"moves": 0, "backfilled": 0, "repaired": 0}  # a new window
+        assert duties.count_step(ctx, writer) is None
+        clock.advance(seconds=duties.LEASE_S)
+        assert duties.count_step(ctx, writer) == {"moves": 0}  # the next window, first come
+        assert db.claims.count_documents({"_id": {"$regex": "^pressure-writer:"}}) == 1  # old leases gone
 
     def test_pressure_api_reads_the_counts_not_the_list(self, service, ctx, db, client, small):
         for n in range(5):
@@ -368,7 +347,8 @@ class TestPressureCounts:
             r for r in client.get("/v1/pressure", headers=auth()).json["hospitals"] if r["band"] == "P2"
         )
         assert (p2["waiting"], p2["oldest_wait_days"]) == (5, 30)
-        db.pressure_counts.delete_many({})  # as if every move had been lost
+        pressure_counts.apply(db)
+        db.pressure_counts.delete_many({})  # as if every fold had been lost
         assert {r.waiting for r in pressure_ops.rows(ctx)} == {0}
         assert pressure_counts.repair(db) == 5  # one bucket per referral day
         assert next(r for r in pressure_ops.rows(ctx) if r.band == "P2").waiting == 5

@@ -2,8 +2,8 @@
 
 Collections: hospitals, sessions, holidays, slots, waitlist, offers, appointments,
 claims (unique-key decisions, services/scheduling/claims.py), pressure (last published level per hospital and band),
-pressure_counts (queued families per hospital, band and bucket: services/scheduling/pressure_counts.py)
-and meta (duty bookkeeping).
+pressure_counts and pressure_moves (queued families per hospital, band and bucket, and the journal
+of moves its one writer folds in: services/scheduling/pressure_counts.py) and meta (duty bookkeeping).
 Every write that changes state and emits events is one ``update_one``/``insert_one``
 with the events in the document's outbox; uniqueness rests on indexes below.
 """

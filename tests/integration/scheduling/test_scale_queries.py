@@ -86,9 +86,11 @@ def test_waitlist_pages_by_cursor_on_the_real_store(scheduling, mongo_db):
         {"state": "waiting", "band": "P2", "eligible_hospitals": {"$in": ["bch", "cyc"]}}
     )
     assert len(scoped) == len({d["id"] for d in scoped}) == expected > 0
+    escalate(service, "early-bird", 70)  # awaiting triage: no band yet (the band-less lane)
     everything = page_through(client, "state=all", 9)
     total = client.get("/v1/waitlist?state=all&include_total=true", headers=auth()).json["total"]
     assert len(everything) == total == mongo_db.waitlist.count_documents({})
+    assert "early-bird" in {d["id"] for d in everything}
 
 
 def test_offer_candidates_on_the_real_store(scheduling, mongo_db):

@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from services.scheduling import offers
+from services.scheduling import listing, offers
 from services.scheduling import repository as repo
 from services.scheduling.context import Scheduling
-from services.scheduling.domain.model import queue_key
+from services.scheduling.domain.model import BANDS
 from services.scheduling.domain.optimiser import solve
 
 MAX_ENTRIES = 3000
@@ -23,10 +23,11 @@ MAX_SLOTS = 6000
 
 
 def plan(ctx: Scheduling, hospital_id: str | None = None) -> tuple[Any, dict[str, dict], dict[str, dict]]:
-    entry_docs = {d["_id"]: d for d in ctx.db.waitlist.find({"state": "waiting"})}
-    if hospital_id:
-        entry_docs = {k: d for k, d in entry_docs.items() if hospital_id in d.get("eligible_hospitals", [])}
-    entries = sorted((repo.entry_from_doc(d) for d in entry_docs.values()), key=queue_key)[:MAX_ENTRIES]
+    """The first ``MAX_ENTRIES`` waiting families in fair order (read as index ranges), and the open slots."""
+    lanes = listing.lanes(["waiting"], [*BANDS, None], [hospital_id] if hospital_id else None)
+    first, _ = listing.page(ctx.db, "priority", lanes, None, MAX_ENTRIES)
+    entry_docs = {d["_id"]: d for d in first}
+    entries = [repo.entry_from_doc(d) for d in first]
     query: dict[str, Any] = {
         "state": "open",
         "kind": "intake",

@@ -14,7 +14,7 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
-from services.scheduling import booking, claims, offers
+from services.scheduling import booking, claims, entries, offers
 from services.scheduling import repository as repo
 from services.scheduling.context import Conflict, Scheduling
 from services.scheduling.outgoing import derived_id, event
@@ -49,7 +49,7 @@ def record(ctx: Scheduling, appointment_id: str, outcome: str) -> dict[str, Any]
     )
     follow: dict[str, Any] = {}
     if outcome == "attended" and appt["kind"] == "intake":
-        ctx.db.waitlist.update_one({"_id": appt["case_id"]}, {"$set": {"state": "seen"}})
+        entries.update(ctx, {"_id": appt["case_id"]}, {"$set": {"state": "seen"}})
         follow["follow_ups"] = book_series(
             ctx,
             appt["case_id"],
@@ -72,7 +72,8 @@ def _after_no_show(ctx: Scheduling, appt: dict[str, Any], count: int) -> str:
         return "followup_needed"
     if appt["kind"] == "intake":
         # Conditional, but harmless on FerretDB: only the winner of ``appointment:<id>`` gets here.
-        ctx.db.waitlist.update_one(
+        entries.update(
+            ctx,
             {"_id": case_id, "state": "booked"},
             {
                 "$set": {"state": "waiting", "no_show_count": count},
@@ -112,14 +113,15 @@ def flag_followup(
     }
     if cause is not None:
         query, update = inbox.once(cause, query), inbox.record_applied(cause, update)
-    if ctx.writes.update_one(ctx.db.waitlist, query, update, [needed]).matched_count == 0:
+    result = entries.update(ctx, query, update, events=[needed])
+    if result is None or result.matched_count == 0:
         if ctx.db.waitlist.find_one({"_id": case_id}, {"_id": 1}) is not None:
             return  # the entry exists, so the guard held: this cause was already applied
         doc = {"_id": case_id, **update["$set"]}
         if cause is not None:
             doc[inbox.APPLIED_FIELD] = [cause.dedupe_key]
         try:
-            ctx.writes.insert_one(ctx.db.waitlist, doc, [needed])
+            entries.insert(ctx, doc, [needed])
         except DuplicateKeyError:
             return  # created meanwhile by another handler; its flag stands
 

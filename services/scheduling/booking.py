@@ -14,7 +14,7 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
-from services.scheduling import claims, offers
+from services.scheduling import claims, entries, offers
 from services.scheduling import repository as repo
 from services.scheduling.context import Conflict, NotFound, Scheduling
 from services.scheduling.outgoing import event
@@ -104,7 +104,8 @@ def book(
         return get_appointment(ctx, appointment_id)
     if slot["kind"] == "intake":
         withdraw_pending_offer(ctx, case_id, keep=offer_id)
-        ctx.db.waitlist.update_one(
+        entries.update(
+            ctx,
             {"_id": case_id},
             {
                 "$set": {
@@ -151,7 +152,8 @@ def cancel(ctx: Scheduling, appointment_id: str, reason: str, *, requeue: bool =
     )
     if appt["kind"] == "intake" and requeue:
         # Conditional, but harmless on FerretDB: only the winner of ``appointment:<id>`` gets here.
-        ctx.db.waitlist.update_one(
+        entries.update(
+            ctx,
             {"_id": appt["case_id"], "state": "booked"},
             {
                 "$set": {"state": "waiting"},

@@ -57,5 +57,7 @@ def build(
         outbox=ctx.outbox,
         handlers=handlers.handlers(ctx),
         consumes=handlers.CONSUMES,
-        background=[lambda stop: duties.run(ctx, stop)] if run_duties else [],
+        background=[lambda stop: duties.run(ctx, stop), lambda stop: duties.run_counts(ctx, stop)]
+        if run_duties
+        else [],
     )

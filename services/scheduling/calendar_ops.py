@@ -9,6 +9,7 @@ from typing import Any
 
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from services.scheduling import entries
 from services.scheduling import repository as repo
 from services.scheduling.context import Conflict, NotFound, Scheduling
 from services.scheduling.domain.calendar import expand
@@ -33,17 +34,24 @@ def get_hospital(ctx: Scheduling, hospital_id: str) -> dict[str, Any]:
 
 
 def refresh_eligibility(ctx: Scheduling) -> int:
-    """Recompute ``eligible_hospitals`` of open entries (hospitals changed; rare, so a full pass is fine)."""
+    """Recompute where open entries may go and their home hospital (hospitals changed).
+
+    A full pass over the entries that are or may again be queued (a booking can be cancelled):
+    hospitals change rarely (an administrator's PUT), and every family's eligibility can
+    depend on the one that changed.
+    """
     hospitals = repo.hospitals(ctx.db)
     changed = 0
-    for doc in ctx.db.waitlist.find({"state": {"$in": ["waiting", "offered", "awaiting_triage"]}}):
+    for doc in ctx.db.waitlist.find({"state": {"$in": ["waiting", "offered", "awaiting_triage", "booked"]}}):
         eligible = eligible_hospitals(
             repo.constraints_from_doc(doc.get("constraints")),
             doc.get("clinic_type", "school_refusal"),
             hospitals,
         )
-        if eligible != doc.get("eligible_hospitals"):
-            ctx.db.waitlist.update_one({"_id": doc["_id"]}, {"$set": {"eligible_hospitals": eligible}})
+        home = entries.home_hospital(doc.get("constraints"), eligible, hospitals)
+        if eligible != doc.get("eligible_hospitals") or home != doc.get("home_hospital"):
+            update = {"$set": {"eligible_hospitals": eligible, "home_hospital": home}}
+            entries.update(ctx, {"_id": doc["_id"]}, update, before=doc)
             changed += 1
     return changed
 

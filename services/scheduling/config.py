@@ -29,6 +29,10 @@ class Config:
     follow_up_interval_days: int = 7
     pressure_weeks: int = 4
     tick_s: float = 30.0
+    pressure_apply_s: float = 1.0
+    """How often the worker folds journaled moves into the pressure counts."""
+    pressure_repair_s: float = 600.0
+    """How often the duty recomputes the pressure counts exactly (services/scheduling/pressure_counts.py)."""
     materialise_every_s: float = 6 * 3600
     public_base_url: str = "http://127.0.0.1:8003"
     offer_secret: str = ""
@@ -55,6 +59,8 @@ class Config:
             follow_up_interval_days=int(num("FOLLOW_UP_INTERVAL_DAYS", cls.follow_up_interval_days)),
             pressure_weeks=int(num("PRESSURE_WEEKS", cls.pressure_weeks)),
             tick_s=num("TICK_S", cls.tick_s),
+            pressure_apply_s=num("PRESSURE_APPLY_S", cls.pressure_apply_s),
+            pressure_repair_s=num("PRESSURE_REPAIR_S", cls.pressure_repair_s),
             materialise_every_s=num("MATERIALISE_EVERY_S", cls.materialise_every_s),
             public_base_url=extra.get("SCHEDULING_PUBLIC_BASE_URL", public_base_url or cls.public_base_url),
             offer_secret=extra.get("SCHEDULING_OFFER_SECRET", fallback_secret),

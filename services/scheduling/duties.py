@@ -1,12 +1,25 @@
-"""The worker's periodic duty: lapse offers, extend the horizon, fill free slots, publish pressure."""
+"""The worker's periodic duties: lapse offers, extend the horizon, fill free slots, publish pressure;
+and, on a faster loop of its own, the single writer of the pressure counts."""
 
 from __future__ import annotations
 
 import logging
 import threading
+import uuid
+from dataclasses import dataclass, field
 from datetime import timedelta
 
-from services.scheduling import calendar_ops, offers, orphans, pressure_ops, repository, responses
+from services.scheduling import (
+    calendar_ops,
+    claims,
+    entries,
+    offers,
+    orphans,
+    pressure_counts,
+    pressure_ops,
+    repository,
+    responses,
+)
 from services.scheduling.context import Scheduling
 
 log = logging.getLogger(__name__)
@@ -33,3 +46,57 @@ def run(ctx: Scheduling, stop: threading.Event) -> None:
         except Exception:
             log.exception("scheduling duty failed; retrying next tick")
         stop.wait(ctx.config.tick_s)
+
+
+LEASE_S = 60
+REPAIRED = "pressure_repair"
+
+
+@dataclass
+class Lease:
+    """Who may write the pressure counts this minute: the claim ``pressure-writer:<minute>``.
+
+    The counts need one writer (services/scheduling/pressure_counts.py). The stack runs one
+    scheduling worker; the lease keeps a second one (or an embedded platform beside it)
+    from writing too. Windows come from each process's clock, so two processes with skewed
+    clocks can overlap around a handover; the repair puts any double fold right.
+    """
+
+    owner: str = field(default_factory=lambda: uuid.uuid4().hex)
+    window: int | None = None
+
+    def held(self, ctx: Scheduling) -> bool:
+        window = int(ctx.now().timestamp() // LEASE_S)
+        if window == self.window:
+            return True
+        key = f"pressure-writer:{window}"
+        if claims.try_take(ctx, key, self.owner) or claims.owner_of(ctx, key) == self.owner:
+            stale = {window - 1, self.window} - {None}  # the handover's, and the last one this writer held
+            ctx.db.claims.delete_many({"_id": {"$in": [f"pressure-writer:{w}" for w in stale]}})
+            self.window = window
+            return True
+        return False
+
+
+def count_step(ctx: Scheduling, lease: Lease) -> dict[str, int] | None:
+    """One pass of the counts' single writer: fold the journal; repair when due. None without the lease."""
+    if not lease.held(ctx):
+        return None
+    done = {"moves": pressure_counts.apply(ctx.db)}
+    last = (ctx.db.meta.find_one({"_id": REPAIRED}) or {}).get("at")
+    if last is None or repository.aware(last) + timedelta(seconds=ctx.config.pressure_repair_s) <= ctx.now():
+        done["backfilled"] = entries.backfill(ctx)
+        done["repaired"] = pressure_counts.repair(ctx.db)
+        ctx.db.meta.update_one({"_id": REPAIRED}, {"$set": {"at": ctx.now()}}, upsert=True)
+    return done
+
+
+def run_counts(ctx: Scheduling, stop: threading.Event) -> None:
+    """The worker's counts loop (a background thread of its own, every ``pressure_apply_s``)."""
+    lease = Lease()
+    while not stop.is_set():
+        try:
+            count_step(ctx, lease)
+        except Exception:
+            log.exception("pressure counts pass failed; retrying")
+        stop.wait(ctx.config.pressure_apply_s)

@@ -15,6 +15,7 @@ import base64
 import hashlib
 import hmac
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -24,8 +25,9 @@ from services.scheduling.context import Scheduling
 from services.scheduling.domain.geography import travel_km
 from services.scheduling.outgoing import event
 
-WAITING_ORDER = [("urgent", -1), ("band_rank", 1), ("referred_on", 1), ("score", -1), ("_id", 1)]
 SLOT_SCAN = 500
+CANDIDATES = 20
+"""Families read per candidate query; more pages only if all of them fail."""
 
 
 def token_for(ctx: Scheduling, offer_id: str) -> str:
@@ -46,23 +48,40 @@ def earliest_start(ctx: Scheduling, urgent: bool) -> Any:
     return ctx.now() + timedelta(hours=hold + ctx.config.min_lead_hours)
 
 
-def best_entry_for_slot(
-    ctx: Scheduling, slot: dict[str, Any], skip: tuple[str, ...] = ()
-) -> dict[str, Any] | None:
-    """The first family in fair order who can use this slot and has not passed on it (nor is in ``skip``)."""
-    query = {
+def candidates(ctx: Scheduling, slot: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Families who may take this slot, in fair order, read a page of ``CANDIDATES`` at a time.
+
+    One index (``offer_candidates``: state, eligible hospital, clinic type, then the fair
+    order's sort key) serves the equalities and the order. A slot too soon for a normal hold
+    is for urgent families only: their keys start with "0", so that is a range on the same
+    key. Weekday limits and families who passed on the slot are filters on the fetched
+    documents: those ahead in the order who fail them are read in vain (the residual cost).
+    """
+    start = repo.aware(slot["start"])
+    urgent_ok, normal_ok = start >= earliest_start(ctx, True), start >= earliest_start(ctx, False)
+    order: dict[str, Any] = {}  # urgent families' keys start with "0", the others' with "1"
+    if not normal_ok:
+        if not urgent_ok:
+            return
+        order["$lt"] = "1"
+    elif not urgent_ok:
+        order["$gte"] = "1"
+    query: dict[str, Any] = {
         "state": "waiting",
         "eligible_hospitals": slot["hospital_id"],
         "clinic_type": slot["clinic_type"],
-        "_id": {"$nin": [*slot.get("passed_by", []), *skip]},
+        "$or": [{"constraints.weekdays": {"$exists": False}}, {"constraints.weekdays": slot["weekday"]}],
     }
-    for doc in ctx.db.waitlist.find(query).sort(WAITING_ORDER):
-        weekdays = (doc.get("constraints") or {}).get("weekdays") or []
-        if (not weekdays or slot["weekday"] in weekdays) and repo.aware(slot["start"]) >= earliest_start(
-            ctx, bool(doc.get("urgent"))
-        ):
-            return doc
-    return None
+    if slot.get("passed_by"):
+        query["_id"] = {"$nin": list(slot["passed_by"])}
+    while True:
+        if order:
+            query["sort_keys.priority"] = order
+        found = list(ctx.db.waitlist.find(query).sort("sort_keys.priority", 1).limit(CANDIDATES))
+        yield from found
+        if len(found) < CANDIDATES:
+            return
+        order = {**order, "$gt": found[-1]["sort_keys"]["priority"]}
 
 
 def best_slot_for_entry(ctx: Scheduling, entry: dict[str, Any]) -> dict[str, Any] | None:
@@ -174,17 +193,23 @@ def _unhold(ctx: Scheduling, case_id: str, slot_id: str, offer_id: str) -> None:
 def offer_slot(ctx: Scheduling, slot_id: str) -> dict | None:
     """A slot became free: offer it to the best family region-wide."""
     slot = ctx.db.slots.find_one({"_id": slot_id, "state": "open", "kind": "intake"})
-    tried: list[str] = []
-    while slot is not None:
-        entry = best_entry_for_slot(ctx, slot, tuple(tried))
-        if entry is None:
-            return None
+    return _offer(ctx, slot)[0] if slot else None
+
+
+def _offer(ctx: Scheduling, slot: dict[str, Any]) -> tuple[dict | None, bool]:
+    """(the offer, or None; True when None because no family can take the slot).
+
+    Candidates are tried in fair order; one whose offer fails (an open round, a race)
+    is passed over, and the slot is re-read in case someone else took it meanwhile.
+    """
+    for entry in candidates(ctx, slot):
         offer = make_offer(ctx, entry, slot)
         if offer is not None:
-            return offer
-        tried.append(entry["_id"])  # its view may say waiting while its round is still open
-        slot = ctx.db.slots.find_one({"_id": slot_id, "state": "open"})
-    return None
+            return offer, False
+        slot = ctx.db.slots.find_one({"_id": slot["_id"], "state": "open"})
+        if slot is None:
+            return None, False
+    return None, True
 
 
 def offer_entry(ctx: Scheduling, case_id: str) -> dict | None:
@@ -201,11 +226,34 @@ def offer_entry(ctx: Scheduling, case_id: str) -> dict | None:
 
 
 def fill_open_slots(ctx: Scheduling, limit: int = 200) -> int:
-    """Offer open intake slots, earliest first, until no one waiting can use them."""
+    """Offer open intake slots, earliest first, until no one waiting can use them.
+
+    Linear in the slots read: one indexed slot query, then per slot one candidate query
+    (limited) and the offer's writes. Slots no family could take are remembered per
+    (hospital, clinic type, weekday, urgent-only) for the rest of the pass, so a run of
+    unusable slots costs one query per group, not one per slot; a slot others passed on
+    proves nothing about the group, so it is not remembered.
+    """
+    if ctx.db.waitlist.find_one({"state": "waiting"}, {"_id": 1}) is None:
+        return 0
     made = 0
-    query = {"state": "open", "kind": "intake", "start": {"$gte": earliest_start(ctx, True)}}
-    for slot in ctx.db.slots.find(query, {"_id": 1}).sort("start", 1).limit(limit * 5):
-        if made >= limit or ctx.db.waitlist.find_one({"state": "waiting"}, {"_id": 1}) is None:
+    normal_from = earliest_start(ctx, False)
+    nobody: set[tuple[str, str, str, bool]] = set()
+    first = min(earliest_start(ctx, True), normal_from)
+    query = {"state": "open", "kind": "intake", "start": {"$gte": first}}
+    for slot in ctx.db.slots.find(query).sort("start", 1).limit(limit * 5):
+        if made >= limit:
             break
-        made += offer_slot(ctx, slot["_id"]) is not None
+        group = (
+            slot["hospital_id"],
+            slot["clinic_type"],
+            slot["weekday"],
+            repo.aware(slot["start"]) < normal_from,
+        )
+        if group in nobody:
+            continue
+        offer, no_one = _offer(ctx, slot)
+        made += offer is not None
+        if no_one and not slot.get("passed_by"):
+            nobody.add(group)
     return made

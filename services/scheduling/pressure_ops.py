@@ -1,23 +1,30 @@
-"""Pressure from the live store: who waits where, what capacity is coming, and the level changes to publish."""
+"""Pressure from the running counts, the coming capacity, and the level changes to publish.
+
+Nothing here reads the whole list: who waits where comes from ``pressure_counts``
+(one ``_id`` lookup per hospital and band), capacity from the sessions and one
+aggregation over the window's open slots, and suggestions read, for each pressured
+hospital and band that has somewhere better to send families, at most
+``SUGGEST_SCAN`` families per queued state in fair order (an index range).
+"""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import asdict
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
-from services.scheduling import metrics
+from services.scheduling import metrics, pressure_counts
 from services.scheduling import repository as repo
 from services.scheduling.context import Scheduling
-from services.scheduling.domain.geography import travel_km
-from services.scheduling.domain.model import Entry
-from services.scheduling.domain.pressure import BandPressure, Capacity, compute, suggestions
+from services.scheduling.domain.model import BANDS, QUEUED, Entry
+from services.scheduling.domain.pressure import BandPressure, Capacity, from_counts, movable, suggestions
 from services.scheduling.outgoing import event
 
-QUEUED = ("waiting", "offered")
+SUGGEST_SCAN = 100
+"""Families read per pressured hospital, band and state when looking for moves (fair order)."""
 
 
 def _weekly_rate(doc: dict[str, Any]) -> float:
@@ -28,49 +35,66 @@ def _weekly_rate(doc: dict[str, Any]) -> float:
     return float(minutes // int(doc["slot_minutes"]))
 
 
-def snapshot(ctx: Scheduling) -> tuple[list[BandPressure], list[Entry], dict[str, str], dict[str, list[str]]]:
-    hospitals = {h.id: h for h in repo.hospitals(ctx.db)}
-    entries, home, eligible = [], {}, {}
-    for doc in ctx.db.waitlist.find({"state": {"$in": list(QUEUED)}}):
-        entry = repo.entry_from_doc(doc)
-        options = [h for h in doc.get("eligible_hospitals", []) if h in hospitals]
-        if not options:
-            continue
-        entries.append(entry)
-        eligible[entry.case_id] = options
-        home[entry.case_id] = min(
-            options,
-            key=lambda h: (travel_km(entry.constraints.home_district, hospitals[h].location) or 0.0, h),
-        )
-    window_end = ctx.today() + timedelta(weeks=ctx.config.pressure_weeks)
-    capacity = {h: Capacity() for h in hospitals}
+def capacity(ctx: Scheduling, hospital_ids: list[str], window_end: date) -> dict[str, Capacity]:
+    """Weekly intake rate from active sessions; open and held intake slots per day in the window."""
+    found = {h: Capacity() for h in hospital_ids}
     for doc in ctx.db.sessions.find({"active": True, "kind": "intake"}):
-        if doc["hospital_id"] in capacity:
-            capacity[doc["hospital_id"]].weekly_rate += _weekly_rate(doc)
+        if doc["hospital_id"] in found:
+            found[doc["hospital_id"]].weekly_rate += _weekly_rate(doc)
     upcoming = {
-        "kind": "intake",
         "state": {"$in": ["open", "held"]},
+        "kind": "intake",
         "start": {"$gte": ctx.now()},
         "day": {"$lte": window_end.isoformat()},
     }
-    for slot in ctx.db.slots.find(upcoming, {"hospital_id": 1, "day": 1}):
-        if slot["hospital_id"] in capacity:
-            capacity[slot["hospital_id"]].open_days.append(datetime.fromisoformat(slot["day"]).date())
-    rows = compute(entries, home, capacity, ctx.today(), window_end, ctx.config.thresholds)
-    return rows, entries, home, eligible
+    per_day = [
+        {"$match": upcoming},
+        {"$group": {"_id": {"hospital": "$hospital_id", "day": "$day"}, "n": {"$sum": 1}}},
+    ]
+    for row in ctx.db.slots.aggregate(per_day):
+        hospital_id, day = row["_id"]["hospital"], date.fromisoformat(row["_id"]["day"])
+        if hospital_id in found:
+            found[hospital_id].open_days += [day] * int(row["n"])
+    return found
+
+
+def rows(ctx: Scheduling) -> list[BandPressure]:
+    """Every hospital's pressure per band, from the counts (no list scan)."""
+    hospital_ids = [h.id for h in repo.hospitals(ctx.db)]
+    window_end = ctx.today() + timedelta(weeks=ctx.config.pressure_weeks)
+    counts = pressure_counts.read(ctx.db, hospital_ids, BANDS)
+    cap = capacity(ctx, hospital_ids, window_end)
+    return from_counts(counts, cap, ctx.today(), window_end, ctx.config.thresholds)
+
+
+def _movable_families(
+    ctx: Scheduling, found: list[BandPressure]
+) -> tuple[list[Entry], dict[str, str], dict[str, list[str]]]:
+    """The front of each queue that suggestions may move families from (see ``movable``)."""
+    known = {r.hospital_id for r in found}
+    families, home, eligible = [], {}, {}
+    for source in movable(found):
+        for state in QUEUED:
+            query = {"home_hospital": source.hospital_id, "state": state, "band": source.band}
+            for doc in ctx.db.waitlist.find(query).sort("sort_keys.priority", 1).limit(SUGGEST_SCAN):
+                entry = repo.entry_from_doc(doc)
+                families.append(entry)
+                home[entry.case_id] = doc["home_hospital"]
+                eligible[entry.case_id] = [h for h in doc.get("eligible_hospitals", []) if h in known]
+    return families, home, eligible
 
 
 def report(ctx: Scheduling, hospital_id: str | None = None) -> dict[str, Any]:
-    rows, entries, home, eligible = snapshot(ctx)
-    metrics.publish(rows)
-    moves = suggestions(entries, home, eligible, rows)
+    found = rows(ctx)
+    metrics.publish(found)
+    moves = suggestions(*_movable_families(ctx, found), found)
     if hospital_id:
-        rows = [r for r in rows if r.hospital_id == hospital_id]
+        found = [r for r in found if r.hospital_id == hospital_id]
         moves = [m for m in moves if hospital_id in (m.from_hospital, m.to_hospital)]
     return {
         "as_of": repo.iso(ctx.now()),
         "weeks": ctx.config.pressure_weeks,
-        "hospitals": [asdict(r) for r in rows],
+        "hospitals": [asdict(r) for r in found],
         "suggestions": [asdict(m) for m in moves],
     }
 
@@ -82,11 +106,11 @@ def publish_changes(ctx: Scheduling) -> int:
     guard; the event id is therefore fixed by the row's change count and the transition,
     so both write the same id and consumers' inboxes drop the second.
     """
-    rows, *_ = snapshot(ctx)
-    metrics.publish(rows)
+    found = rows(ctx)
+    metrics.publish(found)
     last = {d["_id"]: d for d in ctx.db.pressure.find({}, {"level": 1, "changes": 1})}
     changed = 0
-    for row in rows:
+    for row in found:
         key = f"{row.hospital_id}:{row.band}"
         previous = last.get(key, {}).get("level", "normal")
         fields = {**asdict(row), "updated_at": ctx.now()}

@@ -1,7 +1,9 @@
 """Mongo access for scheduling: indexes, and documents turned into domain values.
 
 Collections: hospitals, sessions, holidays, slots, waitlist, offers, appointments,
-claims (unique-key decisions, services/scheduling/claims.py), pressure (last published level per hospital and band) and meta (duty bookkeeping).
+claims (unique-key decisions, services/scheduling/claims.py), pressure (last published level per hospital and band),
+pressure_counts and pressure_moves (queued families per hospital, band and bucket, and the journal
+of moves its one writer folds in: services/scheduling/pressure_counts.py) and meta (duty bookkeeping).
 Every write that changes state and emits events is one ``update_one``/``insert_one``
 with the events in the document's outbox; uniqueness rests on indexes below.
 """
@@ -17,14 +19,28 @@ from services.scheduling.domain.calendar import Session
 from services.scheduling.domain.model import Constraints, Entry, Hospital, Slot
 from shared.store import Index
 
+SORTS = ("priority", "breach_date", "referred_on")
+"""The waitlist's list orders; each is a string in ``sort_keys`` (services/scheduling/entries.py)."""
+
 INDEXES: dict[str, list[Index]] = {
     "slots": [
         Index([("hospital_id", 1), ("start", 1), ("clinic_type", 1)], unique=True, name="slot_key"),
         Index([("state", 1), ("kind", 1), ("start", 1)]),
     ],
     "waitlist": [
-        Index([("state", 1), ("eligible_hospitals", 1), ("band_rank", 1), ("referred_on", 1)]),
-        Index([("state", 1), ("target_date", 1)]),
+        # GET /v1/waitlist lanes (services/scheduling/listing.py): equalities, then the sort key.
+        *(
+            Index([("state", 1), ("eligible_hospitals", 1), ("band", 1), (f"sort_keys.{sort}", 1)])
+            for sort in SORTS
+        ),
+        *(Index([("state", 1), ("band", 1), (f"sort_keys.{sort}", 1)]) for sort in SORTS),
+        # offer_slot's candidates for one slot, in fair order (services/scheduling/offers.py).
+        Index(
+            [("state", 1), ("eligible_hospitals", 1), ("clinic_type", 1), ("sort_keys.priority", 1)],
+            name="offer_candidates",
+        ),
+        # Pressure suggestions: one pressured hospital's queue of one band, in fair order.
+        Index([("home_hospital", 1), ("state", 1), ("band", 1), ("sort_keys.priority", 1)]),
     ],
     "offers": [
         Index([("token_hash", 1)], unique=True, name="offer_token"),

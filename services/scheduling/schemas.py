@@ -69,7 +69,20 @@ class WaitlistQuery(Schema):
         load_default="priority", validate=validate.OneOf(["priority", "breach_date", "referred_on"])
     )
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
-    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    cursor = fields.String(
+        load_default=None,
+        validate=validate.Length(min=1, max=400),
+        metadata={"description": "The previous page's next_cursor (the same sort); omit for the first page."},
+    )
+    include_total = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Also count every match (costs time in proportion to the matches)."},
+    )
+    offset = fields.Integer(
+        load_default=0,
+        validate=validate.Range(min=0, max=0, error="Page with cursor; offset is kept only as 0."),
+        metadata={"description": "Deprecated: only 0 is accepted; use cursor."},
+    )
 
 
 class BookIn(Schema):

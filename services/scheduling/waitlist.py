@@ -13,11 +13,10 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
-from services.scheduling import booking, offers
+from services.scheduling import booking, entries, offers
 from services.scheduling import repository as repo
 from services.scheduling.context import Scheduling
 from services.scheduling.domain.matching import eligible_hospitals
-from services.scheduling.domain.model import BAND_RANK
 from services.scheduling.inbound import EscalatedIn, TriagedIn, WithdrawnIn
 from services.scheduling.outgoing import derived_id, event
 from shared.events import Event
@@ -47,16 +46,18 @@ def on_triaged(ctx: Scheduling, message: Event) -> None:
     case_id, version = data["case_id"], data["triage_version"]
     raw = {k: v for k, v in (data.get("constraints") or {}).items() if v not in (None, [])}
     constraints = repo.constraints_from_doc(raw)
+    hospitals = repo.hospitals(ctx.db)
+    eligible = eligible_hospitals(constraints, data["clinic_type"], hospitals)
     fields: dict[str, Any] = {
         "band": data["band"],
-        "band_rank": BAND_RANK[data["band"]],
         "score": data["score"],
         "referred_on": data["referred_on"].isoformat(),
         "target_date": (data["referred_on"] + timedelta(days=data["target_days"])).isoformat(),
         "target_days": data["target_days"],
         "clinic_type": data["clinic_type"],
         "constraints": raw,
-        "eligible_hospitals": eligible_hospitals(constraints, data["clinic_type"], repo.hospitals(ctx.db)),
+        "eligible_hospitals": eligible,
+        "home_hospital": entries.home_hospital(raw, eligible, hospitals),
         "triage_version": version,
         "updated_at": ctx.now(),
     }
@@ -71,7 +72,7 @@ def on_triaged(ctx: Scheduling, message: Event) -> None:
             **fields,
         }
         try:
-            ctx.writes.insert_one(ctx.db.waitlist, doc, [_added(doc, message)])
+            entries.insert(ctx, doc, [_added(doc, message)])
         except DuplicateKeyError:
             existing = ctx.db.waitlist.find_one({"_id": case_id})
         else:
@@ -87,8 +88,12 @@ def on_triaged(ctx: Scheduling, message: Event) -> None:
         "_id": case_id,
         "$or": [{"triage_version": {"$lt": version}}, {"triage_version": {"$exists": False}}],
     }
-    ctx.writes.update_one(
-        ctx.db.waitlist, guard, {"$set": {**fields, "state": state}}, [_added(merged, message)]
+    entries.update(
+        ctx,
+        guard,
+        {"$set": {**fields, "state": state}},
+        events=[_added(merged, message)],
+        before=existing,
     )
     if state == "waiting":
         offers.offer_entry(ctx, case_id)
@@ -108,21 +113,22 @@ def on_escalated(ctx: Scheduling, message: Event) -> None:
     existing = ctx.db.waitlist.find_one({"_id": case_id})
     if existing is None:
         try:
-            ctx.db.waitlist.insert_one(
+            entries.insert(
+                ctx,
                 {
                     "_id": case_id,
                     "state": "awaiting_triage",
                     "passed_slots": [],
                     "created_at": ctx.now(),
                     **urgent,
-                }
+                },
             )
             return
         except DuplicateKeyError:
             existing = ctx.db.waitlist.find_one({"_id": case_id})
     if existing.get("target_date") and existing["target_date"] > deadline:
         urgent["target_date"] = deadline
-    ctx.db.waitlist.update_one({"_id": case_id}, {"$set": urgent})
+    entries.update(ctx, {"_id": case_id}, {"$set": urgent}, before=existing)
     if existing.get("state") == "waiting":
         offers.offer_entry(ctx, case_id)
 
@@ -131,7 +137,8 @@ def on_withdrawn(ctx: Scheduling, message: Event) -> None:
     """The referral is gone: off the list, pending offers lapse, future bookings are cancelled."""
     data = WithdrawnIn().load(message.data)
     case_id = data["case_id"]
-    ctx.db.waitlist.update_one(
+    entries.update(
+        ctx,
         {"_id": case_id},
         {"$set": {"state": "removed", "removed_reason": data["reason"], "removed_at": ctx.now()}},
     )

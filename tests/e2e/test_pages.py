@@ -32,6 +32,7 @@ def test_a_scheduler_finds_the_case_and_books_a_slot_from_the_page(browser, stac
     page.fill('#filters input[name="hospital_id"]', hospital_id)
     page.click("#filters button")
     page.wait_for_selector(f'#waitlist tbody tr:has-text("{case_id}")', timeout=20_000)
+    assert page.inner_text("#page-info") == "Page 1" and page.is_disabled("#next")  # one family, one page
 
     page.fill('#slots input[name="hospital_id"]', hospital_id)
     page.click("#slots button")

@@ -16,6 +16,8 @@ BAND_RANK = {"P1": 0, "P2": 1, "P3": 2}
 DEFAULT_TARGET_DAYS = {"P1": 14, "P2": 30, "P3": 105}
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 KINDS = ("intake", "follow_up")
+QUEUED = ("waiting", "offered")
+"""Entry states that hold a place in the queue (and count in pressure)."""
 
 
 @dataclass(frozen=True)

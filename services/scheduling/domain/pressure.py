@@ -5,13 +5,18 @@ hospital). A hospital's queue is served in the fair order (urgent, band, first c
 by its open intake slots over the next weeks, then at its weekly session rate beyond
 them; that projection gives each family a projected date, hence projected breaches,
 and the wait a newcomer of each band would face (the predicted wait).
+
+The projection needs only how many families wait per (home hospital, band, bucket),
+a bucket being (urgent, referral date, target date), so the service keeps those counts
+as running aggregates (services/scheduling/pressure_counts.py) and computing pressure
+costs O(buckets), which grows with the days families have waited, not with their number.
 """
 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -57,14 +62,58 @@ class Capacity:
     """Intake slots the hospital's sessions offer per week (throughput beyond the window)."""
 
 
-def _projected_days(capacity: Capacity, count: int, today: date, window_end: date) -> list[date]:
-    days = sorted(capacity.open_days)[:count]
-    for k in range(count - len(days)):
-        if capacity.weekly_rate <= 0:
-            days.append(today + timedelta(days=NO_CAPACITY_WAIT_DAYS))
-        else:
-            days.append(window_end + timedelta(days=math.ceil((k + 1) * 7 / capacity.weekly_rate)))
-    return days
+Bucket = tuple[bool, date, date]
+"""(urgent, referred_on, target_date): families in one bucket queue together and breach alike."""
+
+Counts = Mapping[str, Mapping[str, Mapping[Bucket, int]]]
+"""Families per home hospital, band and bucket: everything the projection needs, and no more."""
+
+
+def bucket_of(entry: Entry) -> Bucket:
+    return (entry.urgent, entry.referred_on, entry.target_date)
+
+
+def histogram(entries: Iterable[Entry], home: Mapping[str, str]) -> dict[str, dict[str, Counter[Bucket]]]:
+    """The counts of ``entries`` at their home hospitals (the exact recomputation of the running counts)."""
+    counts: dict[str, dict[str, Counter[Bucket]]] = defaultdict(lambda: defaultdict(Counter))
+    for entry in entries:
+        if entry.case_id in home:
+            counts[home[entry.case_id]][entry.band][bucket_of(entry)] += 1
+    return counts
+
+
+class Projection:
+    """The day the i-th family (from 0) of a hospital's queue would be seen, in O(1) per position.
+
+    Open slots in the window first, in day order; then the sessions' weekly rate beyond the
+    window; with no sessions, a year. Days never decrease along the queue, so how many of a
+    run of positions fall after a date is a binary search, not a walk.
+    """
+
+    def __init__(self, capacity: Capacity, today: date, window_end: date) -> None:
+        self.days = sorted(capacity.open_days)
+        self.rate = capacity.weekly_rate
+        self.today = today
+        self.window_end = window_end
+
+    def day(self, position: int) -> date:
+        if position < len(self.days):
+            return self.days[position]
+        if self.rate <= 0:
+            return self.today + timedelta(days=NO_CAPACITY_WAIT_DAYS)
+        beyond = position - len(self.days) + 1
+        return self.window_end + timedelta(days=math.ceil(beyond * 7 / self.rate))
+
+    def later_than(self, target: date, start: int, stop: int) -> int:
+        """How many of the positions ``start`` .. ``stop - 1`` are projected after ``target``."""
+        lo, hi = start, stop
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self.day(mid) > target:
+                hi = mid
+            else:
+                lo = mid + 1
+        return stop - lo
 
 
 def level_for(band: str, predicted_wait_days: int, breaches: int, t: Thresholds) -> str:
@@ -76,6 +125,59 @@ def level_for(band: str, predicted_wait_days: int, breaches: int, t: Thresholds)
     return "normal"
 
 
+def from_counts(
+    counts: Counts,
+    capacity: Mapping[str, Capacity],
+    today: date,
+    window_end: date,
+    thresholds: Thresholds | None = None,
+) -> list[BandPressure]:
+    """Pressure per hospital and band from the counts alone: O(buckets), whatever the list's length.
+
+    A hospital's queue is its buckets in fair order (urgent, band, referral date); within
+    one (urgent, band, referral date) the true order is by score, which only matters when
+    those families have different target dates (urgent deadlines), and there the earlier
+    target is taken first.
+    """
+    t = thresholds or Thresholds()
+    rows = []
+    for hospital_id in sorted(capacity):
+        cap = capacity[hospital_id]
+        projection = Projection(cap, today, window_end)
+        queue = sorted(
+            (not urgent, BAND_RANK[band], referred, target, band, n)
+            for band, buckets in counts.get(hospital_id, {}).items()
+            if band in BAND_RANK
+            for (urgent, referred, target), n in buckets.items()
+            if n > 0
+        )
+        waiting: Counter[str] = Counter()
+        breaches: Counter[str] = Counter()
+        oldest: dict[str, int] = {}
+        position = 0
+        for _, _, referred, target, band, n in queue:
+            breaches[band] += projection.later_than(target, position, position + n)
+            waiting[band] += n
+            oldest[band] = max(oldest.get(band, (today - referred).days), (today - referred).days)
+            position += n
+        for band in BANDS:
+            ahead = sum(waiting[b] for b in BANDS if BAND_RANK[b] <= BAND_RANK[band])
+            wait = (projection.day(ahead) - today).days
+            rows.append(
+                BandPressure(
+                    hospital_id,
+                    band,
+                    waiting[band],
+                    len(cap.open_days),
+                    wait,
+                    breaches[band],
+                    oldest.get(band, 0),
+                    level_for(band, wait, breaches[band], t),
+                )
+            )
+    return rows
+
+
 def compute(
     entries: Sequence[Entry],
     home: Mapping[str, str],
@@ -84,35 +186,35 @@ def compute(
     window_end: date,
     thresholds: Thresholds | None = None,
 ) -> list[BandPressure]:
-    t = thresholds or Thresholds()
-    queues: dict[str, list[Entry]] = defaultdict(list)
-    for entry in entries:
-        if entry.case_id in home:
-            queues[home[entry.case_id]].append(entry)
-    rows = []
-    for hospital_id in sorted(capacity):
-        queue = sorted(queues.get(hospital_id, []), key=queue_key)
-        cap = capacity[hospital_id]
-        projected = _projected_days(cap, len(queue) + 1, today, window_end)
-        for band in BANDS:
-            members = [(i, e) for i, e in enumerate(queue) if e.band == band]
-            ahead = sum(1 for e in queue if BAND_RANK.get(e.band, 9) <= BAND_RANK[band])
-            wait = (projected[ahead] - today).days
-            breaches = sum(1 for i, e in members if projected[i] > e.target_date)
-            oldest = max(((today - e.referred_on).days for _, e in members), default=0)
-            rows.append(
-                BandPressure(
-                    hospital_id,
-                    band,
-                    len(members),
-                    len(cap.open_days),
-                    wait,
-                    breaches,
-                    oldest,
-                    level_for(band, wait, breaches, t),
-                )
-            )
-    return rows
+    """Pressure from a list of families (tests, benchmarks): their histogram, then :func:`from_counts`."""
+    return from_counts(histogram(entries, home), capacity, today, window_end, thresholds)
+
+
+def spare_capacity(rows: Sequence[BandPressure]) -> dict[str, int]:
+    """Open slots in the window minus families waiting, per hospital (negative when oversubscribed)."""
+    spare: dict[str, int] = defaultdict(int)
+    for r in rows:
+        spare[r.hospital_id] = r.capacity
+    for r in rows:
+        spare[r.hospital_id] -= r.waiting
+    return spare
+
+
+def movable(rows: Sequence[BandPressure], min_gain_days: int = 7) -> list[BandPressure]:
+    """Pressured rows from which :func:`suggestions` could move anyone: the only queues it needs to read."""
+    spare = spare_capacity(rows)
+    return [
+        source
+        for source in rows
+        if source.level != "normal"
+        and any(
+            o.band == source.band
+            and o.hospital_id != source.hospital_id
+            and spare[o.hospital_id] > 0
+            and o.predicted_wait_days + min_gain_days <= source.predicted_wait_days
+            for o in rows
+        )
+    ]
 
 
 def suggestions(
@@ -125,11 +227,7 @@ def suggestions(
 ) -> list[Suggestion]:
     """Moves from pressured hospitals to acceptable ones with a shorter wait and spare capacity."""
     by_key = {(r.hospital_id, r.band): r for r in rows}
-    spare = defaultdict(int)
-    for r in rows:
-        spare[r.hospital_id] = r.capacity
-    for r in rows:
-        spare[r.hospital_id] -= r.waiting
+    spare = spare_capacity(rows)
     found: list[Suggestion] = []
     for entry in sorted(entries, key=queue_key):
         source = by_key.get((home.get(entry.case_id, ""), entry.band))

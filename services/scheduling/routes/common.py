@@ -15,7 +15,9 @@ from services.scheduling import repository as repo
 from services.scheduling.context import Conflict, NotFound, Scheduling
 from shared.auth import Principal, StaffTokens, require_staff
 
-PRIVATE = frozenset({"outbox", "applied_events", "token_hash", "passed_by", "passed_slots"})
+PRIVATE = frozenset(
+    {"outbox", "applied_events", "token_hash", "passed_by", "passed_slots", "sort_keys", "pressure_key"}
+)
 READERS = ("scheduler", "operator", "clinician")
 
 

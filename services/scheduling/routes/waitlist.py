@@ -6,15 +6,12 @@ from typing import Any
 
 from flask_smorest import Blueprint, abort
 
-from services.scheduling import allocation, offers, pressure_ops
+from services.scheduling import allocation, entries, listing, offers, pressure_ops
+from services.scheduling.domain.model import BANDS
 from services.scheduling.routes.common import READERS, Deps, domain_errors, public
 from services.scheduling.schemas import OfferIn, PressureQuery, RebalanceIn, WaitlistQuery
 
-SORTS = {
-    "priority": [("urgent", -1), ("band_rank", 1), ("referred_on", 1), ("_id", 1)],
-    "breach_date": [("target_date", 1), ("band_rank", 1), ("_id", 1)],
-    "referred_on": [("referred_on", 1), ("_id", 1)],
-}
+INVALID = "The request is invalid; see fields."
 
 
 def blueprint(deps: Deps) -> Blueprint:
@@ -27,23 +24,34 @@ def blueprint(deps: Deps) -> Blueprint:
     @blp.get("/waitlist")
     @blp.arguments(WaitlistQuery, location="query")
     def list_waitlist(query: dict[str, Any]) -> dict[str, Any]:
-        """Entries a scheduler may act on: those who accept one of the scheduler's hospitals."""
+        """Entries a scheduler may act on (those who accept one of the scheduler's hospitals), a page at a time.
+
+        Pages follow ``next_cursor`` (null on the last page); each is read by index ranges, so its
+        cost does not grow with the list. ``total`` is only counted when ``include_total`` is set.
+        """
         hospital = query["hospital_id"]
         principal = deps.staff(hospital, READERS)
-        found: dict[str, Any] = {}
-        if query["state"] != "all":
-            found["state"] = query["state"]
-        if query["band"]:
-            found["band"] = query["band"]
+        sort = query["sort"]
+        try:
+            after = listing.decode(sort, query["cursor"]) if query["cursor"] else None
+        except listing.BadCursor as exc:
+            abort(422, message=INVALID, messages={"query": {"cursor": [str(exc)]}})
         if hospital:
-            found["eligible_hospitals"] = hospital
-        elif "*" not in principal.hospitals:
-            found["eligible_hospitals"] = {"$in": list(principal.hospitals)}
-        total = ctx.db.waitlist.count_documents(found)
-        cursor = (
-            ctx.db.waitlist.find(found).sort(SORTS[query["sort"]]).skip(query["offset"]).limit(query["limit"])
+            hospitals: list[str] | None = [hospital]
+        else:
+            hospitals = None if "*" in principal.hospitals else sorted(principal.hospitals)
+        states = list(entries.STATES) if query["state"] == "all" else [query["state"]]
+        bands = [query["band"]] if query["band"] else [*BANDS, None]
+        items, last = listing.page(
+            ctx.db, sort, listing.lanes(states, bands, hospitals), after, query["limit"]
         )
-        return {"total": total, "items": [public(d) for d in cursor]}
+        body: dict[str, Any] = {
+            "items": [public(d) for d in items],
+            "next_cursor": listing.encode(sort, last) if last else None,
+        }
+        if query["include_total"]:
+            body["total"] = ctx.db.waitlist.count_documents(_matching(query, hospitals))
+        return body
 
     @blp.get("/waitlist/<case_id>")
     def get_entry(case_id: str) -> dict[str, Any]:
@@ -80,6 +88,18 @@ def blueprint(deps: Deps) -> Blueprint:
 
     _network_routes(blp, deps)
     return blp
+
+
+def _matching(query: dict[str, Any], hospitals: list[str] | None) -> dict[str, Any]:
+    """The page's filters as one query (for the optional total)."""
+    found: dict[str, Any] = {}
+    if query["state"] != "all":
+        found["state"] = query["state"]
+    if query["band"]:
+        found["band"] = query["band"]
+    if hospitals is not None:
+        found["eligible_hospitals"] = {"$in": hospitals}
+    return found
 
 
 def _visible(principal: Any, doc: dict[str, Any]) -> bool:

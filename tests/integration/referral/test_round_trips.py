@@ -77,7 +77,9 @@ def test_round_trips_of_reads_and_new_cases(counted, mongo_db):
 
     response, sent = trips(commands, lambda: app.post("/v1/referrals", json=referral(), headers=headers))
     assert response.status_code == 201
-    assert sent == ["insert children", "insert outbox_pending", "insert cases"], "a new case: the child's claim and the case"
+    assert sent == ["insert children", "insert outbox_pending", "insert cases"], (
+        "a new case: the child's claim and the case"
+    )
     case_id = response.json["case_id"]
 
     response, sent = trips(commands, lambda: app.get(f"/v1/referrals/{case_id}", headers=headers))
@@ -95,7 +97,9 @@ def test_round_trips_of_reads_and_new_cases(counted, mongo_db):
     second = referral(student={**referral()["student"], "name": "Zhao Lei"})
     response, sent = trips(commands, lambda: app.post("/v1/referrals", json=second, headers=keyed))
     assert response.status_code == 201
-    assert sent == ["insert idempotency", "insert children", "insert outbox_pending", "insert cases"], "keyed: one more insert"
+    assert sent == ["insert idempotency", "insert children", "insert outbox_pending", "insert cases"], (
+        "keyed: one more insert"
+    )
 
     response, sent = trips(commands, lambda: app.post("/v1/referrals", json=second, headers=keyed))
     assert response.status_code == 201 and response.headers["Idempotent-Replayed"] == "true"
@@ -135,7 +139,9 @@ def test_round_trips_of_duplicates_and_changes(counted, mongo_db):
         commands, lambda: app.post(f"/v1/referrals/{second_id}/attendance", json=report, headers=headers)
     )
     assert response.status_code == 202
-    assert sent == ["find cases", "insert outbox_pending", "update cases"], "attendance: read, one guarded update"
+    assert sent == ["find cases", "insert outbox_pending", "update cases"], (
+        "attendance: read, one guarded update"
+    )
 
     response, sent = trips(commands, lambda: app.get("/v1/webhook", headers=headers))
     assert response.status_code == 404 and sent == ["find schools"], "webhook: the school document"
@@ -151,7 +157,9 @@ def test_round_trips_of_duplicates_and_changes(counted, mongo_db):
         lambda: app.post(f"/v1/referrals/{case_id}/withdraw", json={"reason": "other"}, headers=headers),
     )
     assert response.status_code == 200 and response.json["status"] == "withdrawn"
-    assert sent == ["find cases", "insert outbox_pending", "update cases", "delete children"], "withdraw: and the child's claim"
+    assert sent == ["find cases", "insert outbox_pending", "update cases", "delete children"], (
+        "withdraw: and the child's claim"
+    )
 
     response, sent = trips(commands, lambda: app.get(f"/v1/referrals/{case_id}/fhir", headers=headers))
     assert response.status_code == 200

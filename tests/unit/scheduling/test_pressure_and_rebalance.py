@@ -63,15 +63,19 @@ class TestWaitlistApi:
     def test_lists_filters_and_sorts_within_scope(self, service, client, small):
         queue(service, 3, "P3")
         queue(service, 2, "P1")
-        everyone = client.get("/v1/waitlist?state=all&sort=breach_date", headers=auth()).json
+        everyone = client.get(
+            "/v1/waitlist?state=all&sort=breach_date&include_total=true", headers=auth()
+        ).json
         assert everyone["total"] == 5 and everyone["items"][0]["band"] == "P1"
-        assert "outbox" not in everyone["items"][0]
-        p3 = client.get("/v1/waitlist?band=P3&state=all", headers=auth(hospitals=("a",))).json
-        assert p3["total"] == 3
-        assert (
-            client.get("/v1/waitlist?state=offered", headers=auth()).json["total"] == 2
-        )  # the two free slots
-        assert client.get("/v1/waitlist", headers=auth(hospitals=("zzz",))).json["total"] == 0
+        assert "outbox" not in everyone["items"][0] and "sort_keys" not in everyone["items"][0]
+        p3 = client.get("/v1/waitlist?band=P3&state=all&include_total=1", headers=auth(hospitals=("a",))).json
+        assert p3["total"] == 3 and len(p3["items"]) == 3
+        offered = client.get("/v1/waitlist?state=offered&include_total=true", headers=auth()).json
+        assert offered["total"] == len(offered["items"]) == 2  # the two free slots
+        assert client.get("/v1/waitlist", headers=auth(hospitals=("zzz",))).json == {
+            "items": [],
+            "next_cursor": None,
+        }
         assert client.get("/v1/waitlist?hospital_id=a", headers=auth(hospitals=("zzz",))).status_code == 403
         assert client.get("/v1/waitlist?sort=nope", headers=auth()).json["error"]["fields"] == {
             "sort": ["Must be one of: priority, breach_date, referred_on."]

@@ -25,7 +25,7 @@ from pymongo.errors import ConnectionFailure
 
 from shared import context, metrics
 from shared.events import EnvelopeError, Event, from_kafka
-from shared.inbox import Inbox
+from shared.inbox import Inbox, InboxBatch
 from shared.messaging import Publisher, Record, Source
 from shared.settings import ConsumerPolicy
 
@@ -111,27 +111,32 @@ class ConsumerLoop:
     def _process_batch(self, records: Sequence[Record], done: list[Record]) -> None:
         """Handle ``records`` in order, appending each finished one to ``done`` (kept if this raises).
 
-        The inbox costs two round trips per batch, not two per event: one lookup of every
-        event id in the batch before handling, one insert of the handled ids after. The
-        marks are written only after the effects, so a crash in between means a
-        redelivery that idempotent handlers absorb, never a skipped effect.
+        The inbox costs two inserts per batch, not two round trips per event (shared.inbox):
+        the batch's event ids are claimed before handling and the batch is marked complete
+        after, so an event is never marked before its effect.
         """
         decoded = [(record, self._decode(record)) for record in records]
         inbox = self._inbox
-        seen: set[str] = set()
-        if inbox is not None:
-            keys = [event.dedupe_key for _, event in decoded if isinstance(event, Event)]
-            if keys:
-                seen = self._with_retry(lambda: inbox.seen_many(keys))
-        handled: list[Event] = []
+        handled_here = self.subscription.handlers
+        claimed = {e.dedupe_key for _, e in decoded if isinstance(e, Event) and e.name in handled_here}
+        batch = self._with_retry(lambda: inbox.begin(claimed)) if inbox is not None and claimed else None
+        seen = set(batch.seen) if batch is not None else set()
+        claimed -= seen
+        handled: set[str] = set()
         try:
             for record, event in decoded:
                 if self._stop.is_set() or not self._process(record, event, seen, handled):
                     break  # the rest stays uncommitted: redelivered to whoever consumes next
                 done.append(record)
         finally:
-            if inbox is not None and handled:
-                self._with_retry(lambda: inbox.mark_many(handled))
+            if batch is not None and claimed:  # nothing to complete when the whole batch was seen
+                unhandled = sorted(claimed - handled)
+                self._with_retry(lambda: self._close(batch, unhandled))
+
+    @staticmethod
+    def _close(batch: InboxBatch, unhandled: Sequence[str]) -> None:
+        batch.release(unhandled)
+        batch.complete()
 
     def _decode(self, record: Record) -> Event | EnvelopeError:
         try:
@@ -140,7 +145,7 @@ class ConsumerLoop:
             return exc
 
     def _process(
-        self, record: Record, event: Event | EnvelopeError, seen: set[str], handled: list[Event]
+        self, record: Record, event: Event | EnvelopeError, seen: set[str], handled: set[str]
     ) -> bool:
         if isinstance(event, EnvelopeError):
             self._dead_letter(record, "invalid", f"invalid envelope: {event}", attempts=0)
@@ -157,7 +162,7 @@ class ConsumerLoop:
             if error is None:
                 self._consecutive_dead = 0
                 seen.add(event.dedupe_key)  # the same event twice in one batch is handled once
-                handled.append(event)
+                handled.add(event.dedupe_key)
                 metrics.EVENTS_CONSUMED.labels(self.service, event.name, "handled").inc()
                 return True
             if self._stop.is_set():

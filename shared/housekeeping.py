@@ -1,4 +1,4 @@
-"""Pruning the bookkeeping that only grows: processed-event ids, and whatever a service
+"""Pruning the bookkeeping that only grows: the inbox's claims and batches, and whatever a service
 registers (idempotency records, claims).
 
 FerretDB 1.x has no TTL indexes, so each worker deletes entries older than their retention.
@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 
 from pymongo.database import Database
 
+from shared.inbox import BATCHES
 from shared.inbox import COLLECTION as PROCESSED
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ def prune(
     extra: Sequence[Retention] = (),
 ) -> dict[str, int]:
     """One pass: how many documents each collection lost. ``extra`` are a service's own entries."""
-    rules = [Retention(PROCESSED, "at", retention), *extra]
+    rules = [Retention(PROCESSED, "at", retention), Retention(BATCHES, "at", retention), *extra]
     removed: dict[str, int] = {}
     for rule in rules:
         gone = db[rule.collection].delete_many({rule.field: {"$lt": now - rule.keep}}).deleted_count

@@ -28,6 +28,7 @@ from shared import kafka, topics
 from shared.auth import StaffTokens
 from shared.contracts.registry import check
 from shared.events import Event, event_type, from_kafka, to_kafka
+from shared.inbox import Inbox
 from shared.runtime import kafka_worker
 from shared.settings import Settings
 from tests.conftest import MONGO_URI
@@ -260,7 +261,7 @@ def test_submitted_referral_is_triaged_stored_and_published(worker_process: Stac
     assert [{"code": f["code"], "points": f["points"]} for f in record["factors"]] == expected_factors
     assert (case["band"], case["score"], case["status"], case["escalated"]) == ("P2", 46, "active", False)
     assert case["referral"]["school_id"] == "school-it-7"
-    assert mongo_db.processed_events.find_one({"_id": submitted.dedupe_key}) is not None
+    assert Inbox(mongo_db).handled(submitted.dedupe_key)
 
 
 # --- 2. a risk referral -> escalated, then triaged P1 -----------------------------------------
@@ -318,7 +319,7 @@ def test_a_submission_delivered_twice_is_triaged_once(
     assert len(records) == 1
     assert [v["version"] for v in mongo_db.cases.find_one({"_id": case_id})["triage"]] == [1]
     assert mongo_db.case_changes.count_documents({"case_id": case_id}) == 1
-    assert mongo_db.processed_events.find_one({"_id": submitted.dedupe_key}) is not None
+    assert Inbox(mongo_db).handled(submitted.dedupe_key)
 
 
 # --- 4. attendance below the return plan two weeks running -> one relapse ---------------------

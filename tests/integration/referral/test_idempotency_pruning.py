@@ -33,6 +33,7 @@ def test_old_records_are_pruned_and_fresh_ones_still_answer(mongo_db):
 
     assert housekeeping.prune(mongo_db, clock(), extra=service.retained) == {
         "processed_events": 0,
+        "processed_batches": 0,
         "idempotency": 1,
     }
     assert sorted(r["_id"] for r in mongo_db.idempotency.find()) == ["school-a:fresh", "school-a:fresh-link"]

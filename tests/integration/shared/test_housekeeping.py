@@ -12,5 +12,5 @@ def test_pruning_on_ferretdb_keeps_recent_entries(mongo_db):
     mongo_db.processed_events.insert_many(
         [{"_id": "old", "at": now - timedelta(days=30)}, {"_id": "new", "at": now - timedelta(minutes=1)}]
     )
-    assert housekeeping.prune(mongo_db, now) == {"processed_events": 1}
+    assert housekeeping.prune(mongo_db, now) == {"processed_events": 1, "processed_batches": 0}
     assert [d["_id"] for d in mongo_db.processed_events.find()] == ["new"]

@@ -17,7 +17,7 @@ def test_only_entries_older_than_the_retention_are_pruned(db):
     db.processed_events.insert_many(
         [{"_id": "old", "at": NOW - timedelta(days=15)}, {"_id": "new", "at": NOW - timedelta(days=13)}]
     )
-    assert housekeeping.prune(db, NOW) == {"processed_events": 1}
+    assert housekeeping.prune(db, NOW) == {"processed_events": 1, "processed_batches": 0}
     assert [d["_id"] for d in db.processed_events.find()] == ["new"]
 
 
@@ -32,6 +32,7 @@ def test_a_service_registers_its_own_collections_with_their_field_and_retention(
     rules = [housekeeping.Retention("idempotency", "created_at", timedelta(hours=24))]
     assert housekeeping.prune(db, NOW, extra=rules) == {
         "processed_events": 0,
+        "processed_batches": 0,
         "idempotency": 1,
     }
     assert [d["_id"] for d in db.idempotency.find()] == ["new"]

@@ -26,7 +26,7 @@ from pymongo.errors import ConnectionFailure
 from shared import context, metrics
 from shared.events import EnvelopeError, Event, from_kafka
 from shared.inbox import Inbox, InboxBatch
-from shared.messaging import Publisher, Record, Source
+from shared.messaging import CommitFailed, Publisher, Record, Source
 from shared.settings import ConsumerPolicy
 
 log = logging.getLogger(__name__)
@@ -93,10 +93,21 @@ class ConsumerLoop:
                     self._process_batch(self._source.poll(poll_timeout_s), done)
                 finally:
                     # One commit per batch: a crash before it only means redeliveries, which dedupe.
-                    self._source.commit(done)
+                    self._commit(done)
                 self._report_lag()
         finally:
             log.info("consumer stopping", extra={"group": self.subscription.group})
+
+    def _commit(self, done: Sequence[Record]) -> None:
+        """Commit what was finished; a refused commit costs redeliveries, never the worker."""
+        try:
+            self._source.commit(done)
+        except CommitFailed as exc:
+            metrics.COMMIT_FAILURES.labels(self.service).inc()
+            log.warning(
+                "commit refused; these records will be redelivered",
+                extra={"group": self.subscription.group, "records": len(done), "error": str(exc)},
+            )
 
     def process(self, record: Record) -> bool:
         """Handle one record; True when its offset may be committed."""

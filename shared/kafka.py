@@ -10,11 +10,11 @@ from collections.abc import Sequence
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata
 
 from shared.events import Headers
-from shared.messaging import Record, last_per_partition
+from shared.messaging import CommitFailed, Record, last_per_partition
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,11 @@ class KafkaSource:
             client_id=client_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            # A batch of 100 must finish within max_poll_interval_ms or the group moves the
+            # partitions away (its commit then fails and the batch is redelivered): 10 minutes
+            # leaves room for a slow store and for the loop's retries of a store outage.
             max_poll_records=100,
+            max_poll_interval_ms=600_000,
             session_timeout_ms=10_000,
             heartbeat_interval_ms=3_000,
         )
@@ -82,8 +86,14 @@ class KafkaSource:
             TopicPartition(topic, partition): OffsetAndMetadata(record.offset + 1, "", -1)
             for (topic, partition), record in last_per_partition(records).items()
         }
-        if offsets:
+        if not offsets:
+            return
+        try:
             self._consumer.commit(offsets)
+        except (
+            KafkaError
+        ) as exc:  # CommitFailedError after a rebalance, KafkaTimeoutError, a lost coordinator
+            raise CommitFailed(repr(exc)) from exc
 
     def lag(self) -> dict[tuple[str, int], int]:
         lags: dict[tuple[str, int], int] = {}

@@ -14,6 +14,14 @@ from typing import Protocol
 from shared.events import Headers
 
 
+class CommitFailed(RuntimeError):
+    """The broker did not take a commit (a rebalance moved the partitions, or it timed out).
+
+    Nothing is lost: the records are redelivered to whoever owns their partitions next,
+    and the inbox and idempotent handlers absorb the second delivery.
+    """
+
+
 @dataclass(frozen=True)
 class Record:
     """One consumed message, as the broker delivered it (before decoding)."""
@@ -48,7 +56,10 @@ class Source(Protocol):
     def poll(self, timeout_s: float) -> list[Record]: ...
 
     def commit(self, records: Sequence[Record]) -> None:
-        """Mark these records, and everything before each on its partition, as done (one round trip)."""
+        """Mark these records, and everything before each on its partition, as done (one round trip).
+
+        Raises :class:`CommitFailed` when the broker refuses or does not answer.
+        """
 
     def lag(self) -> dict[tuple[str, int], int]:
         """Messages not yet consumed, per (topic, partition)."""

@@ -45,6 +45,11 @@ EVENT_HANDLING = Histogram("waymark_event_handling_seconds", "Time to handle one
 DEAD_LETTERS = Counter(
     "waymark_dead_letters_total", "Records sent to a dead-letter topic.", ["service", "topic"]
 )
+COMMIT_FAILURES = Counter(
+    "waymark_consumer_commit_failures_total",
+    "Offset commits the broker refused or did not answer (the records are redelivered).",
+    ["service"],
+)
 CONSUMER_LAG = Gauge(
     "waymark_consumer_lag",
     "Records not yet committed by the consumer group.",

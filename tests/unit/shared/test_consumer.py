@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import threading
+
 import pytest
 from pymongo.errors import ServerSelectionTimeoutError
 
@@ -7,7 +9,9 @@ from shared.consumer import ConsumerLoop, DeadLetterCapExceeded, DependencyUnava
 from shared.events import Event, event_type, to_kafka
 from shared.inbox import Inbox
 from shared.memory_bus import MemoryBus
+from shared.messaging import CommitFailed
 from shared.settings import Settings
+from tests.support.processes import eventually
 
 TOPIC, DLQ = "waymark.probe.events", "waymark.probe.dlq"
 
@@ -157,3 +161,47 @@ class TestDeadLetters:
 
 def _kv(e: Event):
     return to_kafka(e)
+
+
+class RefusingSource:
+    """A source whose broker refuses the first commits (a rebalance moved the partitions)."""
+
+    def __init__(self, inner, refusals: int) -> None:
+        self.inner, self.refusals, self.polls = inner, refusals, 0
+
+    def poll(self, timeout_s):
+        self.polls += 1
+        return self.inner.poll(timeout_s)
+
+    def commit(self, records):
+        if self.refusals:
+            self.refusals -= 1
+            raise CommitFailed("CommitFailedError: the group has rebalanced")
+        self.inner.commit(records)
+
+    def lag(self):
+        return self.inner.lag()
+
+    def close(self):
+        self.inner.close()
+
+
+def test_a_refused_commit_does_not_stop_the_loop(bus, settings, db):
+    handler = Recorder()
+    subscription = Subscription("probe", (TOPIC,), {"probe.pinged": handler}, DLQ)
+    source = RefusingSource(bus.source("probe", [TOPIC]), refusals=1)
+    loop = ConsumerLoop(
+        "probe", subscription, source, bus, Inbox(db), settings.consumer, sleep=lambda s: None
+    )
+    bus.send(TOPIC, *_kv(event(subject="c1")))
+    thread = threading.Thread(target=loop.run, kwargs={"poll_timeout_s": 0.01})
+    thread.start()
+    try:
+        eventually(lambda: len(handler.seen) == 1 and source.polls > 3, timeout=5, what="the loop to go on")
+        bus.send(TOPIC, *_kv(event(subject="c2")))
+        eventually(lambda: len(handler.seen) == 2, timeout=5, what="the next event after the refusal")
+        eventually(lambda: source.lag() == {(TOPIC, 0): 0}, timeout=5, what="the later commit to cover both")
+    finally:
+        loop.stop()
+        thread.join(5)
+    assert thread.is_alive() is False

@@ -35,6 +35,7 @@ fi
 # or $POSTGRES_BIN_DIR. Empty when no server is installed.
 bin_dir() {
   if [[ -n "${POSTGRES_BIN_DIR:-}" ]]; then
+    [[ -x "$POSTGRES_BIN_DIR/initdb" ]] || die "POSTGRES_BIN_DIR=$POSTGRES_BIN_DIR has no initdb"
     printf '%s' "$POSTGRES_BIN_DIR"
     return 0
   fi
@@ -230,7 +231,7 @@ cmd_version() {
   printf '%s\n' "$v"
 }
 
-BIN=$(bin_dir)
+BIN=$(bin_dir) || exit 1
 case "${1:-}" in
   install) cmd_install ;;
   start)

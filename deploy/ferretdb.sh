@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# FerretDB 1.x (MongoDB wire protocol, SQLite backend) for local development and tests, built from
-# the Go module proxy through the wrapper module in deploy/ferretdb/.
+# FerretDB 1.x (MongoDB wire protocol) for local development and tests, built from the Go module
+# proxy through the wrapper module in deploy/ferretdb/. Storage: PostgreSQL (default; the cluster is
+# deploy/postgres.sh, which this script starts and stops with FerretDB) or SQLite, by FERRETDB_BACKEND.
 # Usage: deploy/ferretdb.sh {install|start|stop|status|version}
-# Docs: docs/runbooks/local-infra.md
+# Docs: docs/runbooks/local-infra.md, docs/adr/0004-store-ferretdb-on-postgresql.md
 set -euo pipefail
 
 WM_NAME=ferretdb
@@ -19,6 +20,13 @@ BIN="$BIN_DIR/ferretdb"
 
 HOST=127.0.0.1
 PORT="${FERRETDB_PORT:-27017}"
+BACKEND="${FERRETDB_BACKEND:-postgresql}"
+case "$BACKEND" in
+  postgresql | sqlite) ;;
+  *) die "FERRETDB_BACKEND=$BACKEND: use postgresql or sqlite" ;;
+esac
+POSTGRES="$WM_REPO_ROOT/deploy/postgres.sh"
+PG_URL="postgres://ferretdb@127.0.0.1:${POSTGRES_PORT:-55432}/ferretdb"
 LOG_LEVEL="${FERRETDB_LOG_LEVEL:-warn}"
 START_TIMEOUT="${FERRETDB_START_TIMEOUT:-30}"
 STOP_TIMEOUT="${FERRETDB_STOP_TIMEOUT:-30}"
@@ -27,9 +35,18 @@ RUN_DIR="$WM_RUN_ROOT/ferretdb"
 DATA_DIR="$RUN_DIR/data"
 PID_FILE="$RUN_DIR/ferretdb.pid"
 LOG_FILE="$RUN_DIR/ferretdb.log"
-PID_PATTERN="--sqlite-dir=$DATA_DIR"  # identifies the instance by its run dir, not by the binary path
+# The instance is identified by where it keeps its data, not by the binary path: the SQLite directory
+# in this run dir, or the URL of this run dir's PostgreSQL cluster (its port). stop and status accept
+# either, so a FERRETDB_BACKEND changed between start and stop still finds the process.
+SQLITE_PATTERN="--sqlite-dir=$DATA_DIR"
+PG_PATTERN="--postgresql-url=$PG_URL"
+if [[ "$BACKEND" == sqlite ]]; then
+  BACKEND_ARGS=("--handler=sqlite" "$SQLITE_PATTERN")
+else
+  BACKEND_ARGS=("--handler=postgresql" "$PG_PATTERN")
+fi
 
-cmd_install() {
+install_binary() {
   if [[ -x "$BIN" ]]; then
     log "FerretDB $FERRETDB_VERSION already built: $BIN"
     return 0
@@ -48,6 +65,35 @@ cmd_install() {
   fi
   mv -f "$BIN.partial" "$BIN"
   log "built $BIN ($(du -h "$BIN" | cut -f1), reports $("$BIN" --version))"
+}
+
+cmd_install() {
+  install_binary
+  if [[ "$BACKEND" == postgresql ]]; then
+    "$POSTGRES" install
+  fi
+}
+
+# our_pid: the pid in the pid file when that process is this run dir's FerretDB (either backend).
+our_pid() {
+  local pid
+  pid=$(pid_from_file "$PID_FILE")
+  if pid_matches "$pid" "$SQLITE_PATTERN" || pid_matches "$pid" "$PG_PATTERN"; then
+    printf '%s' "$pid"
+  fi
+}
+
+# running_backend: the backend of this run dir's running FerretDB (empty when none runs), which is
+# what status and version report, whatever FERRETDB_BACKEND says now.
+running_backend() {
+  local pid
+  pid=$(our_pid)
+  [[ -n "$pid" ]] || return 0
+  if pid_matches "$pid" "$PG_PATTERN"; then
+    printf 'postgresql'
+  else
+    printf 'sqlite'
+  fi
 }
 
 # ready: port answers and (when pymongo is available) a MongoDB ping succeeds.
@@ -91,8 +137,8 @@ wait_ready() {
 
 cmd_start() {
   local pid
-  pid=$(pid_from_file "$PID_FILE")
-  if pid_matches "$pid" "$PID_PATTERN"; then
+  pid=$(our_pid)
+  if [[ -n "$pid" ]]; then
     if port_open "$HOST" "$PORT"; then
       log "already running (pid $pid) on $HOST:$PORT"
       return 0
@@ -102,49 +148,75 @@ cmd_start() {
     return 0
   fi
   rm -f "$PID_FILE"
-  cmd_install
+  install_binary
   if port_open "$HOST" "$PORT"; then
     die "port $PORT on $HOST is already in use by another process (set FERRETDB_PORT)"
   fi
   ensure_run_root
   mkdir -p "$RUN_DIR"
-  if [[ "${WAYMARK_FERRETDB_KEEP_DATA:-0}" == 1 && -d "$DATA_DIR" ]]; then
-    log "keeping existing data in $DATA_DIR (WAYMARK_FERRETDB_KEEP_DATA=1)"
+  local where
+  if [[ "$BACKEND" == postgresql ]]; then
+    # Fresh or kept data is the cluster's business (same WAYMARK_FERRETDB_KEEP_DATA rule).
+    "$POSTGRES" start
+    where="PostgreSQL $PG_URL"
   else
-    rm -rf "${DATA_DIR:?}"
+    if [[ "${WAYMARK_FERRETDB_KEEP_DATA:-0}" == 1 && -d "$DATA_DIR" ]]; then
+      log "keeping existing data in $DATA_DIR (WAYMARK_FERRETDB_KEEP_DATA=1)"
+    else
+      rm -rf "${DATA_DIR:?}"
+    fi
+    mkdir -p "$DATA_DIR"
+    where="SQLite data in $DATA_DIR"
   fi
-  mkdir -p "$DATA_DIR"
   [[ -f "$LOG_FILE" ]] && mv -f "$LOG_FILE" "$LOG_FILE.1"
-  log "starting FerretDB $FERRETDB_VERSION on $HOST:$PORT (SQLite data in $DATA_DIR)"
+  log "starting FerretDB $FERRETDB_VERSION on $HOST:$PORT ($where)"
   DO_NOT_TRACK=1 FERRETDB_TELEMETRY=disable nohup "$BIN" --listen-addr="$HOST:$PORT" \
-    --sqlite-dir="$DATA_DIR" --log-level="$LOG_LEVEL" </dev/null >"$LOG_FILE" 2>&1 &
+    "${BACKEND_ARGS[@]}" --log-level="$LOG_LEVEL" </dev/null >"$LOG_FILE" 2>&1 &
   pid=$!
   echo "$pid" >"$PID_FILE"
   wait_ready "$pid"
 }
 
-cmd_stop() { stop_process "$PID_FILE" "$PID_PATTERN" "$STOP_TIMEOUT"; }
+# stop: FerretDB first (it closes its connections), then this run dir's PostgreSQL cluster, whichever
+# backend is selected now (postgres.sh stop is a no-op when no cluster runs).
+cmd_stop() {
+  local pattern="$SQLITE_PATTERN" rc=0
+  [[ "$(running_backend)" == postgresql ]] && pattern="$PG_PATTERN"
+  stop_process "$PID_FILE" "$pattern" "$STOP_TIMEOUT"
+  if [[ "$BACKEND" == postgresql || -d "$WM_RUN_ROOT/postgres/data" ]]; then
+    "$POSTGRES" stop || rc=1
+  fi
+  return "$rc"
+}
 
 cmd_status() {
-  local pid
-  pid=$(pid_from_file "$PID_FILE")
-  if pid_matches "$pid" "$PID_PATTERN" && port_open "$HOST" "$PORT"; then
-    log "running (pid $pid) on $HOST:$PORT, FerretDB $FERRETDB_VERSION, log $LOG_FILE"
-    return 0
-  fi
-  if pid_matches "$pid" "$PID_PATTERN"; then
+  local pid rc=1 backend
+  pid=$(our_pid)
+  backend=$(running_backend)
+  if [[ -n "$pid" ]] && port_open "$HOST" "$PORT"; then
+    log "running (pid $pid) on $HOST:$PORT, FerretDB $(cmd_version), log $LOG_FILE"
+    rc=0
+  elif [[ -n "$pid" ]]; then
     log "process $pid alive but $HOST:$PORT not answering (starting or hung; log $LOG_FILE)"
   else
     log "not running"
   fi
-  return 1
+  if [[ "${backend:-$BACKEND}" == postgresql ]]; then
+    "$POSTGRES" status || rc=1
+  fi
+  return "$rc"
 }
 
-# version: what the built binary reports (read from its Go build info); go.mod's version otherwise.
+# version: what the built binary reports (read from its Go build info; go.mod's version otherwise)
+# and the backend of the running instance, else of FERRETDB_BACKEND: "v1.24.2 (postgresql 15.18)",
+# "v1.24.2 (sqlite)".
 cmd_version() {
-  local v=""
+  local v="" backend
+  backend=$(running_backend)
+  backend=${backend:-$BACKEND}
   [[ -x "$BIN" ]] && v=$("$BIN" --version 2>/dev/null)
-  printf '%s\n' "${v:-$FERRETDB_VERSION}"
+  [[ "$backend" == postgresql ]] && backend="postgresql $("$POSTGRES" version)"
+  printf '%s (%s)\n' "${v:-$FERRETDB_VERSION}" "$backend"
 }
 
 case "${1:-}" in

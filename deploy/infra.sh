@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Waymark local infrastructure: Kafka (deploy/kafka.sh) + FerretDB (deploy/ferretdb.sh).
+# Waymark local infrastructure: Kafka (deploy/kafka.sh) + FerretDB (deploy/ferretdb.sh). FerretDB owns
+# its storage: with FERRETDB_BACKEND=postgresql (the default) its install, start, stop, status and version
+# also cover the PostgreSQL cluster (deploy/postgres.sh); with sqlite, a directory.
 # Usage: deploy/infra.sh {install|start|stop|status|versions}
 # Docs: docs/runbooks/local-infra.md
 set -euo pipefail
@@ -12,7 +14,7 @@ KAFKA="$WM_REPO_ROOT/deploy/kafka.sh"
 FERRETDB="$WM_REPO_ROOT/deploy/ferretdb.sh"
 
 cmd_install() {
-  # The two installs are independent (Maven vs Go), so run them side by side.
+  # The two installs are independent (Maven vs Go + apt), so run them side by side.
   local kpid fpid rc=0
   "$KAFKA" install &
   kpid=$!

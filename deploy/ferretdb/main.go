@@ -1,5 +1,5 @@
 // Command ferretdb is Waymark's local-development launcher for FerretDB 1.x
-// (MongoDB wire protocol on top of SQLite). It embeds the upstream
+// (MongoDB wire protocol on top of PostgreSQL or SQLite). It embeds the upstream
 // github.com/FerretDB/FerretDB/ferretdb package instead of using the upstream
 // CLI, because `go install .../cmd/ferretdb` panics at start (missing
 // build/version/version.txt, FerretDB issue #2982). See
@@ -39,7 +39,10 @@ func moduleVersion() string {
 
 func main() {
 	listenAddr := flag.String("listen-addr", "127.0.0.1:27017", "TCP address to listen on")
-	sqliteDir := flag.String("sqlite-dir", "data", "directory for the SQLite backend (created if missing; one file per database)")
+	handler := flag.String("handler", "postgresql", "storage backend: postgresql or sqlite")
+	postgresqlURL := flag.String("postgresql-url", "postgres://ferretdb@127.0.0.1:55432/ferretdb",
+		"PostgreSQL backend: connection URL (database must be UTF8 with the C locale)")
+	sqliteDir := flag.String("sqlite-dir", "data", "SQLite backend: directory (created if missing; one file per database)")
 	logLevel := flag.String("log-level", "warn", "log level: debug, info, warn or error")
 	showVersion := flag.Bool("version", false, "print the FerretDB module version and exit")
 	flag.Parse()
@@ -56,23 +59,35 @@ func main() {
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 
-	dir, err := filepath.Abs(*sqliteDir)
-	if err == nil {
-		err = os.MkdirAll(dir, 0o755)
-	}
-	if err != nil {
-		logger.Error("cannot create SQLite directory", "dir", *sqliteDir, "error", err)
-		os.Exit(1)
-	}
-
 	// ferretdb.New disables telemetry itself; the embedded package has no
 	// telemetry reporter, no debug HTTP listener and no state.json file.
-	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: *listenAddr},
-		Logger:    logger,
-		Handler:   "sqlite",
-		SQLiteURL: "file:" + dir + "/", // SQLite backend needs a directory URI with a trailing slash
-	})
+	config := &ferretdb.Config{
+		Listener: ferretdb.ListenerConfig{TCP: *listenAddr},
+		Logger:   logger,
+		Handler:  *handler,
+	}
+	var storage string
+	switch *handler {
+	case "postgresql":
+		config.PostgreSQLURL = *postgresqlURL
+		storage = *postgresqlURL
+	case "sqlite":
+		dir, err := filepath.Abs(*sqliteDir)
+		if err == nil {
+			err = os.MkdirAll(dir, 0o755)
+		}
+		if err != nil {
+			logger.Error("cannot create SQLite directory", "dir", *sqliteDir, "error", err)
+			os.Exit(1)
+		}
+		config.SQLiteURL = "file:" + dir + "/" // SQLite backend needs a directory URI with a trailing slash
+		storage = dir
+	default:
+		fmt.Fprintf(os.Stderr, "invalid --handler %q: postgresql or sqlite\n", *handler)
+		os.Exit(2)
+	}
+
+	f, err := ferretdb.New(config)
 	if err != nil {
 		logger.Error("cannot start FerretDB", "error", err)
 		os.Exit(1)
@@ -82,7 +97,7 @@ func main() {
 	defer stop()
 
 	// Do not call f.MongoDBURI() before Run: upstream documents a possible deadlock.
-	logger.Info("FerretDB starting", "version", moduleVersion(), "listen", *listenAddr, "sqlite_dir", dir)
+	logger.Info("FerretDB starting", "version", moduleVersion(), "listen", *listenAddr, "handler", *handler, "storage", storage)
 	if err := f.Run(ctx); err != nil {
 		logger.Error("FerretDB stopped with error", "error", err)
 		os.Exit(1)

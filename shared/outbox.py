@@ -343,15 +343,19 @@ class OutboxSweeper:
         return len(ready)
 
     def _proven(self, entries: Iterable[Mapping[str, Any]]) -> set[str]:
-        """Ids of the intents whose aggregate carries the event: one ``_id`` query per collection."""
-        wanted: dict[str, dict[Any, set[str]]] = defaultdict(lambda: defaultdict(set))
+        """Ids of the intents whose aggregate carries the event: one ``_id`` lookup per aggregate.
+
+        Lookups one by one rather than ``_id $in``: FerretDB 1.x pushes only equality down to
+        its indexes, and this runs only for what a writer left behind.
+        """
+        wanted: dict[tuple[str, Any], set[str]] = defaultdict(set)
         for entry in entries:
-            wanted[entry["collection"]][entry["doc_id"]].add(entry["_id"])
+            wanted[(entry["collection"], entry["doc_id"])].add(entry["_id"])
         proven: set[str] = set()
-        for name, by_doc in wanted.items():
-            for doc in self.outbox.db[name].find({"_id": {"$in": list(by_doc)}}, {FIELD: 1}):
-                written = {e["id"] for e in doc.get(FIELD, [])}
-                proven |= by_doc[doc["_id"]] & written
+        for (name, doc_id), ids in wanted.items():
+            doc = self.outbox.db[name].find_one({"_id": doc_id}, {FIELD: 1})
+            if doc is not None:
+                proven |= ids & {e["id"] for e in doc.get(FIELD, [])}
         return proven
 
     def run(self, stop: threading.Event, interval_s: float) -> None:

@@ -111,8 +111,21 @@ class DeliveryLog:
             self.col.update_one(query, change)
 
     def due(self, now: datetime, limit: int = 100) -> list[str]:
-        query = {"state": {"$in": list(OPEN)}, "next_attempt_at": {"$lte": now}}
-        return [d["_id"] for d in self.col.find(query, {"_id": 1}).sort("next_attempt_at", 1).limit(limit)]
+        """The open deliveries whose attempt is due, oldest first.
+
+        One equality query per open state rather than ``state $in``: a store that pushes only
+        equality to its indexes (FerretDB 1.x) then reads the open deliveries alone, not the
+        whole log, which only grows.
+        """
+        found = [
+            d
+            for state in OPEN
+            for d in self.col.find({"state": state, "next_attempt_at": {"$lte": now}}, {"next_attempt_at": 1})
+            .sort("next_attempt_at", 1)
+            .limit(limit)
+        ]
+        found.sort(key=lambda d: d["next_attempt_at"])
+        return [d["_id"] for d in found[:limit]]
 
     def release_stale(self, now: datetime) -> int:
         """Attempts whose worker died mid-send go back to retrying (at-least-once, by design)."""

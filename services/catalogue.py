@@ -79,7 +79,7 @@ def asyncapi() -> dict[str, Any]:
         operations[f"publish_{producer}"] = {
             "action": "send",
             "channel": {"$ref": f"#/channels/{producer}"},
-            "summary": f"{producer} publishes through its outbox relay (acks=all).",
+            "summary": f"{producer} publishes through its outbox: from the process that wrote, swept by its worker (acks=all).",
         }
     for name, svc in services.items():
         channels[f"{name}_dlq"] = {

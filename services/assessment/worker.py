@@ -1,4 +1,4 @@
-"""``python -m services.assessment.worker``: relays the outbox and consumes referral and scheduling events."""
+"""``python -m services.assessment.worker``: sweeps the outbox and consumes referral and scheduling events."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""``python -m services.notification.worker``: consumer, outbox relay and reminder scheduler.
+"""``python -m services.notification.worker``: consumer, outbox sweeper and reminder scheduler.
 
 The scheduler is the Service's background duty, so shared.runtime runs it on a
-thread next to the relay until SIGTERM.
+thread next to the outbox sweeper until SIGTERM.
 """
 
 from __future__ import annotations

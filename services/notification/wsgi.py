@@ -1,6 +1,6 @@
 """gunicorn target: ``gunicorn -c python:shared.gunicorn_conf services.notification.wsgi:app``.
 
-The API process only serves the delivery log; sending, reminders and the outbox relay
+The API process only serves the delivery log; sending, reminders and the outbox sweeper
 run in the worker (``python -m services.notification.worker``).
 """
 

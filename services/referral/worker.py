@@ -1,4 +1,4 @@
-"""``python -m services.referral.worker``: relay the case outbox and consume other services' events."""
+"""``python -m services.referral.worker``: sweep the case outbox and consume other services' events."""
 
 from __future__ import annotations
 

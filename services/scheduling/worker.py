@@ -1,4 +1,4 @@
-"""``python -m services.scheduling.worker``: outbox relay, event consumer and periodic duties."""
+"""``python -m services.scheduling.worker``: outbox sweeper, event consumer and periodic duties."""
 
 from __future__ import annotations
 

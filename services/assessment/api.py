@@ -109,7 +109,9 @@ def _triage(deps: Api) -> Blueprint:
     @blp.response(200)
     def history(case_id: str) -> dict[str, Any]:
         """Every triage version of the case, with factors, points, rule version and audit."""
-        doc = deps.casework.repo.get(case_id, {"triage": 1, "escalations": 1, "status": 1})
+        doc = deps.casework.repo.get(
+            case_id, {"triage": 1, "escalations": 1, "status": 1, "needs_review": 1, "reviews": 1}
+        )
         if doc is None:
             raise UnknownCase(case_id)
         versions = schemas.TriageVersion(many=True).dump(doc["triage"])
@@ -118,6 +120,8 @@ def _triage(deps: Api) -> Blueprint:
             "status": doc["status"],
             "versions": versions,
             "escalations": doc["escalations"],
+            "needs_review": bool(doc.get("needs_review")),
+            "reviews": doc.get("reviews", []),
         }
 
     @blp.post("/cases/<case_id>/triage/override")

@@ -107,8 +107,14 @@ class Casework:
             fresh = new_reasons(result.risk_reasons, doc.get("escalated_reasons", []))
             audit = versions.Audit(iso(now), trigger="referral.amended")
             computed = versions.from_rules(previous["version"] + 1, result, audit)
-            record = versions.after_amendment(previous, computed, new_risk=bool(fresh))
+            record = versions.after_amendment(previous, computed, bool(fresh), self.rules)
             push: dict[str, list[Any]] = {"triage": [record]}
+            review: dict[str, Any] = {}
+            removed = sorted(set(doc["referral"].get("risk_flags", [])) - set(referral["risk_flags"]))
+            if removed:  # the school withdrew a risk: a clinician decides, the band stays (HZ-01)
+                entry = {"reason": "risk_flag_removed", "flags": removed, "at": iso(now)}
+                push["reviews"] = [{**entry, "triage_version": record["version"]}]
+                review["needs_review"] = True
             events = []
             escalation = escalate(fresh, self.rules, now)
             if escalation:
@@ -117,7 +123,7 @@ class Casework:
             events.append(ev.triaged(doc["_id"], record, referral))
             reasons = [*doc.get("escalated_reasons", []), *fresh]
             flags = {"escalated": bool(reasons), "escalated_reasons": reasons}
-            return Change({"referral": referral, **flags, **summary(record)}, push, events)
+            return Change({"referral": referral, **flags, **review, **summary(record)}, push, events)
 
         self.repo.mutate(referral["case_id"], mutation, event)
 
@@ -159,6 +165,8 @@ class Casework:
             audit = versions.Audit(iso(self.clock()), by=by, reason=reason, trigger="override")
             record = versions.overridden(current, band, score, self.rules, audit)
             events = [ev.triaged(case_id, record, doc["referral"])]
-            return Change(summary(record), {"triage": [record]}, events, record)
+            # The clinician's decision answers any open review (HZ-01).
+            fields = {**summary(record), "needs_review": False}
+            return Change(fields, {"triage": [record]}, events, record)
 
         return self.repo.mutate(case_id, mutation)

@@ -45,7 +45,7 @@ INDEXES = {
 QUEUE_FIELDS = dict.fromkeys(
     [
         *("_id", "band", "score", "target_days", "referred_on", "triage_version"),
-        *("overridden", "clinic_type", "school_intervention", "escalated", "status"),
+        *("overridden", "clinic_type", "school_intervention", "escalated", "status", "needs_review"),
     ],
     1,
 )

@@ -70,6 +70,12 @@ class TriageVersion(Schema):
     risk_reasons = fields.List(fields.Str())
     overridden = fields.Bool()
     override_kept_from = fields.Int()
+    safety_floor = fields.Str(
+        allow_none=True, metadata={"description": "band only a clinician's override may go below"}
+    )
+    held_for_safety = fields.Str(
+        metadata={"description": "the rules gave a lower band; the band was held at this safety floor"}
+    )
     at = fields.Str()
     by = fields.Str()
     reason = fields.Str(allow_none=True)
@@ -88,6 +94,9 @@ class QueueItem(Schema):
     clinic_type = fields.Str()
     school_intervention = fields.Bool()
     escalated = fields.Bool()
+    needs_review = fields.Bool(
+        metadata={"description": "a risk was withdrawn by an amendment: a clinician must review the band"}
+    )
 
 
 class Queue(Schema):

@@ -1,0 +1,97 @@
+"""Clinical safety hazards (docs/clinical-safety.md): each test reproduces a hazard and proves its control."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from services.assessment import catalogue
+from services.assessment.casework import Casework
+from services.assessment.config import AssessmentConfig
+from services.assessment.measurement import Measurement
+from services.assessment.repository import CaseRepository
+from shared.outbox import Outbox
+
+from .conftest import amended, outbox, submitted
+
+INSTRUMENTS = catalogue.load_instruments(AssessmentConfig())
+
+
+@pytest.fixture
+def casework(service) -> Casework:
+    return service.handlers["referral.amended"].__self__
+
+
+@pytest.fixture
+def measurement(casework, db, settings, clock) -> Measurement:
+    repo = CaseRepository(db, Outbox.for_settings(db, settings))
+    return Measurement(repo, casework.rules, clock, INSTRUMENTS, frozenset())
+
+
+def phq_a(**items: int) -> dict[str, int]:
+    return {str(n): 0 for n in range(1, 10)} | {k.removeprefix("i"): v for k, v in items.items()}
+
+
+def case(db) -> dict[str, Any]:
+    return db.cases.find_one({"_id": "case-1"})
+
+
+class TestHz01AmendmentsNeverUndoEscalations:
+    def test_instrument_escalation_survives_a_days_missed_amendment(self, handle, db, measurement):
+        handle(submitted())
+        measurement.record("case-1", INSTRUMENTS["phq-a"], "child", phq_a(i9=2), "dr-li")
+        assert case(db)["band"] == "P1"
+        handle(amended(absence={"start": "2025-03-10", "days_missed_last_20": 3}))
+        doc = case(db)
+        assert doc["band"] == "P1"
+        latest = doc["triage"][-1]
+        assert latest["band"] == "P1" and latest["target_days"] == 7
+        assert latest["held_for_safety"] == "P1"
+        assert "phq_a_item9_positive" in latest["risk_reasons"]
+
+    def test_removing_a_risk_flag_keeps_the_band_and_asks_for_review(self, handle, db):
+        handle(submitted(risk_flags=["self_harm"]))
+        assert case(db)["band"] == "P1"
+        handle(amended(risk_flags=[]))
+        doc = case(db)
+        assert doc["band"] == "P1"
+        assert doc["needs_review"] is True
+        [review] = doc["reviews"]
+        assert review["reason"] == "risk_flag_removed" and review["flags"] == ["self_harm"]
+        triaged = outbox(db, "assessment.triaged")[-1]
+        assert triaged["data"]["band"] == "P1"
+
+    def test_only_a_clinician_override_lowers_a_safety_band(self, handle, db, casework):
+        handle(submitted(risk_flags=["self_harm"]))
+        handle(amended(risk_flags=[]))
+        casework.override(
+            "case-1", "P3", None, "reviewed with family: flag was entered in error", "dr-li", None
+        )
+        assert case(db)["band"] == "P3"
+        assert case(db)["needs_review"] is False
+        handle(amended(risk_flags=[], return_attempts=1))
+        assert case(db)["band"] == "P3"  # the clinician's decision stands; no floor above it
+
+    def test_a_clinician_raise_is_a_floor_for_later_amendments(self, handle, db, casework):
+        handle(submitted())
+        casework.override("case-1", "P1", None, "known to CAMHS, deteriorating", "dr-li", None)
+        handle(amended(risk_flags=["self_harm"]))  # new risk ends the override...
+        handle(amended(risk_flags=[]))  # ...and removing it again never takes the case below P1
+        assert case(db)["band"] == "P1"
+
+    def test_amendment_without_safety_history_still_lowers_by_the_rules(self, handle, db):
+        handle(submitted(absence={"start": "2025-01-13", "days_missed_last_20": 20}, exam_year=True))
+        assert case(db)["band"] == "P2"
+        handle(amended(absence={"start": "2025-03-10", "days_missed_last_20": 0}))
+        assert case(db)["band"] == "P3"
+        assert case(db).get("needs_review", False) is False
+
+    def test_the_review_shows_in_the_queue_and_the_history(self, handle, client, clinician):
+        handle(submitted(risk_flags=["self_harm"]))
+        handle(amended(risk_flags=[]))
+        [item] = client.get("/v1/triage/queue", headers=clinician).json["items"]
+        assert item["needs_review"] is True and item["band"] == "P1"
+        history = client.get("/v1/cases/case-1/triage", headers=clinician).json
+        assert history["needs_review"] is True and history["reviews"][0]["flags"] == ["self_harm"]
+        assert history["versions"][-1]["held_for_safety"] == "P1"

@@ -17,7 +17,7 @@ from services.assessment import intake
 from services.assessment.domain import versions
 from services.assessment.domain.escalation import Escalation, escalate
 from services.assessment.domain.rules import RuleTable
-from services.assessment.domain.triage import new_reasons, triage
+from services.assessment.domain.triage import latest_bands, new_reasons, triage
 from services.assessment.repository import ACTIVE, CaseRepository, Change
 from shared.events import Event
 
@@ -102,7 +102,8 @@ class Casework:
             if doc["status"] == WITHDRAWN:
                 return None
             now = self.clock()
-            result = triage(intake.facts(referral), self.rules, now.date())
+            bands = latest_bands(doc.get("administrations", []))
+            result = triage(intake.facts(referral, bands), self.rules, now.date())
             previous = doc["triage"][-1]
             fresh = new_reasons(result.risk_reasons, doc.get("escalated_reasons", []))
             audit = versions.Audit(iso(now), trigger="referral.amended")

@@ -101,8 +101,8 @@ def referral(data: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def facts(stored: Mapping[str, Any]) -> ReferralFacts:
-    """Triage facts from a stored referral picture."""
+def facts(stored: Mapping[str, Any], instrument_bands: Mapping[str, str] | None = None) -> ReferralFacts:
+    """Triage facts from a stored referral picture and the case's latest instrument severity bands."""
     loaded = Referral().load(dict(stored))
     absence = loaded["absence"] or {}
     return ReferralFacts(
@@ -116,4 +116,5 @@ def facts(stored: Mapping[str, Any]) -> ReferralFacts:
         concerns=frozenset(loaded["concerns"]),
         exam_year=loaded["exam_year"],
         transition_year=loaded["transition_year"],
+        instrument_bands=dict(instrument_bands or {}),
     )

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from services.assessment import events as ev
+from services.assessment import intake
 from services.assessment.casework import (
     WITHDRAWN,
     CaseClosed,
@@ -23,9 +25,10 @@ from services.assessment.casework import (
 )
 from services.assessment.domain import instruments as scoring
 from services.assessment.domain import versions
-from services.assessment.domain.escalation import escalate
+from services.assessment.domain.escalation import Escalation, escalate
 from services.assessment.domain.instruments import Instrument
 from services.assessment.domain.rules import RuleTable
+from services.assessment.domain.triage import latest_bands, triage
 from services.assessment.repository import ACTIVE, CaseRepository, Change, UnknownCase
 
 
@@ -78,26 +81,57 @@ class Measurement:
             push: dict[str, list[Any]] = {"administrations": [administration]}
             fields: dict[str, Any] = {}
             events = [ev.completed(case_id, administration)]
+            trigger = f"instrument:{instrument.id}#{n}"
             escalation = escalate(result.escalate, self.rules, now)
             if escalation:
-                trigger = f"instrument:{instrument.id}#{n}"
                 push["escalations"] = [escalation_doc(escalation, trigger)]
                 events.append(ev.escalated(case_id, escalation, hospitals_of(doc)))
                 reasons = list(dict.fromkeys([*doc.get("escalated_reasons", []), *escalation.reasons]))
                 fields.update(escalated=True, escalated_reasons=reasons)
-                current = doc["triage"][-1]
-                if doc["status"] == ACTIVE and current["band"] != self.rules.escalation_band:
-                    band = self.rules.band(self.rules.escalation_band)
-                    audit = versions.Audit(iso(now), trigger=trigger, reason="instrument safety flag")
-                    record = versions.raised_for_safety(
-                        current, band.band, band.target_days, list(escalation.reasons), audit
-                    )
+            if doc["status"] == ACTIVE:
+                administrations = [*doc.get("administrations", []), administration]
+                record = self._retriaged(doc, administrations, escalation, trigger, now)
+                if record is not None:
                     push["triage"] = [record]
                     fields.update(summary(record))
                     events.append(ev.triaged(case_id, record, doc["referral"]))
             return Change(fields, push, events, administration)
 
         return self.repo.mutate(case_id, mutation)
+
+    def _retriaged(
+        self,
+        doc: Mapping[str, Any],
+        administrations: list[Mapping[str, Any]],
+        escalation: Escalation | None,
+        trigger: str,
+        now: datetime,
+    ) -> dict[str, Any] | None:
+        """The case's next triage version now that an instrument is scored, or None if nothing changed.
+
+        Severity bands are triage factors (HZ-05), so the rules run again with the case's
+        latest bands; an override or a safety floor holds as on an amendment (HZ-01), and a
+        safety flag lifts the result to the escalation band.
+        """
+        current = doc["triage"][-1]
+        facts = intake.facts(doc["referral"], latest_bands(administrations))
+        reason = "instrument safety flag" if escalation else "instrument scored"
+        audit = versions.Audit(iso(now), trigger=trigger, reason=reason)
+        computed = versions.from_rules(current["version"] + 1, triage(facts, self.rules, now.date()), audit)
+        record = versions.after_amendment(current, computed, False, self.rules)
+        if escalation:
+            band = self.rules.band(self.rules.escalation_band)
+            record = versions.raised_for_safety(
+                {**record, "version": current["version"]},
+                band.band,
+                band.target_days,
+                list(escalation.reasons),
+                audit,
+            )
+            if current["band"] == band.band and not _changed(current, record):
+                return None
+            return record
+        return record if _changed(current, record) else None
 
     def trajectory(self, case_id: str, instrument: Instrument) -> dict[str, Any]:
         """Scores over repeated administrations, the change per informant, and a combined profile."""
@@ -133,3 +167,9 @@ class Measurement:
                 "profile": scoring.primary(combined, scales, margin),
             }
         return body
+
+
+def _changed(before: Mapping[str, Any], after: Mapping[str, Any]) -> bool:
+    """Whether a re-triage changed what the queue or the clinician sees."""
+    keys = ("band", "score", "target_days", "factors", "risk_reasons", "clinic_type", "school_intervention")
+    return any(before.get(k) != after.get(k) for k in keys)

@@ -14,6 +14,8 @@ BAND_ORDER = ("P1", "P2", "P3")
 NUMERIC_MEASURES = frozenset({"absence_weeks", "missed_share", "return_attempts"})
 FLAG_MEASURES = frozenset({"exam_year", "transition_year"})
 PREFIXED_MEASURES = ("risk:", "impairment:")
+INSTRUMENT_MEASURE = "instrument:"
+"""``instrument:<id>:<scale>``: the latest severity band of a scored instrument (e.g. PHQ-A total)."""
 
 
 class RuleTableError(ValueError):
@@ -37,6 +39,7 @@ class Factor:
     any_of: frozenset[str] = frozenset()
     sets: Mapping[str, Any] = field(default_factory=dict)
     escalate: str | None = None
+    levels: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -118,11 +121,14 @@ def _factor(doc: Mapping[str, Any]) -> Factor:
         or measure in FLAG_MEASURES
         or measure == "concern"
         or measure.startswith(PREFIXED_MEASURES)
+        or (measure.startswith(INSTRUMENT_MEASURE) and measure.count(":") == 2)
     )
     if not known:
         raise ValueError(f"unknown measure {measure!r} in factor {doc.get('code')!r}")
     if measure in NUMERIC_MEASURES and not doc.get("steps"):
         raise ValueError(f"numeric factor {doc['code']!r} needs steps")
+    if measure.startswith(INSTRUMENT_MEASURE) and not doc.get("levels"):
+        raise ValueError(f"instrument factor {doc['code']!r} needs levels (severity band → points)")
     steps = tuple(sorted((float(t), int(p)) for t, p in doc.get("steps", ())))
     return Factor(
         code=doc["code"],
@@ -132,4 +138,5 @@ def _factor(doc: Mapping[str, Any]) -> Factor:
         any_of=frozenset(doc.get("any_of", ())),
         sets=dict(doc.get("sets", {})),
         escalate=doc.get("escalate"),
+        levels={str(k): int(v) for k, v in doc.get("levels", {}).items()},
     )

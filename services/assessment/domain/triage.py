@@ -9,7 +9,7 @@ can see why a child is where they are.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -33,6 +33,8 @@ class ReferralFacts:
     concerns: frozenset[str] = frozenset()
     exam_year: bool = False
     transition_year: bool = False
+    instrument_bands: Mapping[str, str] = field(default_factory=dict)
+    """``<instrument>:<scale>`` → the latest severity band scored for the case (e.g. PHQ-A total)."""
 
     def absence_weeks(self, as_of: date) -> float:
         if self.absence_start is None:
@@ -104,6 +106,10 @@ def _evaluate(factor: Factor, facts: ReferralFacts, as_of: date) -> ScoredFactor
         matched = sorted(factor.any_of & facts.concerns)
         return ScoredFactor(factor.code, factor.points, ",".join(matched)) if matched else None
     kind, _, name = measure.partition(":")
+    if kind == "instrument":
+        label = facts.instrument_bands.get(name)
+        points = factor.levels.get(label) if label else None
+        return ScoredFactor(factor.code, points, label) if points and label else None
     present = {
         "risk": name in facts.risk_flags,
         "impairment": name in facts.impairments,
@@ -120,6 +126,15 @@ def _stepped(factor: Factor, value: float) -> ScoredFactor | None:
         if value >= threshold:
             points = step_points
     return None if points is None else ScoredFactor(factor.code, points, value)
+
+
+def latest_bands(administrations: Iterable[Mapping[str, object]]) -> dict[str, str]:
+    """The latest severity band per ``<instrument>:<scale>`` over a case's administrations (in order)."""
+    bands: dict[str, str] = {}
+    for administration in administrations:
+        for scale, label in dict(administration.get("bands") or {}).items():  # type: ignore[call-overload]
+            bands[f"{administration['instrument']}:{scale}"] = str(label)
+    return bands
 
 
 def more_urgent(a: str, b: str) -> bool:

@@ -38,7 +38,7 @@ from tests.unit.assessment.conftest import referral_data
 pytestmark = pytest.mark.integration
 
 LOGS = ROOT / ".run" / "test-logs"
-RULE_VERSION = "waymark-sr-2025.1"
+RULE_VERSION = "waymark-sr-2025.2"
 WAIT_S = 45.0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from services.assessment import catalogue
 from services.assessment.casework import Casework
 from services.assessment.config import AssessmentConfig
+from services.assessment.domain.triage import ReferralFacts, triage
 from services.assessment.measurement import Measurement
 from services.assessment.repository import CaseRepository
 from shared.outbox import Outbox
@@ -16,6 +18,8 @@ from shared.outbox import Outbox
 from .conftest import amended, outbox, submitted
 
 INSTRUMENTS = catalogue.load_instruments(AssessmentConfig())
+RULES = catalogue.load_rules(AssessmentConfig())
+AS_OF = date(2025, 3, 10)
 
 
 @pytest.fixture
@@ -95,3 +99,39 @@ class TestHz01AmendmentsNeverUndoEscalations:
         history = client.get("/v1/cases/case-1/triage", headers=clinician).json
         assert history["needs_review"] is True and history["reviews"][0]["flags"] == ["self_harm"]
         assert history["versions"][-1]["held_for_safety"] == "P1"
+
+
+class TestHz05SeverityReachesTriage:
+    @pytest.mark.parametrize("concern", ["low_mood", "anxiety", "family_conflict"])
+    def test_mood_anxiety_and_family_concerns_score(self, concern):
+        result = triage(ReferralFacts(referred_on=AS_OF, concerns=frozenset({concern})), RULES, AS_OF)
+        assert result.score > 0
+
+    def test_severe_depression_and_anxiety_leave_routine_care(self):
+        bands = {"phq-a:total": "severe", "gad-7:total": "severe"}
+        result = triage(ReferralFacts(referred_on=AS_OF, instrument_bands=bands), RULES, AS_OF)
+        assert result.band != "P3"
+        explained = {f.code: f.value for f in result.factors}
+        assert explained == {"depression_severity": "severe", "anxiety_severity": "severe"}
+
+    def test_scoring_an_instrument_re_triages_the_case(self, handle, db, measurement):
+        handle(submitted(concerns=["low_mood", "anxiety", "family_conflict"]))
+        measurement.record(
+            "case-1", INSTRUMENTS["phq-a"], "child", phq_a(**{f"i{n}": 3 for n in range(1, 9)}), "x"
+        )
+        measurement.record("case-1", INSTRUMENTS["gad-7"], "child", {str(n): 3 for n in range(1, 8)}, "x")
+        doc = case(db)
+        assert doc["band"] != "P3"
+        latest = doc["triage"][-1]
+        assert latest["trigger"] == "instrument:gad-7#1" and latest["reason"] == "instrument scored"
+        assert {"depression_severity", "anxiety_severity"} <= {f["code"] for f in latest["factors"]}
+        assert outbox(db, "assessment.triaged")[-1]["data"]["band"] == doc["band"]
+        assert outbox(db, "assessment.escalated") == []  # severity re-triages; it is not a risk flag
+
+    def test_an_amendment_keeps_the_severity_factors(self, handle, db, measurement):
+        handle(submitted())
+        measurement.record(
+            "case-1", INSTRUMENTS["phq-a"], "child", phq_a(**{f"i{n}": 3 for n in range(1, 9)}), "x"
+        )
+        handle(amended(return_attempts=1))
+        assert "depression_severity" in {f["code"] for f in case(db)["triage"][-1]["factors"]}

@@ -55,6 +55,7 @@ def escalation_doc(escalation: Escalation, trigger: str) -> dict[str, Any]:
         "reasons": list(escalation.reasons),
         "contact_within_hours": escalation.contact_within_hours,
         "contact_deadline": iso(escalation.contact_deadline),
+        "action": escalation.action,
         "trigger": trigger,
     }
 

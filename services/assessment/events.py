@@ -58,6 +58,7 @@ def escalated(case_id: str, escalation: Escalation, hospitals: Sequence[str]) ->
             "reasons": list(escalation.reasons),
             "contact_deadline": escalation.contact_deadline.isoformat(),
             "contact_within_hours": escalation.contact_within_hours,
+            "action": escalation.action,
             "hospitals": list(hospitals),
         },
     )

@@ -52,13 +52,19 @@ class Measurement:
     tie_margin: float | None = None
 
     def record(
-        self, case_id: str, instrument: Instrument, informant: str, responses: Mapping[str, int], by: str
+        self,
+        case_id: str,
+        instrument: Instrument,
+        informant: str,
+        responses: Mapping[str, scoring.Response],
+        by: str,
     ) -> dict[str, Any]:
         if instrument.requires_licence and instrument.id not in self.licensed:
             raise LicenceRequired(instrument.id)
         errors = scoring.validate(instrument, responses, informant)
         if errors:
             raise InvalidResponses(errors)
+        responses = scoring.normalise(instrument, responses)
         result = scoring.score(instrument, responses, informant, self.tie_margin)
 
         def mutation(doc: dict[str, Any]) -> Change:
@@ -75,6 +81,7 @@ class Measurement:
                 "scores": result.scores,
                 "bands": result.bands,
                 "flags": result.flags,
+                "declined": result.declined,
                 "at": iso(now),
                 "by": by,
             }

@@ -6,6 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from services.assessment.domain.instruments import DECLINED
 from services.assessment.measurement import InvalidResponses
 
 BANDS = ("P1", "P2", "P3")
@@ -33,13 +34,22 @@ class OverrideIn(Schema):
     )
 
 
+class ResponseValue(fields.Field):
+    """An item's response: an integer of its scale, or ``"declined"`` where the item may be declined."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> int | str:
+        if value == DECLINED or (isinstance(value, int) and not isinstance(value, bool)):
+            return value
+        raise ValidationError(f'Not a valid response: an integer or "{DECLINED}".')
+
+
 class ResponsesIn(Schema):
     informant = fields.Str(required=True, metadata={"description": "child, parent or teacher"})
     responses = fields.Dict(
         keys=fields.Str(),
-        values=fields.Int(strict=True),
+        values=ResponseValue(),
         required=True,
-        metadata={"description": "item id → response value"},
+        metadata={"description": 'item id → response value (an integer, or "declined" where allowed)'},
     )
 
 
@@ -116,7 +126,7 @@ class AnswersIn(Schema):
         keys=fields.Str(validate=validate.Length(min=1, max=40)),
         values=fields.Dict(
             keys=fields.Str(validate=validate.Length(min=1, max=20)),
-            values=fields.Int(strict=True),
+            values=ResponseValue(),
         ),
         required=True,
         validate=validate.Length(min=1, max=10),
@@ -134,7 +144,7 @@ ANSWERS_BODY = {
                 "maxProperties": 10,
                 "additionalProperties": {
                     "type": "object",
-                    "additionalProperties": {"type": "integer"},
+                    "additionalProperties": {"oneOf": [{"type": "integer"}, {"enum": [DECLINED]}]},
                 },
             }
         }

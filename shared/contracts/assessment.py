@@ -48,6 +48,8 @@ class Escalated(Schema):
     contact_deadline = fields.AwareDateTime(required=True)
     contact_within_hours = fields.Int(required=True, validate=validate.Range(min=0))
     hospitals = fields.List(fields.Str(), required=True)
+    # Optional addition (v1 stays compatible): what the contact must do, e.g. emergency_evaluation_now.
+    action = fields.Str()
 
 
 class Completed(Schema):

@@ -1,5 +1,9 @@
 """Escalation: risk skips the queue and the hospital's on-call must make contact within hours.
 
+Each escalation also names what the contact must do (``action``): an ASQ acute positive
+needs an emergency evaluation now (1 h), a non-acute ASQ positive a brief safety
+assessment (24 h), a declined PHQ-A item 9 a safety follow-up (24 h).
+
 The deadline is the tightest one among the reasons (e.g. suicidal talk 4 h, self-harm
 24 h), taken from the rule table so that the network can change it without a deploy.
 """
@@ -18,6 +22,7 @@ class Escalation:
     reasons: tuple[str, ...]
     contact_within_hours: int
     contact_deadline: datetime
+    action: str = "contact_family"
 
 
 def escalate(reasons: Sequence[str], rules: RuleTable, now: datetime) -> Escalation | None:
@@ -25,5 +30,6 @@ def escalate(reasons: Sequence[str], rules: RuleTable, now: datetime) -> Escalat
     unique = tuple(dict.fromkeys(reasons))
     if not unique:
         return None
-    hours = min(rules.hours_for(r) for r in unique)
-    return Escalation(unique, hours, now + timedelta(hours=hours))
+    tightest = min(unique, key=rules.hours_for)  # the first of the most urgent reasons sets the action
+    hours = rules.hours_for(tightest)
+    return Escalation(unique, hours, now + timedelta(hours=hours), rules.action_for(tightest))

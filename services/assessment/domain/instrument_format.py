@@ -37,6 +37,7 @@ def _build(doc: Mapping[str, Any]) -> Instrument:
             i.get("text"),
             bool(i.get("required", True)),
             bool(i.get("reverse", False)),
+            _required_when(i.get("required_when")),
         )
         for i in doc["items"]
     )
@@ -64,6 +65,8 @@ def _build(doc: Mapping[str, Any]) -> Instrument:
             f.get("scale"),
             f.get("gte"),
             bool(f.get("escalate", False)),
+            bool(f.get("unanswered", False)),
+            {str(k): str(v) for k, v in f.get("sets_band", {}).items()},
         )
         for f in doc.get("flags", ())
     )
@@ -89,7 +92,19 @@ def _build(doc: Mapping[str, Any]) -> Instrument:
         profile=profile,
         stem=doc.get("stem"),
         notes=doc.get("notes", ""),
+        declined_codes={
+            name: int(o["value"])
+            for name, options in doc["scales"].items()
+            for o in options
+            if o.get("declined")
+        },
     )
+
+
+def _required_when(doc: Mapping[str, Any] | None) -> tuple[tuple[str, ...], frozenset[int]] | None:
+    if not doc:
+        return None
+    return tuple(str(x) for x in doc["items"]), frozenset(int(v) for v in doc["in"])
 
 
 def _check(instrument: Instrument) -> None:
@@ -109,6 +124,13 @@ def _check(instrument: Instrument) -> None:
                 problems.append(f"subscale {sub.code} names unknown item {x}")
             elif sub.method != "count" and not items[x].required:
                 problems.append(f"subscale {sub.code} adds up optional item {x}")
+    for item in instrument.items:
+        if item.required_when:
+            problems += [
+                f"item {item.id} is required when unknown item {x} is answered"
+                for x in item.required_when[0]
+                if x not in items
+            ]
     for rule in instrument.flags:
         problems += [f"flag {rule.code} names unknown item {x}" for x in rule.items if x not in items]
         if rule.scale is not None and rule.scale not in codes:

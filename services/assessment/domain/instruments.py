@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MIXED = "mixed"
+DECLINED = "declined"
+"""Accepted for any item whose scale has a declined option; stored as that option's code."""
+Response = int | str
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,8 @@ class Item:
     text: str | None = None
     required: bool = True
     reverse: bool = False
+    required_when: tuple[tuple[str, ...], frozenset[int]] | None = None
+    """Required when any of these items has one of these values (the ASQ's item 5)."""
 
 
 @dataclass(frozen=True)
@@ -47,10 +52,22 @@ class FlagRule:
     scale: str | None = None
     gte: float | None = None
     escalate: bool = False
+    unanswered: bool = False
+    """Fires when any of its items is missing or declined: a safety item left blank is never negative."""
+    sets_band: Mapping[str, str] = field(default_factory=dict)
 
-    def fires(self, responses: Mapping[str, int], scores: Mapping[str, float]) -> bool:
+    def fires(
+        self,
+        responses: Mapping[str, int],
+        scores: Mapping[str, float],
+        declined: frozenset[str] = frozenset(),
+    ) -> bool:
+        if self.unanswered:
+            return any(i not in responses or i in declined for i in self.items)
         if self.scale is not None:
             return self.gte is not None and scores.get(self.scale, float("-inf")) >= self.gte
+        if self.gte is not None:  # a declined code is not a frequency: never compared as one
+            return any(responses[i] >= self.gte for i in self.items if i in responses and i not in declined)
         answered = [responses[i] for i in self.items if i in responses]
         if self.gte is not None:
             return any(v >= self.gte for v in answered)
@@ -81,9 +98,15 @@ class Instrument:
     profile: Profile | None = None
     stem: str | None = None
     notes: str = ""
+    declined_codes: Mapping[str, int] = field(default_factory=dict)
+    """Scale name → the code of its "declined to answer" option, for scales that have one."""
 
     def item(self, item_id: str) -> Item | None:
         return next((i for i in self.items if i.id == item_id), None)
+
+    def declined_code(self, item_id: str) -> int | None:
+        item = self.item(item_id)
+        return None if item is None else self.declined_codes.get(item.scale)
 
 
 @dataclass(frozen=True)
@@ -92,10 +115,31 @@ class Result:
     bands: dict[str, str]
     flags: list[str]
     escalate: list[str]
+    declined: list[str] = field(default_factory=list)
 
 
-def validate(instrument: Instrument, responses: Mapping[str, int], informant: str) -> dict[str, list[str]]:
+def normalise(instrument: Instrument, responses: Mapping[str, Response]) -> dict[str, Any]:
+    """``"declined"`` → the item's declined code; anything else is left for :func:`validate` to judge."""
+    out: dict[str, Any] = {}
+    for item_id, value in responses.items():
+        code = instrument.declined_code(item_id) if value == DECLINED else None
+        out[item_id] = value if code is None else code
+    return out
+
+
+def declined_items(instrument: Instrument, responses: Mapping[str, Any]) -> list[str]:
+    return [
+        i
+        for i, v in responses.items()
+        if (code := instrument.declined_code(i)) is not None and v == code and not isinstance(v, bool)
+    ]
+
+
+def validate(
+    instrument: Instrument, responses: Mapping[str, Response], informant: str
+) -> dict[str, list[str]]:
     """Field errors keyed like the request (``responses.9``); empty when the responses fit."""
+    responses = normalise(instrument, responses)
     errors: dict[str, list[str]] = {}
     if informant not in instrument.informants:
         errors["informant"] = [f"Must be one of: {', '.join(instrument.informants)}."]
@@ -103,22 +147,47 @@ def validate(instrument: Instrument, responses: Mapping[str, int], informant: st
         item = instrument.item(item_id)
         if item is None:
             errors[f"responses.{item_id}"] = ["Unknown item for this instrument."]
-        elif value not in instrument.scales[item.scale]:
-            allowed = ", ".join(str(v) for v in instrument.scales[item.scale])
-            errors[f"responses.{item_id}"] = [f"Must be one of: {allowed}."]
+        elif isinstance(value, bool) or value not in instrument.scales[item.scale]:
+            allowed = [str(v) for v in instrument.scales[item.scale]]
+            if item.scale in instrument.declined_codes:
+                allowed.append(DECLINED)
+            errors[f"responses.{item_id}"] = [f"Must be one of: {', '.join(allowed)}."]
     for item in instrument.items:
-        if item.required and item.id not in responses:
+        if item.id in responses:
+            continue
+        if item.required:
             errors[f"responses.{item.id}"] = ["Missing data for required item."]
+        elif item.required_when and any(
+            responses.get(i) in item.required_when[1] for i in item.required_when[0]
+        ):
+            items, values = item.required_when
+            errors[f"responses.{item.id}"] = [
+                f"Required when any of items {', '.join(items)} is {_labels(instrument, items[0], values)}."
+            ]
     return errors
 
 
+def _labels(instrument: Instrument, item_id: str, values: frozenset[int]) -> str:
+    item = instrument.item(item_id)
+    scale = instrument.scales[item.scale] if item else {}
+    return " or ".join(repr(scale.get(v, str(v))) for v in sorted(values))
+
+
 def score(
-    instrument: Instrument, responses: Mapping[str, int], informant: str, tie_margin: float | None = None
+    instrument: Instrument, responses: Mapping[str, Response], informant: str, tie_margin: float | None = None
 ) -> Result:
-    """Score validated responses."""
+    """Score validated responses.
+
+    A declined answer is never added to a sum or mean (it is not a zero), and a safety
+    item that is missing or declined fires its ``unanswered`` flag: never read as negative.
+    """
+    responses = normalise(instrument, responses)
+    declined = declined_items(instrument, responses)
     scores: dict[str, float] = {}
     for sub in instrument.subscales:
-        values = [_scored(instrument, i, responses[i]) for i in sub.items if i in responses]
+        values = [
+            _scored(instrument, i, responses[i]) for i in sub.items if i in responses and i not in declined
+        ]
         if sub.method == "count":
             scores[sub.code] = sum(1 for i in sub.items if responses.get(i) in sub.count_values)
         elif sub.method == "mean":
@@ -131,8 +200,10 @@ def score(
     if instrument.profile is not None:
         margin = instrument.profile.tie_margin if tie_margin is None else tie_margin
         bands["profile"] = primary(scores, instrument.profile.scales, margin)
-    fired = [rule for rule in instrument.flags if rule.fires(responses, scores)]
-    return Result(scores, bands, [r.code for r in fired], [r.code for r in fired if r.escalate])
+    fired = [rule for rule in instrument.flags if rule.fires(responses, scores, frozenset(declined))]
+    for rule in fired:  # e.g. an ASQ acute positive is never banded "negative"
+        bands.update(rule.sets_band)
+    return Result(scores, bands, [r.code for r in fired], [r.code for r in fired if r.escalate], declined)
 
 
 def band_of(instrument: Instrument, scale: str, value: float, informant: str) -> str | None:

@@ -50,6 +50,12 @@ class RuleTable:
     escalation_band: str
     default_contact_hours: int
     contact_hours: Mapping[str, int]
+    actions: Mapping[str, str] = field(default_factory=dict)
+    default_action: str = "contact_family"
+
+    def action_for(self, reason: str) -> str:
+        """What the contact must do for this reason (e.g. ``emergency_evaluation_now``)."""
+        return self.actions.get(reason, self.default_action)
 
     def band(self, code: str) -> Band:
         for band in self.bands:
@@ -101,6 +107,8 @@ def parse(doc: Mapping[str, Any]) -> RuleTable:
             escalation_band=escalation["band"],
             default_contact_hours=int(escalation["default_hours"]),
             contact_hours={k: int(v) for k, v in escalation.get("hours", {}).items()},
+            actions={str(k): str(v) for k, v in escalation.get("actions", {}).items()},
+            default_action=str(escalation.get("default_action", "contact_family")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise RuleTableError(f"malformed rule table: {exc!r}") from None

@@ -52,7 +52,7 @@ class TestFirstTriage:
             assert set(e["data"]) <= {
                 "case_id", "triage_version", "band", "score", "target_days", "referred_on", "rule_version",
                 "factors", "clinic_type", "school_intervention", "overridden", "constraints",
-                "reasons", "contact_deadline", "contact_within_hours", "hospitals",
+                "reasons", "contact_deadline", "contact_within_hours", "hospitals", "action",
             }  # fmt: skip
 
 

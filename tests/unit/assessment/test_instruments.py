@@ -149,7 +149,7 @@ class TestAsq:
     @pytest.mark.parametrize("item", ["1", "2", "3", "4"])
     @pytest.mark.parametrize("value", [1, 2])  # yes, or declined to answer
     def test_yes_or_declining_any_of_1_to_4_is_positive(self, item, value):
-        result = score("asq", {**answers([0, 0, 0, 0]), item: value})
+        result = score("asq", {**answers([0, 0, 0, 0]), item: value, "5": 0})  # item 5 now required
         assert result.scores["positive_answers"] == 1
         assert result.bands["positive_answers"] == "positive"
         assert result.escalate == ["asq_positive"]

@@ -10,9 +10,11 @@ import pytest
 from services.assessment import catalogue
 from services.assessment.casework import Casework
 from services.assessment.config import AssessmentConfig
+from services.assessment.domain import instruments as scoring
 from services.assessment.domain.triage import ReferralFacts, triage
 from services.assessment.measurement import Measurement
 from services.assessment.repository import CaseRepository
+from shared.contracts.registry import read
 from shared.outbox import Outbox
 
 from .conftest import amended, outbox, submitted
@@ -33,7 +35,7 @@ def measurement(casework, db, settings, clock) -> Measurement:
     return Measurement(repo, casework.rules, clock, INSTRUMENTS, frozenset())
 
 
-def phq_a(**items: int) -> dict[str, int]:
+def phq_a(**items: int | str) -> dict[str, int | str]:
     return {str(n): 0 for n in range(1, 10)} | {k.removeprefix("i"): v for k, v in items.items()}
 
 
@@ -135,3 +137,94 @@ class TestHz05SeverityReachesTriage:
         )
         handle(amended(return_attempts=1))
         assert "depression_severity" in {f["code"] for f in case(db)["triage"][-1]["factors"]}
+
+
+class TestHz08DeclinedPhqAItem9:
+    def test_declined_item_9_is_accepted_and_recorded_as_declined(self):
+        phq = INSTRUMENTS["phq-a"]
+        responses = scoring.normalise(phq, phq_a(i9="declined"))
+        assert scoring.validate(phq, responses, "child") == {}
+        result = scoring.score(phq, responses, "child")
+        assert result.declined == ["9"]
+        assert result.escalate == ["phq_a_item9_declined"]
+        assert result.scores["total"] == 0  # the declined answer adds nothing; it is not a zero either
+
+    def test_score_never_treats_a_missing_item_9_as_negative(self):
+        first_eight = {str(n): 0 for n in range(1, 9)}
+        result = scoring.score(INSTRUMENTS["phq-a"], first_eight, "child")
+        assert "phq_a_item9_declined" in result.escalate
+
+    def test_declined_item_9_escalates_non_acutely_through_the_api(self, handle, client, clinician, db):
+        handle(submitted())
+        body = {"informant": "child", "responses": phq_a(i9="declined")}
+        reply = client.post("/v1/cases/case-1/instruments/phq-a/responses", json=body, headers=clinician)
+        assert reply.status_code == 201, reply.json
+        assert reply.json["declined"] == ["9"]
+        [escalated] = outbox(db, "assessment.escalated")
+        assert escalated["data"]["reasons"] == ["phq_a_item9_declined"]
+        assert escalated["data"]["contact_within_hours"] == 24
+        assert escalated["data"]["action"] == "safety_follow_up"
+        assert case(db)["band"] == "P1"
+
+
+def asq(*values: int | str, item5: int | str | None = None) -> dict[str, int | str]:
+    responses: dict[str, int | str] = {str(n): v for n, v in enumerate(values, 1)}
+    return responses if item5 is None else responses | {"5": item5}
+
+
+class TestHz03AsqProtocol:
+    @pytest.mark.parametrize("value", [1, 2])
+    def test_item_5_is_required_after_any_yes_or_decline(self, value):
+        errors = scoring.validate(INSTRUMENTS["asq"], asq(0, 0, value, 0), "child")
+        assert list(errors) == ["responses.5"]
+
+    def test_item_5_may_be_left_out_after_four_noes(self):
+        assert scoring.validate(INSTRUMENTS["asq"], asq(0, 0, 0, 0), "child") == {}
+
+    def test_missing_item_5_is_a_422_naming_the_field(self, handle, client, clinician):
+        handle(submitted())
+        body = {"informant": "child", "responses": asq(1, 0, 0, 0)}
+        reply = client.post("/v1/cases/case-1/instruments/asq/responses", json=body, headers=clinician)
+        assert reply.status_code == 422
+        assert "responses.5" in str(reply.json)
+
+    @pytest.mark.parametrize("item5", [1, "declined"])
+    def test_item_5_yes_or_declined_is_acute_whatever_items_1_to_4_say(self, item5):
+        asq_ = INSTRUMENTS["asq"]
+        responses = scoring.normalise(asq_, asq(0, 0, 0, 0, item5=item5))
+        assert scoring.validate(asq_, responses, "child") == {}
+        result = scoring.score(asq_, responses, "child")
+        assert "asq_acute_positive" in result.escalate
+        assert result.bands["positive_answers"] == "acute_positive"  # never "negative" beside acute
+
+    def test_acute_positive_needs_contact_within_an_hour_and_emergency_evaluation(
+        self, handle, client, clinician, db
+    ):
+        handle(submitted())
+        body = {"informant": "child", "responses": asq(1, 0, 0, 0, item5=1)}
+        assert (
+            client.post(
+                "/v1/cases/case-1/instruments/asq/responses", json=body, headers=clinician
+            ).status_code
+            == 201
+        )
+        [escalated] = outbox(db, "assessment.escalated")
+        assert escalated["data"]["contact_within_hours"] == 1
+        assert escalated["data"]["action"] == "emergency_evaluation_now"
+        assert read("assessment.escalated", escalated["data"])["action"] == "emergency_evaluation_now"
+
+    def test_non_acute_positive_needs_a_brief_safety_assessment_within_24_hours(
+        self, handle, client, clinician, db
+    ):
+        handle(submitted())
+        body = {"informant": "child", "responses": asq(1, 0, 0, 0, item5=0)}
+        assert (
+            client.post(
+                "/v1/cases/case-1/instruments/asq/responses", json=body, headers=clinician
+            ).status_code
+            == 201
+        )
+        [escalated] = outbox(db, "assessment.escalated")
+        assert escalated["data"]["reasons"] == ["asq_positive"]
+        assert escalated["data"]["contact_within_hours"] == 24
+        assert escalated["data"]["action"] == "brief_safety_assessment"

@@ -60,7 +60,15 @@ class AbsenceSchema(Schema):
 
 
 class RiskSchema(Schema):
-    """Every risk question must be answered explicitly: silence is not 'no'."""
+    """Every risk question must be answered explicitly: silence is not 'no'.
+
+    A risk code outside the published vocabulary is refused naming the allowed codes
+    (HZ-06): a school must never believe it flagged a risk that triage cannot see.
+    """
+
+    error_messages = {
+        "unknown": f"Unknown risk indicator. Must be one of: {', '.join(vocab.RISK_FLAGS)}."
+    }
 
     self_harm = StrictBoolean(required=True)
     suicidal_talk = StrictBoolean(required=True)

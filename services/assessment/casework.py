@@ -60,6 +60,14 @@ def escalation_doc(escalation: Escalation, trigger: str) -> dict[str, Any]:
     }
 
 
+def unrecognised_review(record: Mapping[str, Any], at: str) -> dict[str, Any] | None:
+    """A review entry for codes the rule table does not know (HZ-06), or None."""
+    codes = record.get("unrecognised_codes") or []
+    if not codes:
+        return None
+    return {"reason": "unrecognised_codes", "codes": codes, "at": at, "triage_version": record["version"]}
+
+
 def hospitals_of(doc: Mapping[str, Any]) -> list[str]:
     return list(((doc.get("referral") or {}).get("preferences") or {}).get("hospitals") or [])
 
@@ -93,6 +101,8 @@ class Casework:
             "relapses": [],
             **summary(record),
         }
+        if review := unrecognised_review(record, iso(now)):
+            doc.update(needs_review=True, reviews=[review])
         # A redelivery finds revision 1 taken and does nothing.
         self.repo.create(doc, [*events, ev.triaged(case_id, record, referral)], event)
 
@@ -116,6 +126,9 @@ class Casework:
             if removed:  # the school withdrew a risk: a clinician decides, the band stays (HZ-01)
                 entry = {"reason": "risk_flag_removed", "flags": removed, "at": iso(now)}
                 push["reviews"] = [{**entry, "triage_version": record["version"]}]
+                review["needs_review"] = True
+            if unknown := unrecognised_review(record, iso(now)):
+                push["reviews"] = [*push.get("reviews", []), unknown]
                 review["needs_review"] = True
             events = []
             escalation = escalate(fresh, self.rules, now)

@@ -83,6 +83,9 @@ class TriageVersion(Schema):
     safety_floor = fields.Str(
         allow_none=True, metadata={"description": "band only a clinician's override may go below"}
     )
+    unrecognised_codes = fields.List(
+        fields.Str(), metadata={"description": "codes the rule table does not know: a clinician reviews them"}
+    )
     held_for_safety = fields.Str(
         metadata={"description": "the rules gave a lower band; the band was held at this safety floor"}
     )

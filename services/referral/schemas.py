@@ -66,9 +66,7 @@ class RiskSchema(Schema):
     (HZ-06): a school must never believe it flagged a risk that triage cannot see.
     """
 
-    error_messages = {
-        "unknown": f"Unknown risk indicator. Must be one of: {', '.join(vocab.RISK_FLAGS)}."
-    }
+    error_messages = {"unknown": f"Unknown risk indicator. Must be one of: {', '.join(vocab.RISK_FLAGS)}."}
 
     self_harm = StrictBoolean(required=True)
     suicidal_talk = StrictBoolean(required=True)

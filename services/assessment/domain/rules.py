@@ -14,6 +14,7 @@ BAND_ORDER = ("P1", "P2", "P3")
 NUMERIC_MEASURES = frozenset({"absence_weeks", "missed_share", "return_attempts"})
 FLAG_MEASURES = frozenset({"exam_year", "transition_year"})
 PREFIXED_MEASURES = ("risk:", "impairment:")
+VOCABULARY_KINDS = ("risk_flags", "concerns", "impairments")
 INSTRUMENT_MEASURE = "instrument:"
 """``instrument:<id>:<scale>``: the latest severity band of a scored instrument (e.g. PHQ-A total)."""
 
@@ -52,6 +53,9 @@ class RuleTable:
     contact_hours: Mapping[str, int]
     actions: Mapping[str, str] = field(default_factory=dict)
     default_action: str = "contact_family"
+    vocabulary: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """The referral codes triage knows (``risk_flags``, ``concerns``, ``impairments``), scoring or not:
+    any other code is unrecognised and goes to a clinician, never counted as zero (HZ-06)."""
 
     def action_for(self, reason: str) -> str:
         """What the contact must do for this reason (e.g. ``emergency_evaluation_now``)."""
@@ -109,6 +113,7 @@ def parse(doc: Mapping[str, Any]) -> RuleTable:
             contact_hours={k: int(v) for k, v in escalation.get("hours", {}).items()},
             actions={str(k): str(v) for k, v in escalation.get("actions", {}).items()},
             default_action=str(escalation.get("default_action", "contact_family")),
+            vocabulary={k: frozenset(map(str, v)) for k, v in doc["vocabulary"].items()},
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise RuleTableError(f"malformed rule table: {exc!r}") from None
@@ -119,7 +124,21 @@ def parse(doc: Mapping[str, Any]) -> RuleTable:
     codes = [f.code for f in factors]
     if len(set(codes)) != len(codes):
         raise RuleTableError("factor codes must be unique")
+    if set(table.vocabulary) != set(VOCABULARY_KINDS):
+        raise RuleTableError(f"vocabulary must list exactly {VOCABULARY_KINDS}")
+    unlisted = _factor_codes(factors) - {f"{k}:{c}" for k, cs in table.vocabulary.items() for c in cs}
+    if unlisted:
+        raise RuleTableError(f"factors use codes missing from the vocabulary: {sorted(unlisted)}")
     return table
+
+
+def _factor_codes(factors: tuple[Factor, ...]) -> set[str]:
+    found = {f"concerns:{c}" for f in factors if f.measure == "concern" for c in f.any_of}
+    for f in factors:
+        kind, _, name = f.measure.partition(":")
+        if kind in ("risk", "impairment"):
+            found.add(f"{'risk_flags' if kind == 'risk' else 'impairments'}:{name}")
+    return found
 
 
 def _factor(doc: Mapping[str, Any]) -> Factor:

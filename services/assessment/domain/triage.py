@@ -17,6 +17,7 @@ from services.assessment.domain.rules import BAND_ORDER, Factor, RuleTable
 
 DAYS_COUNTED = 20
 SCHOOL_REFUSAL = "school_refusal"
+UNRECOGNISED_RISK = "unrecognised_risk_flag"
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,8 @@ class Triage:
     clinic_type: str = SCHOOL_REFUSAL
     school_intervention: bool = False
     risk_reasons: tuple[str, ...] = field(default_factory=tuple)
+    unrecognised: tuple[str, ...] = field(default_factory=tuple)
+    """``<kind>:<code>`` the table does not know: a clinician reviews them (HZ-06)."""
 
 
 def triage(facts: ReferralFacts, rules: RuleTable, as_of: date) -> Triage:
@@ -80,6 +83,9 @@ def triage(facts: ReferralFacts, rules: RuleTable, as_of: date) -> Triage:
         sets.update(factor.sets)
         if factor.escalate:
             reasons.append(factor.escalate)
+    unrecognised = unrecognised_codes(facts, rules)
+    if any(code.startswith("risk_flags:") for code in unrecognised):
+        reasons.append(UNRECOGNISED_RISK)  # a risk triage cannot read is still a risk
     score = min(100, sum(f.points for f in scored))
     band = rules.band(rules.escalation_band) if reasons else rules.band_for_score(score)
     return Triage(
@@ -91,6 +97,14 @@ def triage(facts: ReferralFacts, rules: RuleTable, as_of: date) -> Triage:
         clinic_type=str(sets.get("clinic_type", SCHOOL_REFUSAL)),
         school_intervention=bool(sets.get("school_intervention", False)),
         risk_reasons=tuple(reasons),
+        unrecognised=unrecognised,
+    )
+
+
+def unrecognised_codes(facts: ReferralFacts, rules: RuleTable) -> tuple[str, ...]:
+    given = {"risk_flags": facts.risk_flags, "concerns": facts.concerns, "impairments": facts.impairments}
+    return tuple(
+        sorted(f"{kind}:{code}" for kind, codes in given.items() for code in codes - rules.vocabulary[kind])
     )
 
 

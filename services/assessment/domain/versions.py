@@ -37,6 +37,7 @@ def from_rules(version: int, result: Triage, audit: Audit) -> dict[str, Any]:
         "school_intervention": result.school_intervention,
         "risk_reasons": list(result.risk_reasons),
         "safety_floor": result.band if result.risk_reasons else None,
+        "unrecognised_codes": list(result.unrecognised),
         "overridden": False,
         **_audit(audit),
     }

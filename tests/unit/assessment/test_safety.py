@@ -228,3 +228,39 @@ class TestHz03AsqProtocol:
         assert escalated["data"]["reasons"] == ["asq_positive"]
         assert escalated["data"]["contact_within_hours"] == 24
         assert escalated["data"]["action"] == "brief_safety_assessment"
+
+
+class TestHz06UnknownCodesNeedReview:
+    def test_the_rule_table_knows_every_published_referral_code(self):
+        from services.referral.domain import vocabulary
+
+        assert set(vocabulary.RISK_FLAGS) <= RULES.vocabulary["risk_flags"]
+        assert set(vocabulary.CONCERNS) <= RULES.vocabulary["concerns"]
+        assert set(vocabulary.IMPAIRMENTS) <= RULES.vocabulary["impairments"]
+
+    def test_an_unknown_risk_flag_escalates_and_asks_for_review(self, handle, db):
+        handle(submitted(risk_flags=["harm_to_others"], concerns=["psychosis"]))
+        doc = case(db)
+        assert doc["band"] == "P1"
+        assert doc["needs_review"] is True
+        [review] = doc["reviews"]
+        assert review == {
+            "reason": "unrecognised_codes",
+            "codes": ["concerns:psychosis", "risk_flags:harm_to_others"],
+            "at": "2025-03-10T09:00:00Z",
+            "triage_version": 1,
+        }
+        [escalated] = outbox(db, "assessment.escalated")
+        assert escalated["data"]["reasons"] == ["unrecognised_risk_flag"]
+        assert escalated["data"]["action"] == "clinician_review"
+
+    def test_an_unknown_concern_is_never_silently_zero(self, handle, db):
+        handle(submitted(concerns=["psychosis"]))
+        doc = case(db)
+        assert doc["needs_review"] is True
+        assert doc["triage"][-1]["unrecognised_codes"] == ["concerns:psychosis"]
+
+    def test_an_amendment_bringing_an_unknown_code_asks_for_review(self, handle, db):
+        handle(submitted())
+        handle(amended(impairments=["hallucinations"]))
+        assert case(db)["needs_review"] is True

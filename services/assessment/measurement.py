@@ -89,7 +89,7 @@ class Measurement:
             fields: dict[str, Any] = {}
             events = [ev.completed(case_id, administration)]
             trigger = f"instrument:{instrument.id}#{n}"
-            escalation = escalate(result.escalate, self.rules, now)
+            escalation = escalate(self._to_escalate(doc, instrument, result.escalate), self.rules, now)
             if escalation:
                 push["escalations"] = [escalation_doc(escalation, trigger)]
                 events.append(ev.escalated(case_id, escalation, hospitals_of(doc)))
@@ -105,6 +105,14 @@ class Measurement:
             return Change(fields, push, events, administration)
 
         return self.repo.mutate(case_id, mutation)
+
+    @staticmethod
+    def _to_escalate(doc: Mapping[str, Any], instrument: Instrument, fired: list[str]) -> list[str]:
+        """The flags that escalate now: a once-per-case flag already escalated (a lifetime attempt)
+        escalates again only beside another positive risk answer (HZ-12, against alert fatigue)."""
+        once, already = instrument.once_per_case(), set(doc.get("escalated_reasons", []))
+        fresh = [r for r in fired if not (r in once and r in already)]
+        return fired if fresh else []
 
     def _retriaged(
         self,

@@ -67,6 +67,7 @@ def _build(doc: Mapping[str, Any]) -> Instrument:
             bool(f.get("escalate", False)),
             bool(f.get("unanswered", False)),
             {str(k): str(v) for k, v in f.get("sets_band", {}).items()},
+            bool(f.get("once_per_case", False)),
         )
         for f in doc.get("flags", ())
     )

@@ -55,6 +55,8 @@ class FlagRule:
     unanswered: bool = False
     """Fires when any of its items is missing or declined: a safety item left blank is never negative."""
     sets_band: Mapping[str, str] = field(default_factory=dict)
+    once_per_case: bool = False
+    """Escalates the first time only (a lifetime attempt); later it is recorded, not re-escalated."""
 
     def fires(
         self,
@@ -103,6 +105,9 @@ class Instrument:
 
     def item(self, item_id: str) -> Item | None:
         return next((i for i in self.items if i.id == item_id), None)
+
+    def once_per_case(self) -> frozenset[str]:
+        return frozenset(rule.code for rule in self.flags if rule.once_per_case)
 
     def declined_code(self, item_id: str) -> int | None:
         item = self.item(item_id)

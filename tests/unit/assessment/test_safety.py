@@ -264,3 +264,31 @@ class TestHz06UnknownCodesNeedReview:
         handle(submitted())
         handle(amended(impairments=["hallucinations"]))
         assert case(db)["needs_review"] is True
+
+
+class TestHz12LifetimeAttemptEscalatesOnce:
+    def test_a_lifetime_attempt_escalates_once_per_case(self, handle, db, measurement):
+        handle(submitted())
+        for _ in range(3):
+            measurement.record("case-1", INSTRUMENTS["phq-a"], "child", phq_a(i13=1), "dr-li")
+        assert [e["data"]["reasons"] for e in outbox(db, "assessment.escalated")] == [
+            ["phq_a_lifetime_attempt"]
+        ]
+        administrations = case(db)["administrations"]
+        assert all("phq_a_lifetime_attempt" in a["flags"] for a in administrations)  # still recorded
+
+    def test_a_past_month_answer_escalates_again(self, handle, db, measurement):
+        handle(submitted())
+        measurement.record("case-1", INSTRUMENTS["phq-a"], "child", phq_a(i13=1), "dr-li")
+        measurement.record("case-1", INSTRUMENTS["phq-a"], "child", phq_a(i12=1, i13=1), "dr-li")
+        reasons = [e["data"]["reasons"] for e in outbox(db, "assessment.escalated")]
+        assert reasons == [
+            ["phq_a_lifetime_attempt"],
+            ["phq_a_recent_suicidal_thoughts", "phq_a_lifetime_attempt"],
+        ]
+
+    def test_a_new_item_9_answer_escalates_again(self, handle, db, measurement):
+        handle(submitted())
+        measurement.record("case-1", INSTRUMENTS["phq-a"], "child", phq_a(i13=1), "dr-li")
+        measurement.record("case-1", INSTRUMENTS["phq-a"], "child", phq_a(i9=1, i13=1), "dr-li")
+        assert len(outbox(db, "assessment.escalated")) == 2

@@ -127,7 +127,8 @@ class Casework:
                 entry = {"reason": "risk_flag_removed", "flags": removed, "at": iso(now)}
                 push["reviews"] = [{**entry, "triage_version": record["version"]}]
                 review["needs_review"] = True
-            if unknown := unrecognised_review(record, iso(now)):
+            unknown = unrecognised_review(record, iso(now))
+            if unknown and set(unknown["codes"]) - set(previous.get("unrecognised_codes") or []):
                 push["reviews"] = [*push.get("reviews", []), unknown]
                 review["needs_review"] = True
             events = []

@@ -184,6 +184,21 @@ class TestAnswers:
         assert case["band"] == "P1" and case["escalated"] is True
         assert case["escalations"][-1]["trigger"] == "instrument:phq-a#1"
 
+    def test_a_declined_item_9_submits_and_asks_for_a_safety_follow_up(self, client, db, invited):
+        """HZ-08: declining the suicide item never blocks the form and is never read as 'no'."""
+        declined = next(o for o in self.page_item_9(client, invited) if o["label"] == "Prefer not to answer")
+        body = {"phq-a": {**PHQ_A, "9": declined["value"]}, "gad-7": GAD_7}
+        assert self.post(client, invited["token"], body).status_code == 201
+        [escalated] = outbox(db, "assessment.escalated")
+        assert escalated["data"]["reasons"] == ["phq_a_item9_declined"]
+        assert db.cases.find_one({"_id": "case-1"})["administrations"][0]["declined"] == ["9"]
+
+    @staticmethod
+    def page_item_9(client, invited) -> list[dict[str, Any]]:
+        page = client.get(f"/v1/questionnaire-responses/{invited['token']}").json
+        phq = next(i for i in page["instruments"] if i["id"] == "phq-a")
+        return next(item for item in phq["items"] if item["id"] == "9")["options"]
+
     def test_a_double_submit_records_once(self, client, db, invited):
         body = {"phq-a": PHQ_A, "gad-7": GAD_7}
         assert self.post(client, invited["token"], body).status_code == 201

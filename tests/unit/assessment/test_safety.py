@@ -292,3 +292,10 @@ class TestHz12LifetimeAttemptEscalatesOnce:
         measurement.record("case-1", INSTRUMENTS["phq-a"], "child", phq_a(i13=1), "dr-li")
         measurement.record("case-1", INSTRUMENTS["phq-a"], "child", phq_a(i9=1, i13=1), "dr-li")
         assert len(outbox(db, "assessment.escalated")) == 2
+
+    def test_a_known_unknown_code_is_not_reviewed_again_on_every_amendment(self, handle, db, casework):
+        handle(submitted(concerns=["psychosis"]))
+        casework.override("case-1", "P3", None, "reviewed: the school meant low mood", "dr-li", None)
+        handle(amended(concerns=["psychosis"], return_attempts=1))
+        doc = case(db)
+        assert doc["needs_review"] is False and len(doc["reviews"]) == 1

@@ -53,7 +53,7 @@ def infra_or_skip(name: str) -> Infra | None:
             client.admin.command("ping")
         finally:
             client.close()
-    except Exception as exc:  # noqa: BLE001 - any failure means "not running here"
+    except Exception as exc:  # any failure means "not running here"
         print(f"(bench.{name} skipped: {exc}; start Kafka + FerretDB with deploy/infra.sh start)")
         return None
     return Infra(settings.kafka_bootstrap, settings.mongo_uri)
@@ -105,7 +105,14 @@ def gunicorn(name: str, target: str, port: int, env: Mapping[str, str]) -> Itera
     full_env = {**os.environ, **env, "GUNICORN_BIND": f"127.0.0.1:{port}"}
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            [str(VENV_BIN / "gunicorn"), "-c", "python:shared.gunicorn_conf", "--name", f"waymark-{name}", target],
+            [
+                str(VENV_BIN / "gunicorn"),
+                "-c",
+                "python:shared.gunicorn_conf",
+                "--name",
+                f"waymark-{name}",
+                target,
+            ],
             cwd=REPO,
             env=full_env,
             stdout=out,

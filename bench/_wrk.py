@@ -97,7 +97,9 @@ def require() -> str | None:
     """The wrk binary, or None after telling the user how to get it."""
     found = shutil.which("wrk")
     if found is None:
-        print("(wrk is not installed: run `deploy/wrk.sh install` (Debian: apt-get install wrk); `make bench` does it)")
+        print(
+            "(wrk is not installed: run `deploy/wrk.sh install` (Debian: apt-get install wrk); `make bench` does it)"
+        )
     return found
 
 
@@ -133,9 +135,7 @@ def parse(output: str) -> Result:
     raise RuntimeError(f"no wrk summary in its output:\n{output[-2000:]}")
 
 
-def run(
-    url: str, specs: Sequence[Spec], seconds: float, connections: int = 16, threads: int = 2
-) -> Result:
+def run(url: str, specs: Sequence[Spec], seconds: float, connections: int = 16, threads: int = 2) -> Result:
     """Closed-loop load for ``seconds`` with ``connections`` connections over ``threads`` threads."""
     script = Path(run_dir()) / f"wrk-{uuid.uuid4().hex[:8]}.lua"
     script.write_text(lua(specs, uuid.uuid4().hex[:10]))

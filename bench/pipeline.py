@@ -152,12 +152,21 @@ def main(quick: bool = False) -> None:
     for r in range(rounds):
         raw.append(raw_once(infra, n))
         piped.append(pipeline_once(infra, n))
-        print(f"  round {r + 1}/{rounds}: raw {raw[-1]:,.0f} events/s, pipeline {piped[-1]:,.0f} events/s", flush=True)
+        print(
+            f"  round {r + 1}/{rounds}: raw {raw[-1]:,.0f} events/s, pipeline {piped[-1]:,.0f} events/s",
+            flush=True,
+        )
     raw_rate, piped_rate = statistics.median(raw), statistics.median(piped)
     print_table(
         ["path", "events", "rounds", "median events/s", "vs baseline"],
         [
             ["raw KafkaProducer.send → KafkaConsumer.poll (baseline)", n, rounds, raw_rate, "1.000x"],
-            ["outbox → relay → Kafka → consumer loop + inbox → handler", n, rounds, piped_rate, ratio(piped_rate, raw_rate)],
+            [
+                "outbox → relay → Kafka → consumer loop + inbox → handler",
+                n,
+                rounds,
+                piped_rate,
+                ratio(piped_rate, raw_rate),
+            ],
         ],
     )

@@ -52,9 +52,12 @@ def school_keys(url: str, count: int) -> list[str]:
     """Keys issued by the service's own operator route, as ``waymark school-key create`` does."""
     operator = StaffTokens(Settings.from_env("referral").staff_token_secret).issue("bench", "operator")
     return [
-        ok("POST", f"{url}/admin/v1/school-keys", operator, {"school_id": f"bench-school-{i}", "name": f"Bench {i}"})[
-            "key"
-        ]
+        ok(
+            "POST",
+            f"{url}/admin/v1/school-keys",
+            operator,
+            {"school_id": f"bench-school-{i}", "name": f"Bench {i}"},
+        )["key"]
         for i in range(count)
     ]
 
@@ -86,7 +89,11 @@ def measure(
 ) -> None:
     result = load()
     runs.setdefault(name, []).append(result)
-    note = f", {result.failed} failed {dict((k, v) for k, v in result.errors.items() if v)}" if result.failed else ""
+    note = (
+        f", {result.failed} failed {dict((k, v) for k, v in result.errors.items() if v)}"
+        if result.failed
+        else ""
+    )
     print(f"  {label} {name}: {result.ok_per_s:,.1f} req/s, p99 {result.p99_ms:,.0f} ms{note}", flush=True)
 
 
@@ -125,7 +132,9 @@ class _servers:
                 "PROMETHEUS_MULTIPROC_DIR": str(metrics),
             },
         )
-        self._bare = gunicorn("bench-bare", "bench._bare_app:app", bench_port(1), {**infra.env(), "BENCH_BARE_DB": bare_db})
+        self._bare = gunicorn(
+            "bench-bare", "bench._bare_app:app", bench_port(1), {**infra.env(), "BENCH_BARE_DB": bare_db}
+        )
         self._metrics = metrics
 
     def __enter__(self) -> tuple[str, str]:
@@ -153,10 +162,17 @@ def _remove_tree(path: Path) -> None:
 
 def _load(real: str, bare: str, rounds: int, seconds: float) -> dict[str, list[_wrk.Result]]:
     keys = school_keys(real, SCHOOLS)
-    bare_specs = [_wrk.Spec("POST", "/v1/referrals", {"Content-Type": "application/json"}, s.body) for s in post_specs(keys, False)]
+    bare_specs = [
+        _wrk.Spec("POST", "/v1/referrals", {"Content-Type": "application/json"}, s.body)
+        for s in post_specs(keys, False)
+    ]
     real_reads = seed_reads(real, keys, READ_SET)
     bare_reads = [
-        _wrk.Spec("GET", f"/v1/referrals/{ok('POST', f'{bare}/v1/referrals', None, referral_body(i))['case_id']}", {})
+        _wrk.Spec(
+            "GET",
+            f"/v1/referrals/{ok('POST', f'{bare}/v1/referrals', None, referral_body(i))['case_id']}",
+            {},
+        )
         for i in range(READ_SET)
     ]
     runs: dict[str, list[_wrk.Result]] = {}
@@ -167,8 +183,12 @@ def _load(real: str, bare: str, rounds: int, seconds: float) -> dict[str, list[_
     for r in range(rounds):
         label = f"round {r + 1}/{rounds}"
         measure(label, runs, "POST bare", lambda: _wrk.run(bare, bare_specs, seconds, CONNECTIONS))
-        measure(label, runs, "POST real", lambda: _wrk.run(real, post_specs(keys, False), seconds, CONNECTIONS))
-        measure(label, runs, "POST real+key", lambda: _wrk.run(real, post_specs(keys, True), seconds, CONNECTIONS))
+        measure(
+            label, runs, "POST real", lambda: _wrk.run(real, post_specs(keys, False), seconds, CONNECTIONS)
+        )
+        measure(
+            label, runs, "POST real+key", lambda: _wrk.run(real, post_specs(keys, True), seconds, CONNECTIONS)
+        )
     return runs
 
 
@@ -197,7 +217,14 @@ def _report(runs: dict[str, list[_wrk.Result]], rounds: int, seconds: float) -> 
         rows.append([f"bare Flask + one {'insert_one' if bare.startswith('POST') else 'find_one'} (baseline)",
                      med(bare), p99(bare), failed(bare), created(bare), "1.000x"])  # fmt: skip
         rows.append(
-            [f"referral: {what}", med(real), p99(real), failed(real), created(real), ratio(med(real), med(bare))]
+            [
+                f"referral: {what}",
+                med(real),
+                p99(real),
+                failed(real),
+                created(real),
+                ratio(med(real), med(bare)),
+            ]
         )
     workers, threads = os.environ.get("GUNICORN_WORKERS", "2"), os.environ.get("GUNICORN_THREADS", "4")
     print(

@@ -391,7 +391,7 @@ def _report(outcomes: list[Outcome], skipped: list[float], seconds: float, drain
                      f"{len(o.waitlisted)}/{len(answered)}", _ms(o.raw, 50), _ms(o.raw, 99), vs, drained])  # fmt: skip
     print_table(
         ["rate/s", "→triaged p50", "→triaged p99", "→waitlisted p50", "→waitlisted p99", "waitlisted",
-         "raw 3-hop p50", "raw 3-hop p99", "p99 vs raw", "lag"],
+         "raw 3-hop p50", "raw 3-hop p99", "p99 vs raw", "lag (after drain)"],
         rows,
     )  # fmt: skip
     if skipped:

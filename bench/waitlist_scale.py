@@ -249,9 +249,13 @@ def measure(
         if OPS[2] not in slow:
             checked(OPS[2], "/v1/pressure")
         if OPS[4] not in slow:
-            seconds, token = offers.offer()
-            record(OPS[3], seconds)
-            record(OPS[4], offers.decline(token))
+            try:
+                seconds, token = offers.offer()
+                record(OPS[3], seconds)
+                record(OPS[4], offers.decline(token))
+            except RuntimeError as exc:  # e.g. a worker killed mid-request: note it, measure the rest
+                slow.update(OPS[3:5])
+                FAILURES.append(f"{size:,}: {exc}"[:300])
         if OPS[5] not in slow:
             while relay.run_once():  # the offers just made and declined
                 pass

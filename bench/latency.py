@@ -12,8 +12,9 @@ was 0 again (bounded by the drain time). If the stack did not drain, the higher 
 skipped (their figures would measure the backlog).
 
 Baseline: raw kafka-python, three hops (produce → consume-and-forward twice → consume,
-acks=all like the relay) at the same open-loop rate: the floor under the pipeline's three
-hops (referral → assessment → scheduling → observer). Ratio = waitlisted p99 ÷ raw p99.
+acks=all like the relay) at the same open-loop rate for up to 15 s: the floor under the
+pipeline's three hops (referral → assessment → scheduling → observer). Ratio = waitlisted
+p99 ÷ raw p99.
 
 Environment: BENCH_LATENCY_RATES (default 1,10,50,200), BENCH_LATENCY_SECONDS (60; quick 10),
 BENCH_LATENCY_DRAIN_S (120; quick 30), BENCH_LATENCY_KEEP_GOING=1 (run every rate anyway).

@@ -74,11 +74,13 @@ def test_open_loop_stops_sending_when_the_server_falls_behind(monkeypatch):
     timer.cancel()
     assert len(outcome.samples) == 20
     assert outcome.stopped_at is not None and outcome.stopped_at < 0.5
+    assert outcome.answered_rate() < 40  # 20 answers after a one-second stall, not 200/s
 
 
 def test_open_loop_keeps_its_schedule():
     outcome = latency.open_loop(100, 0.2, lambda i: (201, f"c-{i}"))
     assert len(outcome.created) == 20 and outcome.stopped_at is None
+    assert 50 < outcome.answered_rate() < 110
     gaps = [b.due - a.due for a, b in zip(outcome.samples, outcome.samples[1:], strict=False)]
     assert all(g == pytest.approx(0.01) for g in gaps)
 

@@ -15,11 +15,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from kafka import KafkaConsumer, TopicPartition
 from pymongo import MongoClient
 
 from shared import kafka
@@ -57,6 +58,37 @@ def infra_or_skip(name: str) -> Infra | None:
         print(f"(bench.{name} skipped: {exc}; start Kafka + FerretDB with deploy/infra.sh start)")
         return None
     return Infra(settings.kafka_bootstrap, settings.mongo_uri)
+
+
+def create_topics(bootstrap: str, names: Sequence[str], timeout_s: float = 60.0) -> None:
+    """Create topics and wait until the broker's metadata lists them.
+
+    A consumer that subscribes before then is assigned nothing until its next metadata
+    refresh (minutes), which would stall a benchmark's warm-up.
+    """
+    kafka.ensure_topics(bootstrap, names)
+    probe = KafkaConsumer(bootstrap_servers=bootstrap.split(","), client_id="bench-topics")
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not set(names) <= probe.topics():
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"topics {sorted(set(names) - probe.topics())} not visible after {timeout_s:.0f} s"
+                )
+            time.sleep(0.2)
+    finally:
+        probe.close()
+
+
+def partitions(consumer: KafkaConsumer, topic: str, timeout_s: float = 30.0) -> list[TopicPartition]:
+    """Every partition of ``topic``, once this client's metadata knows it."""
+    deadline = time.monotonic() + timeout_s
+    while not (found := consumer.partitions_for_topic(topic)):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no partitions for {topic} after {timeout_s:.0f} s")
+        consumer.topics()  # refreshes the metadata
+        time.sleep(0.2)
+    return [TopicPartition(topic, p) for p in sorted(found)]
 
 
 def bench_port(offset: int = 0) -> int:

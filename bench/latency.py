@@ -40,14 +40,14 @@ from dataclasses import dataclass, field
 from datetime import date
 from urllib.parse import urlsplit
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer
 
 from bench import _stack
-from bench._infra import Infra, infra_or_skip
+from bench._infra import Infra, create_topics, infra_or_skip, partitions
 from bench._table import percentile, print_table
 from services import demo
 from services.client import ok
-from shared import kafka, topics
+from shared import topics
 from shared.auth import StaffTokens
 from shared.events import EnvelopeError, from_kafka
 from shared.settings import Settings
@@ -109,13 +109,11 @@ class Watcher:
         self.seen: dict[str, dict[str, float]] = {TRIAGED: {}, WAITLISTED: {}}
         self._consumer = KafkaConsumer(bootstrap_servers=bootstrap.split(","), client_id="bench-watcher")
         wanted = [topics.events("assessment"), topics.events("scheduling")]
-        kafka.ensure_topics(bootstrap, wanted)
-        partitions = [
-            TopicPartition(t, p) for t in wanted for p in sorted(self._consumer.partitions_for_topic(t) or ())
-        ]
-        self._consumer.assign(partitions)
+        create_topics(bootstrap, wanted)
+        assigned = [tp for t in wanted for tp in partitions(self._consumer, t)]
+        self._consumer.assign(assigned)
         self._consumer.seek_to_end()
-        for tp in partitions:
+        for tp in assigned:
             self._consumer.position(tp)  # resolve now: only events after this point count
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -237,15 +235,16 @@ def raw_three_hops(infra: Infra, rate: float, seconds: float) -> list[float]:
     """Open-loop produce → forward → forward → consume on raw kafka-python; per-message latency."""
     tag = uuid.uuid4().hex[:8]
     hops = [f"bench.hop{i}.{tag}" for i in range(4)]
-    kafka.ensure_topics(infra.bootstrap, hops)
+    create_topics(infra.bootstrap, hops)
     stop = threading.Event()
     arrived: dict[int, float] = {}
     threads, clients = [], []
 
     def consumer(topic: str) -> KafkaConsumer:
-        c = KafkaConsumer(
-            topic, bootstrap_servers=infra.bootstrap, group_id=f"bench-{topic}", auto_offset_reset="earliest"
-        )
+        """Assigned every partition from the start: no group join in the way of the hop."""
+        c = KafkaConsumer(bootstrap_servers=infra.bootstrap)
+        c.assign(partitions(c, topic))
+        c.seek_to_beginning()
         clients.append(c)
         return c
 

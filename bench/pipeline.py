@@ -21,9 +21,9 @@ from collections.abc import Callable
 from flask import Flask
 from kafka import KafkaConsumer, KafkaProducer
 
-from bench._infra import Infra, infra_or_skip
+from bench._infra import Infra, create_topics, infra_or_skip
 from bench._table import print_table, ratio
-from shared import kafka, outbox, topics
+from shared import outbox, topics
 from shared.events import Event, event_type, to_kafka
 from shared.runtime import kafka_worker
 from shared.service import Service
@@ -114,7 +114,7 @@ def _writer(service: Service) -> Callable[[int], None]:
 def raw_once(infra: Infra, n: int) -> float:
     """Events/s through KafkaProducer.send → KafkaConsumer.poll, nothing else."""
     topic = f"bench.raw.{uuid.uuid4().hex[:8]}"
-    kafka.ensure_topics(infra.bootstrap, [topic])
+    create_topics(infra.bootstrap, [topic])
     counter = Counter(n)
     stop = threading.Event()
     consumer = KafkaConsumer(

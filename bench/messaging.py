@@ -26,6 +26,8 @@ from shared.settings import ConsumerPolicy, Settings
 
 N = 2000
 REPEATS = 5
+QUICK_N = 300
+QUICK_REPEATS = 2
 
 
 def events(n: int) -> list[Event]:
@@ -34,9 +36,9 @@ def events(n: int) -> list[Event]:
     ]
 
 
-def fill_outbox(db: Database) -> None:
+def fill_outbox(db: Database, n: int) -> None:
     db.cases.delete_many({})
-    db.cases.insert_many([outbox.new_document({"_id": f"doc-{i}"}, [e]) for i, e in enumerate(events(N))])
+    db.cases.insert_many([outbox.new_document({"_id": f"doc-{i}"}, [e]) for i, e in enumerate(events(n))])
 
 
 def relay_all(relay: OutboxRelay) -> None:
@@ -58,19 +60,19 @@ def consume_all(loop: ConsumerLoop, source: Source, n: int, per_record: bool) ->
             source.commit(done)
 
 
-def embedded_rows() -> list[list[object]]:
+def embedded_rows(n: int, repeats: int) -> list[list[object]]:
     db = mongomock.MongoClient()["bench"]
     bus = MemoryBus()
     relay = OutboxRelay("bench", [db.cases], bus, "t")
-    raw = median_seconds(lambda: bus.send_many("raw", [to_kafka(e) for e in events(N)]), REPEATS)
-    relayed = median_seconds(lambda: relay_all(relay), REPEATS, setup=lambda: fill_outbox(db))
+    raw = median_seconds(lambda: bus.send_many("raw", [to_kafka(e) for e in events(n)]), repeats)
+    relayed = median_seconds(lambda: relay_all(relay), repeats, setup=lambda: fill_outbox(db, n))
     return [
-        ["embedded: bus.send_many (baseline)", N, raw, N / raw, 1.0],
-        ["embedded: outbox → relay → bus", N, relayed, N / relayed, relayed / raw],
+        ["embedded: bus.send_many (baseline)", n, raw, n / raw, 1.0],
+        ["embedded: outbox → relay → bus", n, relayed, n / relayed, relayed / raw],
     ]
 
 
-def kafka_rows(bootstrap: str, mongo_uri: str) -> list[list[object]]:
+def kafka_rows(bootstrap: str, mongo_uri: str, n: int, repeats: int) -> list[list[object]]:
     client: MongoClient = MongoClient(mongo_uri, serverSelectionTimeoutMS=2000)
     db = client[f"bench_{uuid.uuid4().hex[:8]}"]
     rows: list[list[object]] = []
@@ -78,46 +80,46 @@ def kafka_rows(bootstrap: str, mongo_uri: str) -> list[list[object]]:
         topic = f"bench.{uuid.uuid4().hex[:8]}"
         kafka.ensure_topics(bootstrap, [topic])
         producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=2)
-        payloads = [to_kafka(e) for e in events(N)]
+        payloads = [to_kafka(e) for e in events(n)]
 
         def raw_send() -> None:
             for key, value, headers in payloads:
                 producer.send(topic, key=key, value=value, headers=headers)
             producer.flush()
 
-        raw = median_seconds(raw_send, REPEATS)
+        raw = median_seconds(raw_send, repeats)
         publisher = kafka.KafkaPublisher(bootstrap, "bench")
         relay = OutboxRelay("bench", [db.cases], publisher, topic)
-        relayed = median_seconds(lambda: relay_all(relay), REPEATS, setup=lambda: fill_outbox(db))
+        relayed = median_seconds(lambda: relay_all(relay), repeats, setup=lambda: fill_outbox(db, n))
         rows += [
-            ["kafka: producer.send + flush (baseline)", N, raw, N / raw, 1.0],
-            ["kafka: FerretDB outbox → relay (acks=all)", N, relayed, N / relayed, relayed / raw],
+            ["kafka: producer.send + flush (baseline)", n, raw, n / raw, 1.0],
+            ["kafka: FerretDB outbox → relay (acks=all)", n, relayed, n / relayed, relayed / raw],
         ]
 
         def raw_consume() -> None:
             consumer = KafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
             seen = 0
-            while seen < N:
+            while seen < n:
                 seen += sum(len(b) for b in consumer.poll(1000, max_records=500).values())
             consumer.close()
 
-        raw_c = median_seconds(raw_consume, REPEATS)
+        raw_c = median_seconds(raw_consume, repeats)
 
         def loop_consume(per_record: bool) -> None:
             group = f"bench-{uuid.uuid4().hex[:6]}"
             source = kafka.KafkaSource(bootstrap, group, [topic], "bench")
             subscription = Subscription(group, (topic,), {"bench.pinged": lambda e: None}, "bench.dlq")
             loop = ConsumerLoop("bench", subscription, source, publisher, Inbox(db), ConsumerPolicy())
-            consume_all(loop, source, N, per_record)
+            consume_all(loop, source, n, per_record)
             source.close()
 
         reset = lambda: db.processed_events.delete_many({})  # noqa: E731
-        batched = median_seconds(lambda: loop_consume(per_record=False), 3, setup=reset)
-        each = median_seconds(lambda: loop_consume(per_record=True), 3, setup=reset)
+        batched = median_seconds(lambda: loop_consume(per_record=False), min(3, repeats), setup=reset)
+        each = median_seconds(lambda: loop_consume(per_record=True), min(3, repeats), setup=reset)
         rows += [
-            ["kafka: raw consumer poll (baseline)", N, raw_c, N / raw_c, 1.0],
-            ["kafka: consumer loop, inbox + commit per batch", N, batched, N / batched, batched / raw_c],
-            ["kafka: consumer loop, inbox + commit per record", N, each, N / each, each / raw_c],
+            ["kafka: raw consumer poll (baseline)", n, raw_c, n / raw_c, 1.0],
+            ["kafka: consumer loop, inbox + commit per batch", n, batched, n / batched, batched / raw_c],
+            ["kafka: consumer loop, inbox + commit per record", n, each, n / each, each / raw_c],
         ]
         producer.close()
         publisher.close()
@@ -127,12 +129,13 @@ def kafka_rows(bootstrap: str, mongo_uri: str) -> list[list[object]]:
     return rows
 
 
-def main() -> None:
+def main(quick: bool = False) -> None:
     settings = Settings.from_env("bench")
-    rows = embedded_rows()
+    n, repeats = (QUICK_N, QUICK_REPEATS) if quick else (N, REPEATS)
+    rows = embedded_rows(n, repeats)
     try:
         kafka.ping(settings.kafka_bootstrap)
-        rows += kafka_rows(settings.kafka_bootstrap, settings.mongo_uri)
+        rows += kafka_rows(settings.kafka_bootstrap, settings.mongo_uri, n, repeats)
     except ConnectionError as exc:
         print(f"(kafka rows skipped: {exc}; run deploy/infra.sh start)")
     print_table(["path", "events", "median s", "events/s", "x baseline"], rows)

@@ -1,6 +1,7 @@
 """Time the scheduling optimiser on synthetic regions: 50 hospitals, 10k / 100k / 1M waiting families.
 
     .venv/bin/python bench/scheduling_optimiser.py [--runs 3] [--sizes 10000,100000,1000000] [--exact 2000,10000]
+    .venv/bin/python -m bench [--quick] scheduling_optimiser     (defaults; quick: 1 run, 2k exact, 10k bucketed)
 
 Two formulations: ``exact`` (slot-level min-cost assignment, scipy LAPJVsp) over a
 4-week horizon, and ``bucketed`` (transportation LP over hospital-week buckets,
@@ -12,7 +13,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
@@ -132,12 +133,13 @@ def timed(fn: Callable[[], object], runs: int) -> tuple[float, object]:
     return statistics.median(times), result
 
 
-def main() -> None:
+def main(quick: bool = False, argv: Sequence[str] | None = ()) -> None:
+    """``argv=None`` reads the command line (run as a script); ``python -m bench`` passes none."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--sizes", default="10000,100000,1000000")
-    parser.add_argument("--exact", default="2000,10000")
-    args = parser.parse_args()
+    parser.add_argument("--runs", type=int, default=1 if quick else 3)
+    parser.add_argument("--sizes", default="10000" if quick else "10000,100000,1000000")
+    parser.add_argument("--exact", default="2000" if quick else "2000,10000")
+    args = parser.parse_args(argv)
     rng = np.random.default_rng(2025)
     rows = []
     loc, *slots12 = region(rng, 12)
@@ -176,4 +178,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(argv=None)

@@ -1,9 +1,10 @@
 """The event pipeline end to end vs raw kafka-python: events/s from the first write to the last handled.
 
-Pipeline: each event is written the way services write them (``shared.outbox`` in its
-own document, one insert each, the relay woken as a service's ``ctx.notify()`` does);
-the worker the stack runs (``shared.runtime.kafka_worker``: outbox relay with acks=all
-→ Kafka → the consumer loop with its inbox on the store) hands it to a handler.
+Pipeline: each event is written the way services write them (``shared.outbox.Outbox``:
+its intent, then its own document, by ``WRITERS`` threads as a gunicorn API's threads
+would; the writer's dispatcher publishes with acks=all) → Kafka → the worker the stack
+runs (``shared.runtime.kafka_worker``: the consumer loop with its inbox on the store, the
+outbox sweeper beside it) hands it to a handler.
 Baseline: the same number of events through raw ``KafkaProducer.send`` → ``KafkaConsumer``
 poll on a topic of the same partition count. Both sides are warmed by one event first
 (group join and metadata are not counted); rounds alternate baseline and pipeline and
@@ -17,20 +18,24 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from flask import Flask
 from kafka import KafkaConsumer, KafkaProducer
 
 from bench._infra import Infra, create_topics, infra_or_skip
 from bench._table import print_table, ratio
-from shared import outbox, topics
+from shared import topics
 from shared.events import Event, event_type, to_kafka
+from shared.outbox import Outbox
 from shared.runtime import kafka_worker
 from shared.service import Service
 from shared.settings import KAFKA, Settings
 
 N, ROUNDS = 2000, 3
 QUICK_N, QUICK_ROUNDS = 300, 3
+WRITERS = 8
+"""Concurrent writers: a stack API serves 2 gunicorn workers x 4 threads."""
 TIMEOUT_S = 600.0
 WARM_TIMEOUT_S = 120.0
 TYPE = "bench.pinged"
@@ -65,10 +70,10 @@ class Counter:
 
 
 def pipeline_once(infra: Infra, n: int) -> tuple[float, float]:
-    """Events/s through outbox → relay → Kafka → consumer loop + inbox → handler, and of the writes alone.
+    """Events/s through outbox writes → Kafka → consumer loop + inbox → handler, and of the writes alone.
 
-    The writes run beside the relay and consumer, as a service's API does; their own rate
-    says whether the writer or what follows it set the pace.
+    The writes run beside the consumer, as a service's API does; their own rate says
+    whether the writers or what follows them set the pace.
     """
     name = f"bench{uuid.uuid4().hex[:8]}"
     client = infra.mongo()
@@ -79,7 +84,7 @@ def pipeline_once(infra: Infra, n: int) -> tuple[float, float]:
         settings=settings,
         db=db,
         app=Flask(name),
-        outbox=[db.events],
+        outbox=Outbox.for_settings(db, settings),
         handlers={TYPE: lambda e: counter(int(e.data["i"]))},
         consumes=[topics.events(name)],
     )
@@ -90,8 +95,8 @@ def pipeline_once(infra: Infra, n: int) -> tuple[float, float]:
         write(-1)
         counter.wait(counter.warm, "pipeline warm-up", WARM_TIMEOUT_S)
         started = time.perf_counter()
-        for i in range(n):
-            write(i)
+        with ThreadPoolExecutor(WRITERS) as pool:
+            list(pool.map(write, range(n)))
         written = time.perf_counter() - started
         counter.wait(counter.done, "pipeline")
         return n / (counter.finished_at - started), n / written
@@ -102,11 +107,11 @@ def pipeline_once(infra: Infra, n: int) -> tuple[float, float]:
 
 
 def _writer(service: Service) -> Callable[[int], None]:
-    collection = service.outbox[0]
+    box = service.outbox
+    assert box is not None
 
     def write(i: int) -> None:
-        collection.insert_one(outbox.new_document({"_id": f"doc-{i}"}, [_event(i)]))
-        service.outbox_written.set()
+        box.insert_one(service.db.events, {"_id": f"doc-{i}"}, [_event(i)])
 
     return write
 
@@ -169,7 +174,7 @@ def main(quick: bool = False) -> None:
         [
             ["raw KafkaProducer.send → KafkaConsumer.poll (baseline)", n, rounds, raw_rate, "1.000x"],
             [
-                "outbox → relay → Kafka → consumer loop + inbox → handler",
+                "outbox writes → Kafka → consumer loop + inbox → handler",
                 n,
                 rounds,
                 piped_rate,

@@ -1,4 +1,4 @@
-"""Waitlist, pressure, offer_slot and an idle relay pass at 1k, 10k and 100k waiting families: growth with size.
+"""Waitlist, pressure, offer_slot and an idle outbox sweep at 1k, 10k and 100k waiting families: growth with size.
 
 Scheduling runs as the stack serves it (gunicorn, shared/gunicorn_conf.py) on its own
 database, with the demo region's hospitals, sessions and slots entered through its API.
@@ -13,8 +13,8 @@ shape follows the code when it changes. Everything timed goes through public sur
   (POST /v1/offer-responses/<token>/decline frees the slot and offers it to the next
   family region-wide); the offer is made first with POST /v1/waitlist/<id>/offer
   (offer_entry, timed too) and its token read from GET /v1/offers/<id>/link;
-- an idle relay pass: the relay a worker builds (shared.runtime.Worker) over scheduling's
-  outbox collections, run once after everything pending was published (to a null bus).
+- an idle outbox sweep: the sweeper a worker builds (shared.runtime.Worker) over scheduling's
+  outbox, run once after everything pending was published (to a null bus).
 
 Baseline: one pymongo ``find_one`` by ``_id`` on the same collection (the store's floor).
 Each figure is the median of the repeats at that size (a call slower than 60 s is run
@@ -35,7 +35,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -47,6 +47,7 @@ from bench._infra import Infra, bench_port, gunicorn, infra_or_skip, run_dir
 from bench._table import growth_exponent, print_table
 from services import demo
 from services.scheduling import bootstrap as scheduling
+from services.scheduling import pressure_counts
 from services.scheduling.domain.geography import DISTRICT_CENTROIDS
 from shared import outbox
 from shared.auth import StaffTokens
@@ -62,11 +63,11 @@ SLOW_S = 60.0
 HTTP_TIMEOUT_S = 900.0
 FAILURES: list[str] = []
 OPS = ("find_one by _id (baseline)", "GET /v1/waitlist", "GET /v1/pressure", "offer_entry: POST /v1/waitlist/<id>/offer",
-       "offer_slot: POST /v1/offer-responses/<token>/decline", "idle relay pass")  # fmt: skip
+       "offer_slot: POST /v1/offer-responses/<token>/decline", "idle outbox sweep")  # fmt: skip
 
 
 class NullBus:
-    """A publisher that drops everything: the relay's own cost, not the broker's."""
+    """A publisher that drops everything: the sweeper's own cost, not the broker's."""
 
     def send(self, topic: str, key: bytes | None, value: bytes | None, headers: Any) -> None:
         pass
@@ -143,7 +144,7 @@ def clone(template: dict[str, Any], case_id: str, age: timedelta) -> dict[str, A
     """The template under a new case id, every instant in it moved ``age`` into the past.
 
     Moving the instants spreads the seeded entries over past weeks, as a real waitlist's are,
-    so none of them sits in the relay's re-read window as if it had just been written.
+    as a real waitlist's are.
     """
     old = template["_id"]
 
@@ -216,7 +217,7 @@ def measure(
     db: Database,
     url: str,
     scheduler: str,
-    relay: Any,
+    sweeper: Any,
     offers: Offers,
     ids: list[str],
 ) -> dict[str, list[float]]:
@@ -238,7 +239,7 @@ def measure(
                 f"{size:,}: GET {path} answered {status} after {seconds:.1f} s: {str(body)[:200]}"
             )
 
-    while relay.run_once():  # publish what is pending (the seeded entries' events, earlier offers)
+    while sweeper.run_once():  # publish what is pending (earlier offers' events)
         pass
     for _ in range(repeats):
         started = time.perf_counter()
@@ -257,11 +258,11 @@ def measure(
                 slow.update(OPS[3:5])
                 FAILURES.append(f"{size:,}: {exc}"[:300])
         if OPS[5] not in slow:
-            while relay.run_once():  # the offers just made and declined
+            while sweeper.run_once():  # the offers just made and declined
                 pass
             started = time.perf_counter()
-            if relay.run_once():
-                raise RuntimeError("the relay pass was not idle")
+            if sweeper.run_once():
+                raise RuntimeError("the sweep was not idle")
             record(OPS[5], time.perf_counter() - started)
     print(
         f"  {size:,} waiting: "
@@ -290,13 +291,14 @@ def main(quick: bool = False) -> None:
             demo.seed_hospitals(url, scheduler)
             rng = random.Random(2025)
             made = templates(list(db.hospitals.find()), TEMPLATES, rng)
-            relay = _relay(infra, name)
+            sweeper = _sweeper(infra, name)
             ids: list[str] = []
             offers = Offers(url, scheduler, ids, rng)
             for size in sorted(sizes):
                 rate = grow(db, made, size, ids)
+                pressure_counts.repair(db)  # the clones bypassed the writers: count them, as the worker would
                 print(f"  seeded {size:,} waiting entries ({rate:,.0f} documents/s)", flush=True)
-                results[size] = measure(size, repeats, db, url, scheduler, relay, offers, ids)
+                results[size] = measure(size, repeats, db, url, scheduler, sweeper, offers, ids)
     finally:
         client.drop_database(name)
         client.close()
@@ -310,15 +312,16 @@ def _scheduling(infra: Infra, database: str) -> AbstractContextManager[str]:
     return gunicorn("bench-scheduling", "services.scheduling.wsgi:app", bench_port(0), env)
 
 
-def _relay(infra: Infra, database: str) -> Any:
-    """The relay exactly as a scheduling worker builds it, publishing to nowhere."""
-    settings = Settings.from_env("scheduling").but(mode=KAFKA, mongo_uri=infra.mongo_uri, mongo_db=database)
+def _sweeper(infra: Infra, database: str) -> Any:
+    """The outbox sweeper exactly as a scheduling worker builds it, publishing to nowhere (no grace)."""
+    settings = Settings.from_env("scheduling").but(
+        mode=KAFKA, mongo_uri=infra.mongo_uri, mongo_db=database, outbox_grace_s=0.0
+    )
     service = scheduling.build(settings, run_duties=False)
-    relay = Worker(service, NullBus(), None).relay
-    ensure_index: Callable[[], None] | None = getattr(relay, "ensure_index", None)
-    if ensure_index is not None:
-        ensure_index()
-    return relay
+    sweeper = Worker(service, NullBus(), None).sweeper
+    assert sweeper is not None
+    sweeper.ensure_index()
+    return sweeper
 
 
 def _report(results: dict[int, dict[str, list[float]]]) -> None:

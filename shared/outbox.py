@@ -233,8 +233,8 @@ class Outbox:
                 return  # not attached to a bus yet (a unit under test): the intents wait for a sweeper
             try:
                 self.publish(events)
-            except Exception:
-                log.warning("publish after write failed; the sweeper will retry", exc_info=True)
+            except Exception as exc:
+                log.warning("publish after write failed; the sweeper will retry", extra={"error": repr(exc)})
             return
         self._ensure_dispatcher()
         try:
@@ -265,11 +265,10 @@ class Outbox:
             if batch:
                 try:
                     self.publish(batch)
-                except Exception:
+                except Exception as exc:
                     log.warning(
                         "publish after write failed; the sweeper will publish these",
-                        extra={"events": len(batch)},
-                        exc_info=True,
+                        extra={"events": len(batch), "error": repr(exc)},
                     )
             for done in flushes:
                 done.set()

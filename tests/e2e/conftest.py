@@ -21,6 +21,7 @@ from services.platform import available
 from tests.conftest import KAFKA_BOOTSTRAP, MONGO_URI, missing
 from tests.support.processes import ROOT, eventually, python_env, running
 from tests.support.receivers import Hook, Mailbox, smtp_server, webhook_server
+from tests.support.secrets_env import TEST_SECRETS
 
 SERVICES = ("referral", "assessment", "scheduling", "notification", "console")
 # Both platforms live for the whole session, so each gets its own ports.
@@ -60,7 +61,7 @@ def base_env(mode: str, run_id: str) -> dict[str, str]:
     env |= {
         "KAFKA_BOOTSTRAP": KAFKA_BOOTSTRAP,
         "MONGO_URI": MONGO_URI,
-        "WAYMARK_STAFF_TOKEN_SECRET": "e2e-secret-0123456789",
+        **TEST_SECRETS,
         "WAYMARK_LOG_LEVEL": "INFO",
         # The outside world, played by the tests' own real servers (tests/support/receivers.py).
         "NOTIFICATION_SMTP_HOST": "127.0.0.1",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.secrets_env import kafka_settings
+
 
 def test_register_shows_the_secret_once(client, school_a):
     response = client.put(
@@ -22,7 +24,7 @@ def test_webhook_url_is_validated(client, school_a, settings, db, clock):
 
     for body in [{"url": "not a url"}, {"url": "ftp://x.example"}, {"url": "https://x.example", "extra": 1}]:
         assert client.put("/v1/webhook", json=body, headers=school_a).status_code == 422
-    stack = build(settings.but(mode="kafka", extra={}), db=db, clock=clock).app.test_client()
+    stack = build(kafka_settings("referral"), db=db, clock=clock).app.test_client()
     response = stack.put("/v1/webhook", json={"url": "http://plain.example/hook"}, headers=school_a)
     assert response.status_code == 422 and "url" in response.json["error"]["fields"]
 

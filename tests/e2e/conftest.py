@@ -70,6 +70,9 @@ def base_env(mode: str, run_id: str) -> dict[str, str]:
         "NOTIFICATION_SCHEDULER_INTERVAL_S": "0.5",
         "SCHEDULING_TICK_S": "2",
         "REFERRAL_ALLOW_HTTP_WEBHOOKS": "1",
+        # The webhook receiver listens on 127.0.0.1: loopback targets only behind these explicit flags.
+        "REFERRAL_ALLOW_LOOPBACK_WEBHOOKS": "1",
+        "NOTIFICATION_ALLOW_LOOPBACK_WEBHOOKS": "1",
     }
     return env
 

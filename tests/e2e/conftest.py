@@ -25,12 +25,16 @@ from tests.support.secrets_env import TEST_SECRETS
 
 SERVICES = ("referral", "assessment", "scheduling", "notification", "console")
 # Both platforms live for the whole session, so each gets its own ports.
+# WAYMARK_E2E_PORT_BASE moves them all (engineers sharing a machine each take their own block).
+BASE = int(os.environ.get("WAYMARK_E2E_PORT_BASE", "18000"))
 PORTS = {
-    "stack": dict(zip(SERVICES, (18001, 18002, 18003, 18004, 18080), strict=True)),
-    "embedded": dict(zip(SERVICES, (18101, 18102, 18103, 18104, 18180), strict=True)),
+    "stack": dict(zip(SERVICES, (BASE + 1, BASE + 2, BASE + 3, BASE + 4, BASE + 80), strict=True)),
+    "embedded": dict(
+        zip(SERVICES, (BASE + 101, BASE + 102, BASE + 103, BASE + 104, BASE + 180), strict=True)
+    ),
 }
-SMTP_PORT = 18025
-WEBHOOK_PORT = 18099
+SMTP_PORT = BASE + 25
+WEBHOOK_PORT = BASE + 99
 LOGS = ROOT / ".run" / "test-logs"
 ARTIFACTS = ROOT / "artifacts"
 CHROMIUM = os.environ.get("WAYMARK_CHROMIUM", "/usr/bin/chromium")

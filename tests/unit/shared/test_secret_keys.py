@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 
 import pytest
 
@@ -12,6 +14,7 @@ from services.scheduling.config import Config
 from shared import secret_keys
 from shared.secret_keys import DEV_DATA_KEY, DEV_INDEX_KEY, DEV_STAFF_TOKEN_SECRET, MissingSecret
 from shared.settings import Settings
+from tests.support.processes import ROOT
 from tests.support.secrets_env import TEST_SECRETS, kafka_settings
 
 KAFKA_ENV = {"WAYMARK_MODE": "kafka", **TEST_SECRETS}
@@ -84,3 +87,16 @@ def test_generated_secrets_file_is_private_complete_and_never_rewritten(tmp_path
     Config.from_extra(Settings.from_env("scheduling", env).extra, embedded=False)
     assert not secret_keys.write_once(path)
     assert path.read_text() == first
+
+
+@pytest.mark.parametrize("module", ["services.referral.wsgi", "services.scheduling.worker"])
+def test_a_kafka_mode_process_refuses_to_start_and_names_the_variable(module) -> None:
+    """What an operator sees: the process exits at once, before touching the broker or store."""
+    env = {k: v for k, v in os.environ.items() if k not in secret_keys.REQUIRED}
+    env |= {"WAYMARK_MODE": "kafka", "PYTHONPATH": str(ROOT)}
+    run = subprocess.run(
+        [sys.executable, "-c", f"import runpy; runpy.run_module({module!r}, run_name='__main__')"],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert run.returncode != 0
+    assert "MissingSecret: WAYMARK_STAFF_TOKEN_SECRET is not set" in run.stderr

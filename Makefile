@@ -79,7 +79,7 @@ bench: venv
 
 stack: venv infra-up
 	deploy/stack.sh start
-	$(BIN)/waymark seed
+	deploy/stack.sh run $(BIN)/waymark seed
 
 stack-down:
 	-deploy/stack.sh stop

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # The platform on real parts: each service as a gunicorn API plus a worker process.
 # Kafka and FerretDB must be running (deploy/infra.sh start; `make stack` does both).
-# Usage: deploy/stack.sh {start|stop|status}
+# Secrets: every process gets WAYMARK_STAFF_TOKEN_SECRET, REFERRAL_DATA_KEYS, REFERRAL_INDEX_KEY and
+# SCHEDULING_OFFER_SECRET. Values already in the environment win; the rest come from
+# $WAYMARK_SECRETS_FILE (default $WAYMARK_CACHE/secrets.env, outside the repo, mode 600), generated
+# once on first start and never rewritten (docs/runbooks/secrets.md).
+# Usage: deploy/stack.sh {start|stop|status|run CMD...}   (run: CMD with the stack's mode and secrets)
 set -euo pipefail
 
 WM_NAME=stack
@@ -12,6 +16,25 @@ STACK_DIR="$WM_RUN_ROOT/stack"
 VENV_BIN="$WM_REPO_ROOT/.venv/bin"
 READY_TIMEOUT="${STACK_READY_TIMEOUT:-60}"
 export WAYMARK_MODE=kafka
+SECRETS_FILE="${WAYMARK_SECRETS_FILE:-$WM_CACHE_ROOT/secrets.env}"
+REQUIRED_SECRETS=(WAYMARK_STAFF_TOKEN_SECRET REFERRAL_DATA_KEYS REFERRAL_INDEX_KEY SCHEDULING_OFFER_SECRET)
+
+# load_secrets: export every required secret, generating the per-install file once if one is missing.
+load_secrets() {
+  local name missing=0 line key value
+  for name in "${REQUIRED_SECRETS[@]}"; do [[ -n "${!name:-}" ]] || missing=1; done
+  ((missing)) || return 0
+  case "$(realpath -m "$SECRETS_FILE")/" in
+    "$WM_REPO_ROOT"/*) die "WAYMARK_SECRETS_FILE ($SECRETS_FILE) must be outside the repository" ;;
+  esac
+  (cd "$WM_REPO_ROOT" && "$VENV_BIN/python" -m shared.secret_keys generate "$SECRETS_FILE") | while read -r line; do log "secrets: $line"; done
+  [[ "$(stat -c %a "$SECRETS_FILE")" == 600 ]] || die "$SECRETS_FILE must be mode 600 (chmod 600 it)"
+  while IFS= read -r line; do
+    [[ "$line" =~ ^([A-Z_]+)=(.*)$ ]] || continue
+    key=${BASH_REMATCH[1]} value=${BASH_REMATCH[2]}
+    [[ -n "${!key:-}" ]] || export "$key=$value"
+  done <"$SECRETS_FILE"
+}
 
 services() { (cd "$WM_REPO_ROOT" && "$VENV_BIN/python" -c 'from services.platform import available; print(*available())'); }
 
@@ -36,6 +59,7 @@ spawn() { # NAME PIDFILE LOGFILE CMD...
 
 cmd_start() {
   ensure_run_root
+  load_secrets
   local svc port dir
   for svc in $(services) console; do
     port=$(port_of "$svc")
@@ -105,8 +129,13 @@ case "${1:-}" in
   start) cmd_start ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
+  run)
+    shift
+    load_secrets
+    cd "$WM_REPO_ROOT" && exec "$@"
+    ;;
   *)
-    echo "usage: $0 {start|stop|status}" >&2
+    echo "usage: $0 {start|stop|status|run CMD...}" >&2
     exit 2
     ;;
 esac

@@ -11,6 +11,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
+from shared.secret_keys import DEV_STAFF_TOKEN_SECRET, require
+
 DEFAULT_PORTS = {
     "referral": 8001,
     "assessment": 8002,
@@ -48,12 +50,17 @@ class Settings:
     log_level: str = "INFO"
     relay_interval_s: float = 0.2
     outbox_grace_s: float = 5.0
-    staff_token_secret: str = "waymark-development-secret-change-me"
+    staff_token_secret: str = DEV_STAFF_TOKEN_SECRET
+    """Public default for the embedded demo only; kafka mode refuses it (shared/secret_keys.py)."""
     consumer: ConsumerPolicy = field(default_factory=ConsumerPolicy)
     api_workers: int = 1
     """Processes serving this API: GUNICORN_WORKERS in kafka mode, 1 when embedded. Per-process
     state that must respect a service-wide bound (referral's rate limit) divides by it."""
     extra: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.mode == KAFKA:
+            require("WAYMARK_STAFF_TOKEN_SECRET", self.staff_token_secret)
 
     @property
     def database(self) -> str:
@@ -91,7 +98,9 @@ class Settings:
             log_level=env.get("WAYMARK_LOG_LEVEL", "INFO"),
             relay_interval_s=float(env.get("WAYMARK_RELAY_INTERVAL_S", 0.2)),
             outbox_grace_s=float(env.get("WAYMARK_OUTBOX_GRACE_S", 5.0)),
-            staff_token_secret=env.get("WAYMARK_STAFF_TOKEN_SECRET", cls.staff_token_secret),
+            staff_token_secret=env.get(
+                "WAYMARK_STAFF_TOKEN_SECRET", "" if mode == KAFKA else cls.staff_token_secret
+            ),
             consumer=policy,
             api_workers=1 if mode == EMBEDDED else int(env.get("GUNICORN_WORKERS", DEFAULT_API_WORKERS)),
             extra={k: v for k, v in env.items() if k.startswith(f"{prefix}_")},

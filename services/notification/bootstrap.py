@@ -58,7 +58,9 @@ def default_channels(config: NotificationConfig) -> dict[str, Channel]:
     return {
         "email": email,
         "sms": SmsChannel(LoggingSmsProvider()),
-        "webhook": WebhookChannel(timeout_s=config.http_timeout_s),
+        "webhook": WebhookChannel(
+            timeout_s=config.http_timeout_s, allow_loopback=config.allow_loopback_webhooks
+        ),
     }
 
 

@@ -45,6 +45,8 @@ class NotificationConfig:
     retry_max_s: float = 3600.0
     lease_s: float = 120.0
     http_timeout_s: float = 5.0
+    allow_loopback_webhooks: bool = False
+    """Deliver webhooks to loopback addresses (tests and the e2e receiver only); never private ones."""
     scheduler_interval_s: float = 5.0
     reminder_days: tuple[int, ...] = (3, 1)
     oncall: Mapping[str, OnCall] = field(default_factory=dict)
@@ -78,6 +80,7 @@ class NotificationConfig:
             retry_base_s=float(env.get("RETRY_BASE_S", defaults.retry_base_s)),
             retry_max_s=float(env.get("RETRY_MAX_S", defaults.retry_max_s)),
             http_timeout_s=float(env.get("HTTP_TIMEOUT_S", defaults.http_timeout_s)),
+            allow_loopback_webhooks=env.get("ALLOW_LOOPBACK_WEBHOOKS", "0") == "1",
             scheduler_interval_s=float(env.get("SCHEDULER_INTERVAL_S", defaults.scheduler_interval_s)),
             reminder_days=tuple(int(d) for d in env.get("REMINDER_DAYS", "3,1").split(",") if d.strip()),
             oncall=parse_oncall(env.get("ONCALL", "")),

@@ -35,10 +35,6 @@ from services.referral.schemas import (
 
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,200}$")
 LINKED = "This child already has an open case; the referral was linked to it instead of opening another."
-LINKED_ELSEWHERE = (
-    "This child already has an open case referred by another school; your referral was added to it "
-    "for the clinicians. That case is not visible to your school."
-)
 
 
 def referrals_blueprint(deps: Deps) -> Blueprint:
@@ -180,11 +176,14 @@ def _changes(blp: Blueprint, deps: Deps) -> None:
 
 
 def answer(result: Any) -> tuple[dict[str, Any], int]:
-    body = {"case_id": result.case_id, "submitted_at": result.submitted_at, "duplicate": result.duplicate}
-    if result.status is not None:
-        body["status"] = result.status
+    body = {
+        "case_id": result.case_id,
+        "submitted_at": result.submitted_at,
+        "duplicate": result.duplicate,
+        "status": result.status,
+    }
     if result.duplicate:
-        body["message"] = LINKED if result.own_case else LINKED_ELSEWHERE
+        body["message"] = LINKED
     return body, 200 if result.duplicate else 201
 
 

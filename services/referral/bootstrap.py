@@ -69,6 +69,7 @@ def build(
         staff_tokens=StaffTokens(settings.staff_token_secret),
         clock=clock,
         allow_http_webhooks=config.allow_http_webhooks,
+        allow_loopback_webhooks=config.allow_loopback_webhooks,
     )
     app = create_app(
         "referral",

@@ -42,11 +42,10 @@ class KeyReused(Exception):
 @dataclass(frozen=True)
 class Submitted:
     case_id: str
-    status: str | None
-    """None when linked to another school's case (its progress is not this school's to see)."""
+    status: str
     submitted_at: str
     duplicate: bool
-    own_case: bool = True
+    """True only for this school's own duplicate; another school's is never revealed (see submit)."""
 
 
 def iso(moment: datetime) -> str:
@@ -60,7 +59,14 @@ class Referrals:
         self.clock = clock
 
     def submit(self, school_id: str, referral: Mapping[str, Any], case_id: str | None = None) -> Submitted:
-        """Open a case, or link to the child's open case (the blind index finds it)."""
+        """Open a case, or link to the child's open case (the blind index finds it).
+
+        A duplicate of this school's own open case is linked and answered as one. A match on
+        another school's case is never revealed (that would confirm a referral elsewhere):
+        this school gets its own case, answered exactly like a new one, which is *linked*
+        (``linked_to``) — it emits no events, so the hospitals work on the first case, where
+        the clinicians see the linked referral.
+        """
         case_id = case_id or "c-" + secrets.token_hex(10)
         student = referral["student"]
         child = self.cipher.child_index(student["name"], student["date_of_birth"])
@@ -70,7 +76,9 @@ class Referrals:
                 return self._open(school_id, referral, case_id, child)
             existing = self.cases.get(held)
             if existing is not None and st.is_open(existing["status"]) and existing["child_index"] == child:
-                return self._link(existing, school_id, referral)
+                if school_id in existing["school_ids"]:
+                    return self._link(existing, school_id, referral)
+                return self._open_linked(school_id, referral, case_id, child, existing)
             # the claim's case is closed, was never written, or is another child's (a reused key)
             self.cases.take_over_child(child, held, case_id)
         raise Contended("the child's claim kept changing")
@@ -85,7 +93,39 @@ class Referrals:
     def _open(self, school_id: str, referral: Mapping[str, Any], case_id: str, child: str) -> Submitted:
         now = self.clock()
         at, referred_on = iso(now), now.date().isoformat()
-        case = {
+        case = self._new_case(school_id, referral, case_id, child, now)
+        facts = referral_facts(case_id, school_id, referred_on, referral)
+        emitted = [
+            events.submitted(facts),
+            events.status_changed(case, st.SUBMITTED, None, "referral.submitted", at),
+        ]
+        return self._insert(case, emitted, child)
+
+    def _open_linked(
+        self, school_id: str, referral: Mapping[str, Any], case_id: str, child: str, existing: dict[str, Any]
+    ) -> Submitted:
+        """This school's own case for a child another school already referred: no events, no claim.
+
+        Written before the link on the first case, and the link is guarded by this case's id,
+        so a retry (or a crash between the two writes) never links twice or loses the link.
+        """
+        case = self._new_case(school_id, referral, case_id, child, self.clock())
+        case["linked_to"] = existing["_id"]
+        answer = self._insert(case, [], child)
+        at = iso(self.clock())
+        linked = {"school_id": school_id, "case_id": case_id, "at": at, "referral": case["referral"]}
+        entry = st.timeline_entry("duplicate_referral_linked", at, existing["status"])
+        self.cases.col.update_one(
+            {"_id": existing["_id"], "linked_referrals.case_id": {"$ne": case_id}},
+            {"$push": {"linked_referrals": linked, "timeline": entry}},
+        )
+        return answer
+
+    def _new_case(
+        self, school_id: str, referral: Mapping[str, Any], case_id: str, child: str, now: datetime
+    ) -> dict[str, Any]:
+        at = iso(now)
+        return {
             "_id": case_id,
             "school_id": school_id,
             "school_ids": [school_id],
@@ -93,18 +133,16 @@ class Referrals:
             "version": 1,
             "child_index": child,
             "referral": self.cipher.seal(referral),
-            "referred_on": referred_on,
+            "referred_on": now.date().isoformat(),
             "submitted_at": now,
             "updated_at": now,
             "timeline": [st.timeline_entry("submitted", at, st.SUBMITTED)],
             "attendance": {},
             "applied_events": [],
         }
-        facts = referral_facts(case_id, school_id, referred_on, referral)
-        emitted = [
-            events.submitted(facts),
-            events.status_changed(case, st.SUBMITTED, None, "referral.submitted", at),
-        ]
+
+    def _insert(self, case: dict[str, Any], emitted: list, child: str) -> Submitted:
+        case_id = case["_id"]
         if not self.cases.insert(case, emitted):  # a retry of a request that already wrote it
             case = self.cases.get(case_id) or case
             if case["child_index"] != child:  # never a claim on another child's case
@@ -113,18 +151,14 @@ class Referrals:
         return Submitted(case_id, case["status"], iso(case["submitted_at"]), duplicate=False)
 
     def _link(self, existing: dict[str, Any], school_id: str, referral: Mapping[str, Any]) -> Submitted:
-        """Attach the new referral to the open case. Another school is not given access to it:
-        a blind-index match between two schools could be two children with one name and birthday."""
+        """Attach this school's new referral to its own open case for the child."""
         at = iso(self.clock())
         linked = {"school_id": school_id, "at": at, "referral": self.cipher.seal(referral)}
         entry = st.timeline_entry("duplicate_referral_linked", at, existing["status"])
         self.cases.col.update_one(
             {"_id": existing["_id"]}, {"$push": {"linked_referrals": linked, "timeline": entry}}
         )
-        own = school_id in existing["school_ids"]
-        status = existing["status"] if own else None
-        submitted_at = iso(existing["submitted_at"]) if own else at
-        return Submitted(existing["_id"], status, submitted_at, duplicate=True, own_case=own)
+        return Submitted(existing["_id"], existing["status"], iso(existing["submitted_at"]), duplicate=True)
 
     def amend(
         self, case_id: str, school_id: str, changes: Mapping[str, Any], current: dict | None = None
@@ -203,6 +237,8 @@ class Referrals:
             if case is None:
                 raise LookupError(case_id)
             update, emitted = change(case, self.clock())
+            if case.get("linked_to"):  # the hospitals work on the first case; this one stays local
+                emitted = []
             written = self.cases.updated(case, update, emitted)
             if written is not None:
                 return written

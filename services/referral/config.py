@@ -27,6 +27,8 @@ class ReferralConfig:
     """How long an Idempotency-Key is remembered; its record is pruned after that."""
     max_body_bytes: int = 64 * 1024
     allow_http_webhooks: bool = False
+    allow_loopback_webhooks: bool = False
+    """Accept webhook URLs on loopback (127.0.0.0/8, ::1, localhost): tests and the e2e receiver only."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ReferralConfig:
@@ -41,4 +43,5 @@ class ReferralConfig:
             ),
             max_body_bytes=int(env.get("MAX_BODY_BYTES", defaults.max_body_bytes)),
             allow_http_webhooks=env.get("ALLOW_HTTP_WEBHOOKS", "1" if settings.embedded else "0") == "1",
+            allow_loopback_webhooks=env.get("ALLOW_LOOPBACK_WEBHOOKS", "0") == "1",
         )

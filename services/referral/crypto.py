@@ -20,11 +20,8 @@ from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from shared.secret_keys import DEV_DATA_KEY, DEV_INDEX_KEY, MissingSecret, require, require_all
 from shared.settings import Settings
-
-# Development defaults only: every real deployment sets its own (docs/services/referral.md).
-DEV_DATA_KEY = "bbRTMY-2ztNqkYmrH9AtfEJ1jrhvtFwFW2TgJbW-k-E="
-DEV_INDEX_KEY = "waymark-referral-development-blind-index-key"
 
 SEALED_PATHS: tuple[tuple[str, ...], ...] = (
     ("student", "name"),
@@ -48,8 +45,19 @@ class FieldCipher:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> FieldCipher:
-        keys = [k for k in settings.extra.get("REFERRAL_DATA_KEYS", DEV_DATA_KEY).split(",") if k.strip()]
-        return cls(keys, settings.extra.get("REFERRAL_INDEX_KEY", DEV_INDEX_KEY))
+        """The configured keys; the public development keys only in the embedded demo."""
+        if settings.embedded:
+            keys = [k for k in settings.extra.get("REFERRAL_DATA_KEYS", DEV_DATA_KEY).split(",") if k.strip()]
+            return cls(keys, settings.extra.get("REFERRAL_INDEX_KEY", DEV_INDEX_KEY))
+        # A Fernet key is 44 characters of base64; the blind-index key is an HMAC secret.
+        keys = require_all(
+            "REFERRAL_DATA_KEYS", settings.extra.get("REFERRAL_DATA_KEYS", "").split(","), min_chars=44
+        )
+        index_key = require("REFERRAL_INDEX_KEY", settings.extra.get("REFERRAL_INDEX_KEY"))
+        try:
+            return cls(keys, index_key)
+        except ValueError as exc:
+            raise MissingSecret(f"REFERRAL_DATA_KEYS holds a key that is not a Fernet key: {exc}") from None
 
     def encrypt(self, value: Any) -> str:
         return self._fernet.encrypt(json.dumps(value, ensure_ascii=False).encode()).decode()

@@ -29,3 +29,4 @@ class Deps:
     staff_tokens: StaffTokens
     clock: Callable[[], datetime]
     allow_http_webhooks: bool = False
+    allow_loopback_webhooks: bool = False

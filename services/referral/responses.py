@@ -9,14 +9,13 @@ from services.referral.domain.status import STATUSES
 
 class SubmittedSchema(Schema):
     case_id = fields.String(required=True)
-    status = fields.String(
-        metadata={"enum": list(STATUSES), "description": "Absent when linked to another school's case."}
-    )
+    status = fields.String(metadata={"enum": list(STATUSES)})
     submitted_at = fields.String(required=True)
     duplicate = fields.Boolean(
         required=True,
         metadata={
-            "description": "True when the child already had an open case: this referral was linked to it."
+            "description": "True when the child already had an open case of this school: this referral "
+            "was linked to it. Another school's case is never revealed (a new case of your own is opened)."
         },
     )
     message = fields.String()

@@ -42,13 +42,13 @@ def rotate_data_keys(db: Database, cipher: FieldCipher) -> int:
 def rebuild_child_index(db: Database, cipher: FieldCipher) -> int:
     """Recompute every case's blind index under the current index key and move open claims."""
     moved = 0
-    for case in db.cases.find({}, {"referral": 1, "child_index": 1, "status": 1}):
+    for case in db.cases.find({}, {"referral": 1, "child_index": 1, "status": 1, "linked_to": 1}):
         student = cipher.unseal(case["referral"])["student"]
         index = cipher.child_index(student["name"], student["date_of_birth"])
         if index == case["child_index"]:
             continue
         db.cases.update_one({"_id": case["_id"]}, {"$set": {"child_index": index}})
-        if case["status"] not in CLOSED:
+        if case["status"] not in CLOSED and not case.get("linked_to"):  # a linked case never claims
             with contextlib.suppress(DuplicateKeyError):  # another open case of the child holds it
                 db.children.insert_one({"_id": index, "case_id": case["_id"]})
             db.children.delete_one({"_id": case["child_index"], "case_id": case["_id"]})

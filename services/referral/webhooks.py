@@ -23,6 +23,7 @@ from services.referral.domain.vocabulary import ID_PATTERN
 from services.referral.responses import ContactsSchema, WebhookOutSchema
 from services.referral.schemas import WebhookSchema
 from shared.auth import require_staff
+from shared.url_safety import UnsafeURL, check_url
 
 
 def webhook_blueprint(deps: Deps) -> Blueprint:
@@ -33,9 +34,18 @@ def webhook_blueprint(deps: Deps) -> Blueprint:
     @blp.arguments(WebhookSchema)
     @blp.response(201, WebhookOutSchema)
     def register(body: dict[str, Any]) -> dict[str, Any]:
-        """Register (or replace) the school's webhook URL; the answer shows the signing secret once."""
-        if body["url"].startswith("http:") and not deps.allow_http_webhooks:
-            abort(422, messages={"json": {"url": ["Must be an https URL."]}})
+        """Register (or replace) the school's webhook URL; the answer shows the signing secret once.
+
+        The URL must be a public https endpoint: no loopback, private, link-local or metadata
+        address or name and no credentials (SSRF; notification checks the resolved addresses
+        again before every delivery). 422 names the ``url`` field.
+        """
+        try:
+            check_url(
+                body["url"], allow_http=deps.allow_http_webhooks, allow_loopback=deps.allow_loopback_webhooks
+            )
+        except UnsafeURL as exc:
+            abort(422, messages={"json": {"url": [f"Not accepted: {exc}."]}})
         secret = "whsec_" + secrets.token_urlsafe(32)
         at = iso(deps.clock())
         webhook = {"url": body["url"], "secret": deps.cipher.encrypt(secret), "registered_at": at}

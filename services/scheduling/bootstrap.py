@@ -35,7 +35,9 @@ def build(
         db=db,
         config=config
         or Config.from_extra(
-            settings.extra, settings.staff_token_secret, f"http://{settings.host}:{settings.port}"
+            settings.extra,
+            embedded=settings.embedded,
+            public_base_url=f"http://{settings.host}:{settings.port}",
         ),
         clock=clock or system_clock,
         outbox=Outbox.for_settings(db, settings),

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
 from services.scheduling.domain.pressure import Thresholds
+from shared.secret_keys import DEV_OFFER_SECRET, require
 
 Clock = Callable[[], datetime]
 
@@ -44,8 +45,10 @@ class Config:
 
     @classmethod
     def from_extra(
-        cls, extra: Mapping[str, str], fallback_secret: str, public_base_url: str | None = None
+        cls, extra: Mapping[str, str], *, embedded: bool, public_base_url: str | None = None
     ) -> Config:
+        """``SCHEDULING_OFFER_SECRET`` is its own secret (never the staff one); required outside the demo."""
+
         def num(name: str, default: float) -> float:
             return float(extra.get(f"SCHEDULING_{name}", default))
 
@@ -63,7 +66,11 @@ class Config:
             pressure_repair_s=num("PRESSURE_REPAIR_S", cls.pressure_repair_s),
             materialise_every_s=num("MATERIALISE_EVERY_S", cls.materialise_every_s),
             public_base_url=extra.get("SCHEDULING_PUBLIC_BASE_URL", public_base_url or cls.public_base_url),
-            offer_secret=extra.get("SCHEDULING_OFFER_SECRET", fallback_secret),
+            offer_secret=(
+                extra.get("SCHEDULING_OFFER_SECRET", DEV_OFFER_SECRET)
+                if embedded
+                else require("SCHEDULING_OFFER_SECRET", extra.get("SCHEDULING_OFFER_SECRET"))
+            ),
             thresholds=Thresholds(
                 high_ratio=num("HIGH_RATIO", 1.0),
                 critical_ratio=num("CRITICAL_RATIO", 1.5),

@@ -21,15 +21,20 @@ from services.platform import available
 from tests.conftest import KAFKA_BOOTSTRAP, MONGO_URI, missing
 from tests.support.processes import ROOT, eventually, python_env, running
 from tests.support.receivers import Hook, Mailbox, smtp_server, webhook_server
+from tests.support.secrets_env import TEST_SECRETS
 
 SERVICES = ("referral", "assessment", "scheduling", "notification", "console")
 # Both platforms live for the whole session, so each gets its own ports.
+# WAYMARK_E2E_PORT_BASE moves them all (engineers sharing a machine each take their own block).
+BASE = int(os.environ.get("WAYMARK_E2E_PORT_BASE", "18000"))
 PORTS = {
-    "stack": dict(zip(SERVICES, (18001, 18002, 18003, 18004, 18080), strict=True)),
-    "embedded": dict(zip(SERVICES, (18101, 18102, 18103, 18104, 18180), strict=True)),
+    "stack": dict(zip(SERVICES, (BASE + 1, BASE + 2, BASE + 3, BASE + 4, BASE + 80), strict=True)),
+    "embedded": dict(
+        zip(SERVICES, (BASE + 101, BASE + 102, BASE + 103, BASE + 104, BASE + 180), strict=True)
+    ),
 }
-SMTP_PORT = 18025
-WEBHOOK_PORT = 18099
+SMTP_PORT = BASE + 25
+WEBHOOK_PORT = BASE + 99
 LOGS = ROOT / ".run" / "test-logs"
 ARTIFACTS = ROOT / "artifacts"
 CHROMIUM = os.environ.get("WAYMARK_CHROMIUM", "/usr/bin/chromium")
@@ -60,7 +65,7 @@ def base_env(mode: str, run_id: str) -> dict[str, str]:
     env |= {
         "KAFKA_BOOTSTRAP": KAFKA_BOOTSTRAP,
         "MONGO_URI": MONGO_URI,
-        "WAYMARK_STAFF_TOKEN_SECRET": "e2e-secret-0123456789",
+        **TEST_SECRETS,
         "WAYMARK_LOG_LEVEL": "INFO",
         # The outside world, played by the tests' own real servers (tests/support/receivers.py).
         "NOTIFICATION_SMTP_HOST": "127.0.0.1",
@@ -69,6 +74,9 @@ def base_env(mode: str, run_id: str) -> dict[str, str]:
         "NOTIFICATION_SCHEDULER_INTERVAL_S": "0.5",
         "SCHEDULING_TICK_S": "2",
         "REFERRAL_ALLOW_HTTP_WEBHOOKS": "1",
+        # The webhook receiver listens on 127.0.0.1: loopback targets only behind these explicit flags.
+        "REFERRAL_ALLOW_LOOPBACK_WEBHOOKS": "1",
+        "NOTIFICATION_ALLOW_LOOPBACK_WEBHOOKS": "1",
     }
     return env
 

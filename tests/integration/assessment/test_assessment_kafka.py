@@ -30,9 +30,9 @@ from shared.contracts.registry import check
 from shared.events import Event, event_type, from_kafka, to_kafka
 from shared.inbox import Inbox
 from shared.runtime import kafka_worker
-from shared.settings import Settings
 from tests.conftest import MONGO_URI
 from tests.support.processes import ROOT, eventually, python_module, running
+from tests.support.secrets_env import TEST_SECRETS, kafka_settings
 from tests.unit.assessment.conftest import referral_data
 
 pytestmark = pytest.mark.integration
@@ -175,6 +175,7 @@ def worker_process(kafka_bootstrap, mongo_db, unique) -> Iterator[Stack]:
     kafka.ensure_topics(kafka_bootstrap, [source_topic, topics.events(name), topics.dead_letters(name)])
     env = {
         "WAYMARK_MODE": "kafka",
+        **TEST_SECRETS,
         "KAFKA_BOOTSTRAP": kafka_bootstrap,
         "MONGO_URI": MONGO_URI,
         "ASSESSMENT_DB": mongo_db.name,
@@ -327,7 +328,7 @@ def test_a_submission_delivered_twice_is_triaged_once(
 
 def test_two_weeks_below_the_return_plan_raise_one_relapse(kafka_bootstrap, mongo_db, unique):
     name, source_topic = names(unique)
-    settings = Settings(service=name, mode="kafka", kafka_bootstrap=kafka_bootstrap, relay_interval_s=0.05)
+    settings = kafka_settings(name, kafka_bootstrap=kafka_bootstrap, relay_interval_s=0.05)
     service = dataclasses.replace(build(settings, db=mongo_db), consumes=[source_topic])
     kafka.ensure_topics(kafka_bootstrap, [source_topic])
     token = StaffTokens(settings.staff_token_secret).issue("c1", "clinician")

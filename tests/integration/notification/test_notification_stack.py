@@ -21,8 +21,8 @@ from services.notification.reminders import run_due
 from shared import kafka
 from shared.events import Event, event_type, from_kafka, to_kafka
 from shared.runtime import kafka_worker
-from shared.settings import Settings
 from tests.support.processes import eventually
+from tests.support.secrets_env import kafka_settings
 from tests.unit.notification.conftest import CASE, FakeClock, booked, contacts, event
 
 pytestmark = pytest.mark.integration
@@ -40,7 +40,7 @@ def test_state_machine_on_ferretdb(mongo_db):
     """Conditional claims, duplicate keys, date queries and update_many as FerretDB runs them."""
     clock = FakeClock(datetime(2025, 9, 1, 14, 0, tzinfo=UTC))  # quiet hours for the mother
     parts = fakes(clock)
-    service = build(Settings(service="notification", mode="kafka"), db=mongo_db, **parts)
+    service = build(kafka_settings("notification"), db=mongo_db, **parts)
     handle = service.handlers["appointment.booked"]
     sender = handle.__self__.sender
     e = booked()
@@ -70,7 +70,7 @@ def test_only_one_of_many_concurrent_attempts_sends(mongo_db):
     """FerretDB updates are read-modify-write: the unique claim insert, not the update, arbitrates."""
     clock = FakeClock(datetime(2025, 9, 1, 4, 0, tzinfo=UTC))
     parts = fakes(clock)
-    service = build(Settings(service="notification", mode="kafka"), db=mongo_db, **parts)
+    service = build(kafka_settings("notification"), db=mongo_db, **parts)
     sender = service.handlers["referral.submitted"].__self__.sender
     ids = sender.plan(intents_for("referral.submitted", {"case_id": CASE})[0], "o", "c", "t")
     barrier = threading.Barrier(8)
@@ -91,7 +91,7 @@ def test_only_one_of_many_concurrent_attempts_sends(mongo_db):
 
 def test_worker_consumes_from_kafka_and_publishes_notification_sent(kafka_bootstrap, mongo_db, unique):
     name, source_topic = f"notification-it-{unique}", f"waymark.it-scheduling-{unique}.events"
-    settings = Settings(service=name, mode="kafka", kafka_bootstrap=kafka_bootstrap, relay_interval_s=0.05)
+    settings = kafka_settings(name, kafka_bootstrap=kafka_bootstrap, relay_interval_s=0.05)
     parts = fakes()
     service = dataclasses.replace(build(settings, db=mongo_db, **parts), consumes=[source_topic])
     kafka.ensure_topics(kafka_bootstrap, [source_topic])

@@ -8,7 +8,7 @@ import pytest
 from services.referral.bootstrap import build
 from services.referral.keys import create_school_key
 from shared import housekeeping
-from shared.settings import Settings
+from tests.support.secrets_env import kafka_settings
 from tests.unit.referral.conftest import Clock, referral
 
 pytestmark = pytest.mark.integration
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 def test_old_records_are_pruned_and_fresh_ones_still_answer(mongo_db):
     clock = Clock()
-    service = build(Settings(service="referral", mode="kafka"), db=mongo_db, clock=clock)
+    service = build(kafka_settings("referral"), db=mongo_db, clock=clock)
     client = service.app.test_client()
     school = {"Authorization": f"Bearer {create_school_key(mongo_db, 'school-a', 'School A').key}"}
     other_child = referral(student={**referral()["student"], "name": "Zhao Lei"})

@@ -18,8 +18,8 @@ from services.referral.keys import create_school_key
 from shared import kafka
 from shared.events import Event, event_type, from_kafka, to_kafka
 from shared.runtime import kafka_worker
-from shared.settings import Settings
 from tests.support.processes import eventually
+from tests.support.secrets_env import kafka_settings
 from tests.unit.referral.conftest import PERSONAL, Clock, referral
 
 pytestmark = pytest.mark.integration
@@ -27,7 +27,7 @@ pytestmark = pytest.mark.integration
 
 def test_cases_on_ferretdb(mongo_db):
     """Indexes, the child claim, idempotency, version-guarded updates and handlers as FerretDB runs them."""
-    service = build(Settings(service="referral", mode="kafka"), db=mongo_db, clock=Clock())
+    service = build(kafka_settings("referral"), db=mongo_db, clock=Clock())
     client = service.app.test_client()
     headers = {"Authorization": f"Bearer {create_school_key(mongo_db, 'school-a', 'School A').key}"}
     keyed = {**headers, "Idempotency-Key": "it-1"}
@@ -57,7 +57,7 @@ def test_cases_on_ferretdb(mongo_db):
 
 def test_worker_relays_and_consumes_through_kafka(kafka_bootstrap, mongo_db, unique):
     name, source_topic = f"referral-it-{unique}", f"waymark.it-assessment-{unique}.events"
-    settings = Settings(service=name, mode="kafka", kafka_bootstrap=kafka_bootstrap, relay_interval_s=0.05)
+    settings = kafka_settings(name, kafka_bootstrap=kafka_bootstrap, relay_interval_s=0.05)
     service = dataclasses.replace(build(settings, db=mongo_db), consumes=[source_topic])
     kafka.ensure_topics(kafka_bootstrap, [source_topic])
     client = service.app.test_client()

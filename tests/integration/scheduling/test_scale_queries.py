@@ -22,8 +22,8 @@ from services.scheduling.config import Config
 from services.scheduling.context import Conflict
 from services.scheduling.domain.model import QUEUED
 from services.scheduling.seed import seed_region
-from shared.settings import Settings
 from tests.support.concurrency import race
+from tests.support.secrets_env import kafka_settings
 from tests.support.waitlist import ORDERS, escalate, oracle_counts, stored_counts, triage
 from tests.unit.scheduling.conftest import SECRET, Clock, auth, triaged
 
@@ -34,7 +34,7 @@ CONFIG = Config(offer_secret="integration-offer-secret")
 @pytest.fixture
 def scheduling(mongo_db):
     service = build(
-        Settings(service="scheduling", mode="kafka", staff_token_secret=SECRET),
+        kafka_settings("scheduling", staff_token_secret=SECRET),
         db=mongo_db,
         clock=Clock(),
         config=CONFIG,

@@ -21,9 +21,9 @@ from services.scheduling.seed import seed_region
 from shared import kafka
 from shared.events import from_kafka, to_kafka
 from shared.runtime import kafka_worker
-from shared.settings import Settings
 from tests.support.concurrency import race
 from tests.support.processes import eventually
+from tests.support.secrets_env import kafka_settings
 from tests.unit.scheduling.conftest import Clock, triaged
 
 pytestmark = pytest.mark.integration
@@ -32,7 +32,7 @@ CONFIG = Config(offer_secret="integration-offer-secret")
 
 def scheduling(db, **settings):
     service = build(
-        Settings(service="scheduling", mode="kafka", **settings),
+        kafka_settings("scheduling", **settings),
         db=db,
         clock=Clock(),
         config=CONFIG,
@@ -125,7 +125,7 @@ def test_waitlist_offer_and_accept_on_the_real_store(mongo_db):
 
 def test_triage_in_offer_out_through_kafka(kafka_bootstrap, mongo_db, unique):
     name, source_topic = f"scheduling-it-{unique}", f"waymark.it-assessment-{unique}.events"
-    settings = Settings(service=name, mode="kafka", kafka_bootstrap=kafka_bootstrap, relay_interval_s=0.05)
+    settings = kafka_settings(name, kafka_bootstrap=kafka_bootstrap, relay_interval_s=0.05)
     service = build(settings, db=mongo_db, clock=Clock(), config=CONFIG, run_duties=False)
     service = dataclasses.replace(service, consumes=[source_topic])
     seed_region(mongo_db, service.app.extensions["scheduling"].clock, config=CONFIG)

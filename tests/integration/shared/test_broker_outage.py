@@ -8,10 +8,10 @@ import subprocess
 import pytest
 
 from shared import kafka, topics
-from shared.settings import Settings
 from tests.integration.shared.test_delivery import log_for, worker_env
 from tests.support import probe_service
 from tests.support.processes import ROOT, eventually, python_module, running
+from tests.support.secrets_env import kafka_settings
 
 pytestmark = pytest.mark.disruptive
 
@@ -25,7 +25,7 @@ def kafka_script(action: str) -> None:
 
 def test_readyz_fails_while_kafka_is_down_and_pending_events_survive(kafka_bootstrap, mongo_db, unique):
     name = f"probe_{unique}"
-    settings = Settings(service=name, mode="kafka", kafka_bootstrap=kafka_bootstrap, mongo_db=mongo_db.name)
+    settings = kafka_settings(name, kafka_bootstrap=kafka_bootstrap, mongo_db=mongo_db.name)
     service = probe_service.build(settings, db=mongo_db)
     kafka.ensure_topics(kafka_bootstrap, [service.topic, topics.dead_letters(name)])
     api = service.app.test_client()

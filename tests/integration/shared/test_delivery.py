@@ -10,10 +10,10 @@ from kafka import KafkaConsumer
 
 from shared import dlq, kafka, topics
 from shared.inbox import Inbox
-from shared.settings import Settings
 from tests.conftest import MONGO_URI
 from tests.support import probe_service
 from tests.support.processes import ROOT, eventually, python_module, running
+from tests.support.secrets_env import TEST_SECRETS, kafka_settings
 
 LOGS = ROOT / ".run" / "test-logs"
 
@@ -21,6 +21,7 @@ LOGS = ROOT / ".run" / "test-logs"
 def worker_env(name: str, db_name: str, bootstrap: str, **extra: str) -> dict[str, str]:
     return {
         "WAYMARK_MODE": "kafka",
+        **TEST_SECRETS,
         "PROBE_NAME": name,
         f"{name.upper()}_DB": db_name,
         "KAFKA_BOOTSTRAP": bootstrap,
@@ -36,7 +37,7 @@ def worker_env(name: str, db_name: str, bootstrap: str, **extra: str) -> dict[st
 def probe(kafka_bootstrap, mongo_db, unique):
     """The probe service in this process (a writer that publishes its own events) and its name."""
     name = f"probe_{unique}"
-    settings = Settings(service=name, mode="kafka", kafka_bootstrap=kafka_bootstrap, mongo_db=mongo_db.name)
+    settings = kafka_settings(name, kafka_bootstrap=kafka_bootstrap, mongo_db=mongo_db.name)
     service = probe_service.build(settings, db=mongo_db)
     kafka.ensure_topics(kafka_bootstrap, [service.topic, topics.dead_letters(name)])
     yield name, service

@@ -10,6 +10,7 @@ from services.notification.domain.recipients import resolve, targets
 from services.notification.domain.reminders import due_times
 from services.notification.domain.retry import backoff_s
 from shared.settings import Settings
+from tests.support.secrets_env import kafka_settings
 
 from .conftest import contacts
 
@@ -139,9 +140,8 @@ class TestRecipients:
 
 class TestConfig:
     def test_reads_notification_keys_with_safe_defaults(self):
-        settings = Settings(
-            service="notification",
-            mode="kafka",
+        settings = kafka_settings(
+            "notification",
             extra={"NOTIFICATION_SMTP_PORT": "2525", "NOTIFICATION_ONCALL": '{"h": {"phone": "+1"}}'},
         )
         config = NotificationConfig.from_settings(settings)

@@ -37,6 +37,8 @@ class Server:
                 outer.requests.append((self.path, dict(self.headers), body))
                 status, answer = responder(self, body)
                 self.send_response(status)
+                for name, value in getattr(self, "extra_headers", {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
                 self.wfile.write(answer)
@@ -74,7 +76,7 @@ def test_school_receives_a_signed_webhook_and_verifies_the_hmac(serve, harness, 
     directory = MemoryContactDirectory({"case-1": contacts(webhook_url=f"{school.url}/hooks/waymark")})
     service = build(
         settings(), db=harness.db, clock=clock, directory=directory,
-        channels={"email": RecordingChannel(), "sms": RecordingChannel(), "webhook": WebhookChannel(timeout_s=5)},
+        channels={"email": RecordingChannel(), "sms": RecordingChannel(), "webhook": WebhookChannel(timeout_s=5, allow_loopback=True)},
     )  # fmt: skip
     service.handlers["appointment.booked"](
         event(
@@ -109,13 +111,67 @@ def test_signature_format_and_replay_window():
 def test_client_errors_are_permanent_server_errors_are_not(serve):
     gone = serve(lambda handler, body: (410, b""))
     busy = serve(lambda handler, body: (429, b""))
-    channel = WebhookChannel(timeout_s=5)
+    channel = WebhookChannel(timeout_s=5, allow_loopback=True)
     with pytest.raises(DeliveryError) as failure:
         channel.send(OutboundMessage("d", "webhook", gone.url, "{}", secret="x"))
     assert failure.value.permanent
     with pytest.raises(DeliveryError) as failure:
         channel.send(OutboundMessage("d", "webhook", busy.url, "{}", secret="x"))
     assert not failure.value.permanent
+
+
+def test_delivery_refuses_loopback_without_the_explicit_flag(serve):
+    """Issue 11 item 6: a URL that reaches this machine is never delivered to (permanent, nothing sent)."""
+    school = serve(lambda handler, body: (200, b"ok"))
+    for url in (school.url, school.url.replace("127.0.0.1", "localhost"), "http://[::1]:9/h"):
+        with pytest.raises(DeliveryError, match="not allowed") as failure:
+            WebhookChannel(timeout_s=5).send(OutboundMessage("d", "webhook", url, "{}", secret="x"))
+        assert failure.value.permanent
+    assert school.requests == []
+
+
+@pytest.mark.parametrize(
+    "address", ["169.254.169.254", "10.0.0.8", "192.168.0.2", "172.20.1.1", "fd12::1", "0.0.0.0"]
+)
+def test_delivery_checks_every_resolved_address(address):
+    """A public-looking name that resolves (now) to an internal address is refused after resolution."""
+    resolver = lambda host, port: ["93.184.216.34", address]  # noqa: E731 - one public, one internal
+    channel = WebhookChannel(timeout_s=1, resolver=resolver)
+    with pytest.raises(DeliveryError, match="not allowed") as failure:
+        channel.send(OutboundMessage("d", "webhook", "https://hooks.school.example/h", "{}", secret="x"))
+    assert failure.value.permanent
+
+
+def test_delivery_connects_to_the_checked_address_not_a_second_lookup(serve):
+    """The name is resolved once; the request goes to that address with the URL's Host header."""
+    school = serve(lambda handler, body: (200, b"ok"))
+    port = school.httpd.server_address[1]
+    lookups: list[str] = []
+
+    def resolver(host: str, _port: int) -> list[str]:
+        lookups.append(host)
+        return ["127.0.0.1"]
+
+    channel = WebhookChannel(timeout_s=5, allow_loopback=True, resolver=resolver)
+    assert channel.send(
+        OutboundMessage("d", "webhook", f"http://hooks.school.example:{port}/h", "{}", secret="x")
+    )
+    assert lookups == ["hooks.school.example"]
+    assert school.requests[0][1]["Host"] == f"hooks.school.example:{port}"
+
+
+def test_delivery_does_not_follow_redirects(serve):
+    inside = serve(lambda handler, body: (200, b"secret metadata"))
+
+    def redirect(handler: BaseHTTPRequestHandler, body: bytes) -> tuple[int, bytes]:
+        handler.extra_headers = {"Location": f"{inside.url}/latest/meta-data/"}
+        return 307, b""
+
+    school_redirects = serve(redirect).url
+    channel = WebhookChannel(timeout_s=5, allow_loopback=True)
+    with pytest.raises(DeliveryError, match="redirect") as failure:
+        channel.send(OutboundMessage("d", "webhook", school_redirects, "{}", secret="x"))
+    assert failure.value.permanent and inside.requests == []
 
 
 def test_contact_directory_calls_referral_with_a_service_token(serve):

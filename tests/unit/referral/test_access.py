@@ -15,6 +15,7 @@ from services.referral.keys import SchoolCaller, create_school_key
 from services.referral.ratelimit import WINDOW_S, RateLimiter, per_worker
 from shared.auth import hash_key
 from shared.settings import Settings
+from tests.support.secrets_env import TEST_SECRETS
 
 KEY = "wm_school_abc"
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -182,14 +183,21 @@ class TestRateLimiter:
 
 class TestConfiguration:
     def test_the_rate_limit_is_divided_among_gunicorn_workers(self):
-        env = {"WAYMARK_MODE": "kafka", "GUNICORN_WORKERS": "3", "REFERRAL_RATE_LIMIT_PER_MINUTE": "100"}
+        env = {
+            "WAYMARK_MODE": "kafka",
+            **TEST_SECRETS,
+            "GUNICORN_WORKERS": "3",
+            "REFERRAL_RATE_LIMIT_PER_MINUTE": "100",
+        }
         config = ReferralConfig.from_settings(Settings.from_env("referral", env))
         assert (config.api_workers, config.rate_limit_per_minute) == (3, 100)
         embedded = Settings.from_env("referral", {"GUNICORN_WORKERS": "3"})
         assert embedded.api_workers == 1  # one process serves every API
 
     def test_defaults_and_overrides(self):
-        defaults = ReferralConfig.from_settings(Settings.from_env("referral", {"WAYMARK_MODE": "kafka"}))
+        defaults = ReferralConfig.from_settings(
+            Settings.from_env("referral", {"WAYMARK_MODE": "kafka", **TEST_SECRETS})
+        )
         assert defaults.api_workers == 2 and defaults.key_cache_s == 30
         assert defaults.idempotency_window == timedelta(hours=24) and not defaults.allow_http_webhooks
         env = {"REFERRAL_KEY_CACHE_S": "5", "REFERRAL_IDEMPOTENCY_HOURS": "48"}

@@ -46,7 +46,7 @@ class TestTenancy:
 
     def test_a_school_linked_to_a_case_by_a_duplicate_is_still_refused(self, client, submit, school_b):
         case_id = submit()
-        assert client.post("/v1/referrals", json=referral(), headers=school_b).json["case_id"] == case_id
+        assert client.post("/v1/referrals", json=referral(), headers=school_b).json["case_id"] != case_id
         assert client.get(f"/v1/referrals/{case_id}", headers=school_b).status_code == 404
 
 

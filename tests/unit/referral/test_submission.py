@@ -134,15 +134,47 @@ class TestDuplicates:
         assert case["linked_referrals"] == 1
         assert case["timeline"][-1]["kind"] == "duplicate_referral_linked"
 
-    def test_another_school_is_linked_but_not_shown_the_case(self, client, submit, school_a, school_b, db):
+    def test_another_school_gets_its_own_case_and_learns_nothing_of_the_first(
+        self, client, submit, school_a, school_b, db
+    ):
+        """Issue 11 item 7: no existence oracle. School B submitting school A's child gets exactly
+        what a first referral gets (201, its own case, duplicate false); the clinicians see the
+        link on A's case, and B's case carries no events downstream (no second triage)."""
         case_id = submit()
+        fresh = client.post("/v1/referrals", json=referral(student={**referral()["student"], "name": "Other Child"}),
+                            headers=school_b)  # fmt: skip
         response = client.post("/v1/referrals", json=referral(note="from school b"), headers=school_b)
-        assert response.status_code == 200 and response.json["duplicate"] is True
-        assert "status" not in response.json and "another school" in response.json["message"]
-        assert db.cases.count_documents({}) == 1
+        assert response.status_code == fresh.status_code == 201
+        assert set(response.json) == set(fresh.json) and response.json["duplicate"] is False
+        assert response.json["status"] == fresh.json["status"] == "submitted"
+        own = response.json["case_id"]
+        assert own != case_id and case_id not in str(response.json)
+        shown = client.get(f"/v1/referrals/{own}", headers=school_b)
+        assert shown.status_code == 200 and case_id not in str(shown.json)
+        assert set(shown.json) == set(
+            client.get(f"/v1/referrals/{fresh.json['case_id']}", headers=school_b).json
+        )
         assert client.get(f"/v1/referrals/{case_id}", headers=school_b).status_code == 404
-        assert client.get("/v1/referrals", headers=school_b).json["total"] == 0
-        assert client.get(f"/v1/referrals/{case_id}", headers=school_a).json["linked_referrals"] == 1
+        assert client.get("/v1/referrals", headers=school_b).json["total"] == 2
+        first = client.get(f"/v1/referrals/{case_id}", headers=school_a).json
+        assert first["linked_referrals"] == 1 and first["timeline"][-1]["kind"] == "duplicate_referral_linked"
+        stored = db.cases.find_one({"_id": own})
+        assert stored["linked_to"] == case_id and not stored.get("outbox")
+        assert db.cases.find_one({"_id": fresh.json["case_id"]})["outbox"]  # a first referral does emit
+        assert db.cases.find_one({"_id": case_id})["linked_referrals"][0]["case_id"] == own
+
+    def test_another_schools_linked_case_is_replayed_and_withdrawn_without_events(
+        self, client, submit, school_b, db
+    ):
+        submit()
+        headers = {**school_b, "Idempotency-Key": "b-1"}
+        first = client.post("/v1/referrals", json=referral(), headers=headers)
+        again = client.post("/v1/referrals", json=referral(), headers=headers)
+        assert first.status_code == 201 and again.json["case_id"] == first.json["case_id"]
+        own = first.json["case_id"]
+        assert db.cases.count_documents({"linked_to": {"$exists": True}}) == 1
+        withdrawn = client.post(f"/v1/referrals/{own}/withdraw", json={"reason": "other"}, headers=school_b)
+        assert withdrawn.status_code == 200 and not db.cases.find_one({"_id": own}).get("outbox")
 
     def test_another_child_or_birthday_is_a_new_case(self, client, school_a, submit):
         first = submit()

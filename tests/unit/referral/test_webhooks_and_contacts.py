@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.support.secrets_env import kafka_settings
+
 
 def test_register_shows_the_secret_once(client, school_a):
     response = client.put(
@@ -22,7 +24,7 @@ def test_webhook_url_is_validated(client, school_a, settings, db, clock):
 
     for body in [{"url": "not a url"}, {"url": "ftp://x.example"}, {"url": "https://x.example", "extra": 1}]:
         assert client.put("/v1/webhook", json=body, headers=school_a).status_code == 422
-    stack = build(settings.but(mode="kafka", extra={}), db=db, clock=clock).app.test_client()
+    stack = build(kafka_settings("referral"), db=db, clock=clock).app.test_client()
     response = stack.put("/v1/webhook", json={"url": "http://plain.example/hook"}, headers=school_a)
     assert response.status_code == 422 and "url" in response.json["error"]["fields"]
 
@@ -99,3 +101,42 @@ def test_the_notification_service_reads_the_answer(client, submit, staff, school
         contacts.school.webhook_url == "https://school-a.example.cn/w"
         and contacts.school.webhook_secret == secret
     )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://127.0.0.1/hook",
+        "https://localhost/hook",
+        "https://[::1]/hook",
+        "https://0.0.0.0/hook",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://169.254.10.1/hook",
+        "https://10.0.0.5/hook",
+        "https://172.16.3.4/hook",
+        "https://192.168.1.1/hook",
+        "https://[fd00::1]/hook",
+        "https://[::ffff:127.0.0.1]/hook",
+        "https://2130706433/hook",
+        "https://metadata.google.internal/computeMetadata/v1/",
+        "https://user:pass@school-a.example.cn/hook",
+    ],
+)
+def test_webhook_registration_refuses_internal_targets(client, school_a, url):
+    """Issue 11 item 6: no SSRF through a school's webhook URL; the 422 names the field."""
+    response = client.put("/v1/webhook", json={"url": url}, headers=school_a)
+    assert response.status_code == 422, url
+    assert "url" in response.json["error"]["fields"]
+
+
+def test_loopback_webhooks_only_behind_the_explicit_flag(school_a, settings, db, clock):
+    from services.referral.bootstrap import build
+
+    url = {"url": "https://127.0.0.1:9443/hook"}
+    plain = build(kafka_settings("referral"), db=db, clock=clock).app.test_client()
+    assert plain.put("/v1/webhook", json=url, headers=school_a).status_code == 422
+    flagged = kafka_settings("referral", extra={"REFERRAL_ALLOW_LOOPBACK_WEBHOOKS": "1"})
+    allowed = build(flagged, db=db, clock=clock).app.test_client()
+    assert allowed.put("/v1/webhook", json=url, headers=school_a).status_code == 201
+    private = {"url": "https://10.1.2.3/hook"}
+    assert allowed.put("/v1/webhook", json=private, headers=school_a).status_code == 422

@@ -14,7 +14,7 @@ from shared.auth import StaffTokens
 from shared.events import Event, event_type
 from shared.settings import Settings
 
-SECRET = "unit-test-secret-0123456789"
+SECRET = "unit-test-secret-0123456789-abcdefghij"
 START = datetime(2025, 3, 3, 0, 0, tzinfo=UTC)  # Monday 08:00 in Asia/Shanghai
 
 

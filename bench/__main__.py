@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+
+from shared import secret_keys
 
 ORDER = ("messaging", "pipeline", "referral_api", "latency", "waitlist_scale", "scheduling_optimiser")
 """Quickest and most basic first; a module not listed runs after these, by name."""
@@ -41,6 +44,9 @@ def main(argv: Sequence[str]) -> int:
             doc = (importlib.import_module(f"bench.{name}").__doc__ or "").strip().splitlines()
             print(f"{name:24} {doc[0] if doc else ''}")
         return 0
+    # Every process a benchmark starts in kafka mode needs real secrets (shared/secret_keys.py):
+    # one fresh set per run, unless the caller exported its own.
+    os.environ.update({k: v for k, v in secret_keys.generate().items() if k not in os.environ})
     for name in args.names or names:
         started = time.monotonic()
         print(f"\n=== bench.{name}{' (quick)' if args.quick else ''} ===", flush=True)

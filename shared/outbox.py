@@ -47,7 +47,6 @@ from shared.settings import Settings
 log = logging.getLogger(__name__)
 
 FIELD = "outbox"
-STAMP = "outbox_at"
 PENDING = "outbox_pending"
 DEFAULT_GRACE = timedelta(seconds=5)
 DEFAULT_ABANDON_AFTER = timedelta(minutes=10)
@@ -61,21 +60,17 @@ def _now() -> datetime:
 
 
 def with_events(update: dict[str, Any], events: Sequence[Event]) -> dict[str, Any]:
-    """Add ``events`` to an ``update_one`` update document (appended, stamped)."""
+    """Add ``events`` to an ``update_one`` update document (appended to the aggregate's outbox)."""
     if not events:
         return update
     push = dict(update.get("$push", {}))
     push[FIELD] = {"$each": [e.to_dict() for e in events]}
-    set_ = {**update.get("$set", {}), STAMP: _now()}
-    return {**update, "$push": push, "$set": set_}
+    return {**update, "$push": push}
 
 
 def new_document(doc: dict[str, Any], events: Sequence[Event]) -> dict[str, Any]:
     """Add ``events`` to a document about to be inserted."""
-    extra: dict[str, Any] = {FIELD: [e.to_dict() for e in events]}
-    if events:
-        extra[STAMP] = _now()
-    return {**doc, **extra}
+    return {**doc, FIELD: [e.to_dict() for e in events]}
 
 
 class Outbox:

@@ -46,7 +46,7 @@ INDEXES = {
         Index([("case_id", ASCENDING)], name="by_case"),
     ],
 }
-PUBLIC_FIELDS = {"outbox": 0, "outbox_at": 0}
+PUBLIC_FIELDS = {"outbox": 0}
 
 
 class DeliveryLog:

@@ -13,35 +13,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from pymongo import MongoClient, monitoring
+from pymongo import MongoClient
 
 from services.referral.bootstrap import build
 from services.referral.keys import create_school_key
 from shared.events import Event, event_type
 from shared.settings import Settings
 from tests.conftest import MONGO_URI
+from tests.support.commands import Commands
 from tests.unit.referral.conftest import Clock, referral
 
 pytestmark = pytest.mark.integration
-
-NOT_ROUND_TRIPS_OF_THE_API = {"hello", "ismaster", "isMaster", "ping", "endSessions", "buildInfo"}
-
-
-class Commands(monitoring.CommandListener):
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-        self.filters: list[object] = []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name not in NOT_ROUND_TRIPS_OF_THE_API:
-            self.sent.append(f"{event.command_name} {event.command.get(event.command_name)}")
-            self.filters.append(event.command.get("filter"))
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
 
 
 @pytest.fixture
@@ -56,8 +38,7 @@ def counted(mongo_db) -> Iterator[tuple[object, Commands]]:
 
 
 def trips(commands: Commands, call) -> tuple[object, list[str]]:
-    commands.sent.clear()
-    commands.filters.clear()
+    commands.clear()
     result = call()
     return result, list(commands.sent)
 

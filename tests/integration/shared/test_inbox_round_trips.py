@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from pymongo import MongoClient, monitoring
+from pymongo import MongoClient
 
 from shared.consumer import ConsumerLoop, Subscription
 from shared.events import Event, event_type, to_kafka
@@ -11,24 +11,10 @@ from shared.inbox import Inbox
 from shared.memory_bus import MemoryBus
 from shared.settings import ConsumerPolicy
 from tests.conftest import MONGO_URI
+from tests.support.commands import Commands
 
 pytestmark = pytest.mark.integration
 TOPIC = "waymark.probe.events"
-
-
-class Commands(monitoring.CommandListener):
-    def __init__(self) -> None:
-        self.sent: list[str] = []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name in ("insert", "find", "update", "delete", "aggregate"):
-            self.sent.append(f"{event.command_name} {event.command.get(event.command_name)}")
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
 
 
 def test_a_batch_of_fifty_costs_two_inserts_and_a_redelivered_batch_is_skipped(mongo_db):
@@ -40,7 +26,6 @@ def test_a_batch_of_fifty_costs_two_inserts_and_a_redelivered_batch_is_skipped(m
     subscription = Subscription("probe", (TOPIC,), {"probe.pinged": lambda e: handled.append(e.id)}, "dlq")
     loop = ConsumerLoop("probe", subscription, bus.source("probe", [TOPIC]), bus, Inbox(db), ConsumerPolicy())
     events = [Event(event_type("probe.pinged"), "/services/probe", f"c{n}", {"n": n}) for n in range(50)]
-    records = []
     for e in events:
         bus.send(TOPIC, *to_kafka(e))
     records = bus.records(TOPIC)
@@ -49,12 +34,11 @@ def test_a_batch_of_fifty_costs_two_inserts_and_a_redelivered_batch_is_skipped(m
         assert commands.sent == ["insert processed_events", "insert processed_batches"]
         assert handled == [e.id for e in events]
 
-        commands.sent.clear()
+        commands.clear()
         assert len(loop.process_batch(records)) == 50  # the whole batch redelivered
         assert len(handled) == 50  # nothing handled twice
         assert commands.sent[0] == "insert processed_events"
-        assert all(
-            c.startswith("find ") for c in commands.sent[1:]
-        )  # only redeliveries are looked up, by _id
+        # only redeliveries are looked up, by _id
+        assert all(c.startswith("find ") for c in commands.sent[1:])
     finally:
         client.close()

@@ -10,15 +10,18 @@ instrument 403, responses or plan that do not fit 422 naming the field.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flask import g, jsonify, request
+from flask import Response, g, jsonify, request
 from flask_smorest import Blueprint, abort
 
 from services.assessment import schemas, views
 from services.assessment.casework import CaseClosed, Casework, StaleVersion
+from services.assessment.contacts import ReferralUnavailable
+from services.assessment.domain import tasks as task_rules
 from services.assessment.domain.instruments import Instrument
 from services.assessment.followup import FollowUp, InvalidPlan
 from services.assessment.measurement import InvalidResponses, LicenceRequired, Measurement
@@ -29,6 +32,7 @@ from services.assessment.questionnaires import (
     UnknownInvitation,
 )
 from services.assessment.repository import ConcurrentChange, UnknownCase
+from services.assessment.tasks import NotYourCase, Tasks, TransitionRefused, UnknownTask
 from shared.auth import StaffTokens, require_staff
 from shared.http import error_body
 
@@ -40,6 +44,14 @@ ERRORS: Mapping[type[Exception], tuple[int, str, str]] = {
     StaleVersion: (409, "stale_version", "The triage changed since you reviewed it; reload."),
     ConcurrentChange: (409, "conflict", "The case is changing right now; try again."),
     LicenceRequired: (403, "licence_required", "The network holds no licence for this instrument."),
+    UnknownTask: (404, "not_found", "No such task of yours."),
+    TransitionRefused: (409, "task_state", "The task has already moved on; reload it."),
+    NotYourCase: (
+        403,
+        "no_task_on_case",
+        "You hold no task on this case: its contacts are not yours to read.",
+    ),
+    ReferralUnavailable: (503, "referral_unavailable", "The referral service did not answer; try again."),
 }
 QUESTIONNAIRE_ERRORS: Mapping[type[Exception], tuple[int, str, str]] = {
     UnknownInvitation: (404, "not_found", "No such questionnaire."),
@@ -58,11 +70,13 @@ class Api:
     instruments: Mapping[str, Instrument]
     licensed: frozenset[str]
     questionnaires: Questionnaires
+    tasks: Tasks
 
 
 def blueprints(deps: Api) -> list[Blueprint]:
     return [
         _triage(deps),
+        _tasks(deps),
         _instruments(deps),
         _followup(deps),
         _questionnaire_links(deps),
@@ -137,6 +151,68 @@ def _triage(deps: Api) -> Blueprint:
             g.principal.subject,
             body["expected_version"],
         )
+
+    return blp
+
+
+def _tasks(deps: Api) -> Blueprint:
+    blp = _guarded("tasks", "Escalation and safeguarding tasks (FHIR Task), contacts, access log", deps)
+
+    @blp.get("/tasks")
+    @blp.arguments(schemas.TaskListQuery, location="query")
+    @blp.response(200)
+    def worklist(query: dict[str, Any]) -> dict[str, Any]:
+        """My tasks (or the unowned ones) in one state, soonest due first, as FHIR Tasks."""
+        owner = task_rules.UNOWNED if query["owner"] == "unowned" else g.principal.subject
+        found = deps.tasks.for_owner(owner, query["state"])
+        return {"items": [task_rules.to_fhir(t) for t in found]}
+
+    @blp.get("/tasks/<task_id>")
+    @blp.response(200)
+    def task(task_id: str) -> Any:
+        """The task as a FHIR R4 Task resource (application/fhir+json)."""
+        resource = task_rules.to_fhir(deps.tasks.get(task_id))
+        return Response(json.dumps(resource), mimetype="application/fhir+json")
+
+    @blp.get("/tasks/<task_id>/history")
+    @blp.response(200)
+    def task_history(task_id: str) -> dict[str, Any]:
+        """Who acknowledged and completed the task, and every alert raised, in order."""
+        found = deps.tasks.get(task_id)
+        body = {
+            "task_id": task_id,
+            "state": found["state"],
+            "owner": found["owner"],
+            "history": found["history"],
+        }
+        return views.with_iso_times(body)
+
+    @blp.post("/tasks/<task_id>/acknowledge")
+    @blp.response(200)
+    def acknowledge(task_id: str) -> dict[str, Any]:
+        """The owner has seen the task and is acting (FHIR status ``accepted``); stops the re-alert."""
+        return task_rules.to_fhir(deps.tasks.acknowledge(task_id, g.principal.subject))
+
+    @blp.post("/tasks/<task_id>/complete")
+    @blp.arguments(schemas.TaskCompleteIn)
+    @blp.response(200)
+    def complete(body: dict[str, Any], task_id: str) -> dict[str, Any]:
+        """Close the task with an outcome from the fixed list; stops the breach alert."""
+        done = deps.tasks.complete(task_id, g.principal.subject, body["outcome"], body.get("note"))
+        return task_rules.to_fhir(done)
+
+    @blp.get("/cases/<case_id>/contacts")
+    @blp.arguments(schemas.ContactsQuery, location="query")
+    @blp.response(200)
+    def contacts(query: dict[str, Any], case_id: str) -> dict[str, Any]:
+        """The family's contact details, for a clinician holding a task on the case; the read is logged."""
+        return dict(deps.tasks.contact_details(case_id, g.principal.subject, query["reason"].strip()))
+
+    @blp.get("/cases/<case_id>/access-log")
+    @blp.response(200)
+    def access_log(case_id: str) -> dict[str, Any]:
+        """Who read the family's contact details, when and why (oldest first)."""
+        return {"case_id": case_id, "items": views.with_iso_times(deps.tasks.access_entries(case_id))}
 
     return blp
 

@@ -7,9 +7,10 @@ from datetime import UTC, datetime
 
 from pymongo.database import Database
 
-from services.assessment import api, catalogue, pages, questionnaires
+from services.assessment import api, catalogue, pages, questionnaires, tasks
 from services.assessment.casework import Casework
-from services.assessment.config import AssessmentConfig
+from services.assessment.config import AssessmentConfig, ConfigError
+from services.assessment.contacts import ReferralContacts
 from services.assessment.followup import FollowUp
 from services.assessment.handlers import build_handlers
 from services.assessment.measurement import Measurement
@@ -34,6 +35,7 @@ def build(
     db = db if db is not None else store.connect(settings)
     store.ensure_indexes(db, INDEXES)
     store.ensure_indexes(db, questionnaires.INDEXES)
+    store.ensure_indexes(db, tasks.INDEXES)
     clock = clock or (lambda: datetime.now(UTC))
 
     outbox = Outbox.for_settings(db, settings)
@@ -52,14 +54,23 @@ def build(
         config.public_base_url or f"http://{settings.host}:{settings.port}",
         outbox,
     )
+    tokens = StaffTokens(settings.staff_token_secret)
+    referral_url = config.referral_url or f"http://127.0.0.1:{Settings.from_env('referral').port}"
+    worklist = tasks.Tasks(
+        db, repo, outbox, config, clock, ReferralContacts(referral_url, lambda: tokens.issue(NAME, "service"))
+    )
+    if not settings.embedded and (gaps := worklist.hospitals_without_oncall()):
+        # Stack mode refuses to start with hospitals holding cases and nobody on call (HZ-02).
+        raise ConfigError(f"ASSESSMENT_ONCALL has no clinician for hospitals holding cases: {gaps}")
     deps = api.Api(
-        StaffTokens(settings.staff_token_secret),
+        tokens,
         casework,
         measurement,
         followup,
         instruments,
         config.licensed_instruments,
         invitations,
+        worklist,
     )
     app = create_app(
         NAME,
@@ -74,6 +85,7 @@ def build(
         db=db,
         app=app,
         outbox=outbox,
-        handlers=build_handlers(casework, followup, invitations),
-        consumes=[topics.events("referral"), topics.events("scheduling")],
+        handlers=build_handlers(casework, followup, invitations, worklist),
+        consumes=[topics.events("referral"), topics.events("scheduling"), topics.events(NAME)],
+        background=[worklist.duty],
     )

@@ -169,6 +169,29 @@ class Casework:
 
         self.repo.mutate(data["case_id"], mutation, event)
 
+    def booked(self, event: Event) -> None:
+        """Remember the hospital of the booking: it now holds the case (owner of its tasks, HZ-02)."""
+        data = intake.Booked().load(dict(event.data))
+        if not data["hospital_id"]:
+            return
+
+        def mutation(doc: dict[str, Any]) -> Change | None:
+            fields = {"booked_hospital": data["hospital_id"], "booked_appointment": data["appointment_id"]}
+            return Change(fields)
+
+        self.repo.mutate(data["case_id"], mutation, event)
+
+    def booking_cancelled(self, event: Event) -> None:
+        """A cancelled booking gives the case back to its first preferred hospital."""
+        data = intake.Attended().load(dict(event.data))
+
+        def mutation(doc: dict[str, Any]) -> Change | None:
+            if doc.get("booked_appointment") != data["appointment_id"]:
+                return None
+            return Change({"booked_hospital": None, "booked_appointment": None})
+
+        self.repo.mutate(data["case_id"], mutation, event)
+
     def override(
         self, case_id: str, band: str, score: int | None, reason: str, by: str, expected_version: int | None
     ) -> dict[str, Any]:

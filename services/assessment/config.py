@@ -14,12 +14,25 @@ Every value has a safe default so the embedded platform runs with nothing set:
 - ``ASSESSMENT_RULES_FILE``: an alternative triage rule table (JSON).
 - ``ASSESSMENT_PUBLIC_BASE_URL``: where guardians reach this service's questionnaire page
   (``<base>/q/<token>``); default ``http://<host>:<port>`` from the settings.
+- ``ASSESSMENT_ONCALL``: the on-call roster, JSON keyed by hospital id (or ``default``):
+  ``{"h-east": {"clinician": "dr-li", "second_line": "dr-wang"}}``. The clinician owns the
+  hospital's escalation tasks; the second line is alerted on a breach (HZ-02).
+- ``ASSESSMENT_TASK_REALERT_FRACTION``: when an unacknowledged task is re-alerted, as a
+  fraction of the time to its deadline (0.5 = half-way).
+- ``ASSESSMENT_TASK_TICK_S``: how often the worker sweeps due re-alerts and breaches (10).
+- ``ASSESSMENT_TASK_DEADLINE_S``: drills and end-to-end tests only: every new task is due
+  this many seconds after it is created instead of at the escalation's contact deadline.
+- ``ASSESSMENT_REFERRAL_URL``: referral's API, asked for a family's contact details.
+- ``ASSESSMENT_TZ``: the network's time zone; a no-show's safeguarding task is due by the
+  end of that day there (Asia/Shanghai).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 PREFIX = "ASSESSMENT_"
 
@@ -38,6 +51,12 @@ class AssessmentConfig:
     relapse_weeks: int = 2
     rules_file: str | None = None
     public_base_url: str | None = None
+    oncall: Mapping[str, OnCall] = field(default_factory=dict)
+    task_realert_fraction: float = 0.5
+    task_tick_s: float = 10.0
+    task_deadline_s: float | None = None
+    referral_url: str | None = None
+    tz: str = "Asia/Shanghai"
 
     @classmethod
     def from_extra(cls, extra: Mapping[str, str]) -> AssessmentConfig:
@@ -48,10 +67,23 @@ class AssessmentConfig:
         try:
             margin = get("SRAS_TIE_MARGIN")
             relapse_weeks = int(get("RELAPSE_WEEKS") or 2)
+            fraction = float(get("TASK_REALERT_FRACTION") or 0.5)
+            tick_s = float(get("TASK_TICK_S") or 10)
+            deadline = get("TASK_DEADLINE_S")
+            deadline_s = float(deadline) if deadline else None
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
         if relapse_weeks < 1:
             raise ConfigError("ASSESSMENT_RELAPSE_WEEKS must be at least 1")
+        if not 0 < fraction < 1:
+            raise ConfigError("ASSESSMENT_TASK_REALERT_FRACTION must be between 0 and 1")
+        if tick_s <= 0 or (deadline_s is not None and deadline_s <= 0):
+            raise ConfigError("ASSESSMENT_TASK_TICK_S and ASSESSMENT_TASK_DEADLINE_S must be positive")
+        tz = get("TZ") or "Asia/Shanghai"
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(f"ASSESSMENT_TZ: unknown time zone {tz!r}") from None
         return cls(
             target_days=_pairs("TARGET_DAYS", get("TARGET_DAYS")),
             contact_hours=_pairs("CONTACT_HOURS", get("CONTACT_HOURS")),
@@ -65,7 +97,49 @@ class AssessmentConfig:
             relapse_weeks=relapse_weeks,
             rules_file=get("RULES_FILE"),
             public_base_url=(get("PUBLIC_BASE_URL") or "").rstrip("/") or None,
+            oncall=parse_oncall(get("ONCALL")),
+            task_realert_fraction=fraction,
+            task_tick_s=tick_s,
+            task_deadline_s=deadline_s,
+            referral_url=(get("REFERRAL_URL") or "").rstrip("/") or None,
+            tz=tz,
         )
+
+    def oncall_for(self, hospital_id: str | None) -> OnCall | None:
+        """The hospital's on-call roster entry, else the network default; None when neither exists."""
+        return self.oncall.get(hospital_id or DEFAULT_ONCALL) or self.oncall.get(DEFAULT_ONCALL)
+
+
+DEFAULT_ONCALL = "default"
+ONCALL_KEYS = frozenset({"clinician", "second_line"})
+
+
+@dataclass(frozen=True)
+class OnCall:
+    """Who answers for a hospital's escalations: staff ids as they appear in staff tokens."""
+
+    clinician: str
+    second_line: str | None = None
+
+
+def parse_oncall(raw: str | None) -> dict[str, OnCall]:
+    """``ASSESSMENT_ONCALL`` → roster; unknown keys or an entry without a clinician refuse to start."""
+    if not raw:
+        return {}
+    try:
+        mapping = json.loads(raw)
+    except ValueError:
+        raise ConfigError("ASSESSMENT_ONCALL is not JSON") from None
+    if not isinstance(mapping, dict):
+        raise ConfigError("ASSESSMENT_ONCALL must be a JSON object keyed by hospital id")
+    roster = {}
+    for hospital, entry in mapping.items():
+        if isinstance(entry, dict) and (unknown := set(entry) - ONCALL_KEYS):
+            raise ConfigError(f"ASSESSMENT_ONCALL[{hospital!r}]: unknown keys {sorted(unknown)}")
+        if not isinstance(entry, dict) or not isinstance(entry.get("clinician"), str) or not entry["clinician"]:
+            raise ConfigError(f"ASSESSMENT_ONCALL[{hospital!r}] needs a clinician (a staff id)")
+        roster[str(hospital)] = OnCall(entry["clinician"], entry.get("second_line") or None)
+    return roster
 
 
 def _pairs(name: str, raw: str | None) -> dict[str, int]:

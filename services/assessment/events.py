@@ -7,6 +7,7 @@ written, so a bug can never put a malformed event into the outbox.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC
 from typing import Any
 
 from services.assessment.domain.escalation import Escalation
@@ -103,3 +104,20 @@ def questionnaire_requested(
         "due_by": due_by,
     }
     return _event("assessment.questionnaire_requested", case_id, data)
+
+
+def task_alert(task: Mapping[str, Any], stage: str, recipient: str, tier: str) -> Event:
+    """A task needs ``recipient`` now; ids and codes only (no name, no contact details)."""
+    due = task["due_at"]
+    data = {
+        "task_id": task["_id"],
+        "case_id": task["case_id"],
+        "kind": task["kind"],
+        "stage": stage,
+        "tier": tier,
+        "recipient": recipient,
+        "hospital_id": task["hospital_id"],
+        "due_at": (due if due.tzinfo else due.replace(tzinfo=UTC)).isoformat(),
+        "action": task["action"],
+    }
+    return _event("assessment.task_alert", task["case_id"], data)

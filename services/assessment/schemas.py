@@ -7,6 +7,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate
 
 from services.assessment.domain.instruments import DECLINED
+from services.assessment.domain.tasks import OUTCOMES
 from services.assessment.measurement import InvalidResponses
 
 BANDS = ("P1", "P2", "P3")
@@ -16,6 +17,36 @@ class QueueQuery(Schema):
     band = fields.Str(validate=validate.OneOf(BANDS), metadata={"description": "only this band"})
     limit = fields.Int(load_default=50, validate=validate.Range(min=1, max=500))
     offset = fields.Int(load_default=0, validate=validate.Range(min=0))
+
+
+class TaskListQuery(Schema):
+    state = fields.Str(
+        load_default="requested",
+        validate=validate.OneOf(["requested", "acknowledged", "completed"]),
+        metadata={"description": "the tasks in this state (FHIR: requested, accepted, completed)"},
+    )
+    owner = fields.Str(
+        validate=validate.OneOf(["me", "unowned"]),
+        load_default="me",
+        metadata={"description": "my tasks, or the tasks nobody owns (a hospital without on-call)"},
+    )
+
+
+class TaskCompleteIn(Schema):
+    outcome = fields.Str(
+        required=True,
+        validate=validate.OneOf(OUTCOMES),
+        metadata={"description": "what the contact achieved, from the fixed list"},
+    )
+    note = fields.Str(validate=validate.Length(max=1000), metadata={"description": "no names"})
+
+
+class ContactsQuery(Schema):
+    reason = fields.Str(
+        required=True,
+        validate=validate.Length(min=5, max=300),
+        metadata={"description": "why the contact details are read (written to the access log)"},
+    )
 
 
 class OverrideIn(Schema):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from services.assessment.domain.instruments import Instrument
@@ -55,3 +55,15 @@ def instrument(item: Instrument, licensed: frozenset[str], detail: bool) -> dict
 def queue_item(doc: Mapping[str, Any]) -> dict[str, Any]:
     target = date.fromisoformat(doc["referred_on"]) + timedelta(days=int(doc["target_days"]))
     return {**doc, "target_date": target.isoformat()}
+
+
+def with_iso_times(value: Any) -> Any:
+    """Datetimes (as the store returns them) as ISO 8601 UTC strings, anywhere in ``value``."""
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return aware.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    if isinstance(value, Mapping):
+        return {k: with_iso_times(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [with_iso_times(v) for v in value]
+    return value

@@ -88,11 +88,33 @@ class QuestionnaireRequested(Schema):
     due_by = fields.AwareDateTime(required=True)
 
 
+class TaskAlert(Schema):
+    """An escalation or safeguarding task needs a person now (HZ-02, HZ-10): alert ``recipient``.
+
+    ``stage`` ``requested`` alerts the owner when the task is created, ``realert`` alerts the
+    owner again at half the time to the deadline when nobody acknowledged it, ``breach``
+    alerts the second line when the deadline passed before the task was completed.
+    ``recipient`` is a staff id from the on-call roster (``unowned`` when the holding
+    hospital has none: notification then alerts the hospital's, or the network's, on-call).
+    """
+
+    task_id = fields.Str(required=True)
+    case_id = fields.Str(required=True)
+    kind = fields.Str(required=True, validate=validate.OneOf(["escalation_contact", "safeguarding_contact"]))
+    stage = fields.Str(required=True, validate=validate.OneOf(["requested", "realert", "breach"]))
+    tier = fields.Str(required=True, validate=validate.OneOf(["owner", "second_line"]))
+    recipient = fields.Str(required=True)
+    hospital_id = fields.Str(required=True, allow_none=True)
+    due_at = fields.AwareDateTime(required=True)
+    action = fields.Str(required=True)
+
+
 SCHEMAS: Mapping[str, type[Schema]] = {
     "assessment.triaged": Triaged,
     "assessment.escalated": Escalated,
     "assessment.completed": Completed,
     "assessment.questionnaire_requested": QuestionnaireRequested,
+    "assessment.task_alert": TaskAlert,
     "returnplan.updated": ReturnPlanUpdated,
     "followup.relapse_detected": RelapseDetected,
 }

@@ -195,12 +195,14 @@ class TestThroughTheBus:
         worker.start()
         try:
             deadline = time.monotonic() + 5
-            while time.monotonic() < deadline and len(bus.records(topics.events("assessment"))) < 2:
+            while time.monotonic() < deadline and len(bus.records(topics.events("assessment"))) < 3:
                 time.sleep(0.01)
             time.sleep(0.05)  # a wrong third publication would show up here
         finally:
             worker.stop()
         published = [from_kafka(r.value, r.headers) for r in bus.records(topics.events("assessment"))]
-        assert [p.name for p in published] == ["assessment.escalated", "assessment.triaged"]
+        # The escalation's task (HZ-02) alerts once: assessment consumes its own escalation.
+        names = ["assessment.escalated", "assessment.triaged", "assessment.task_alert"]
+        assert [p.name for p in published] == names
         assert len(db.cases.find_one({"_id": "case-bus"})["triage"]) == 1
-        assert db.processed_events.count_documents({}) == 1
+        assert db.processed_events.count_documents({}) == 2  # the referral, and our own escalation

@@ -136,7 +136,11 @@ def parse_oncall(raw: str | None) -> dict[str, OnCall]:
     for hospital, entry in mapping.items():
         if isinstance(entry, dict) and (unknown := set(entry) - ONCALL_KEYS):
             raise ConfigError(f"ASSESSMENT_ONCALL[{hospital!r}]: unknown keys {sorted(unknown)}")
-        if not isinstance(entry, dict) or not isinstance(entry.get("clinician"), str) or not entry["clinician"]:
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("clinician"), str)
+            or not entry["clinician"]
+        ):
             raise ConfigError(f"ASSESSMENT_ONCALL[{hospital!r}] needs a clinician (a staff id)")
         roster[str(hospital)] = OnCall(entry["clinician"], entry.get("second_line") or None)
     return roster

@@ -43,7 +43,11 @@ def staff(who: str) -> dict[str, str]:
 def task_alerts(db) -> list[dict[str, Any]]:
     """Every assessment.task_alert written to an outbox (tasks and claims), oldest first."""
     found = [e for c in ("tasks", "task_claims") for doc in db[c].find() for e in doc.get("outbox", [])]
-    alerts = [read("assessment.task_alert", e["data"]) for e in found if e["type"] == event_type("assessment.task_alert")]
+    alerts = [
+        read("assessment.task_alert", e["data"])
+        for e in found
+        if e["type"] == event_type("assessment.task_alert")
+    ]
     return sorted(alerts, key=lambda a: ("requested", "realert", "breach").index(a["stage"]))
 
 
@@ -124,7 +128,11 @@ class TestHz02EscalationsBecomeOwnedTasks:
         clock.now = NOW + timedelta(hours=24)
         assert tasks.sweep() == 1
         breach = task_alerts(db)[-1]
-        assert (breach["stage"], breach["recipient"], breach["tier"]) == ("breach", "dr-east-2", "second_line")
+        assert (breach["stage"], breach["recipient"], breach["tier"]) == (
+            "breach",
+            "dr-east-2",
+            "second_line",
+        )
         clock.now = NOW + timedelta(hours=30)
         assert tasks.sweep() == 0
 

@@ -51,9 +51,13 @@ class NotificationConfig:
     reminder_days: tuple[int, ...] = (3, 1)
     oncall: Mapping[str, OnCall] = field(default_factory=dict)
 
-    def oncall_for(self, hospital_id: str | None) -> OnCall | None:
-        """The hospital's on-call contact, else the network default; None when neither is set."""
-        return self.oncall.get(hospital_id or "") or self.oncall.get(DEFAULT_ONCALL_KEY)
+    def oncall_for(self, hospital_id: str | None, person: str | None = None) -> OnCall | None:
+        """The person's contact (a staff id key), else the hospital's on-call, else the network default."""
+        return (
+            self.oncall.get(person or "")
+            or self.oncall.get(hospital_id or "")
+            or self.oncall.get(DEFAULT_ONCALL_KEY)
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> NotificationConfig:
@@ -93,7 +97,11 @@ def _local_url(service: str) -> str:
 
 
 def parse_oncall(raw: str) -> dict[str, OnCall]:
-    """``{"hospital-a": {"email": ..., "phone": ...}, "default": {...}}`` → OnCall per key."""
+    """``{"hospital-a": {"email": ..., "phone": ...}, "dr-li": {...}, "default": {...}}`` → OnCall per key.
+
+    Keys are hospital ids, staff ids (the on-call clinicians and second lines named by
+    assessment's task alerts) or ``default``.
+    """
     if not raw.strip():
         return {}
     mapping = json.loads(raw)

@@ -26,6 +26,16 @@ class Escalated(CaseEvent):
     hospitals = fields.List(fields.String(), load_default=list)
 
 
+class TaskAlert(CaseEvent):
+    """assessment.task_alert: a task's owner (or second line) must be alerted now (HZ-02)."""
+
+    task_id = fields.String(required=True)
+    stage = fields.String(required=True)
+    recipient = fields.String(required=True)
+    hospital_id = fields.String(allow_none=True, load_default=None)
+    due_at = fields.DateTime(required=True)
+
+
 class OfferMade(CaseEvent):
     offer_id = fields.String(required=True, validate=validate.Length(min=1))
     hospital_id = fields.String()
@@ -66,6 +76,7 @@ READERS: dict[str, type[Schema]] = {
     "assessment.triaged": CaseEvent,
     "assessment.escalated": Escalated,
     "assessment.questionnaire_requested": QuestionnaireRequested,
+    "assessment.task_alert": TaskAlert,
     "followup.relapse_detected": CaseEvent,
     "waitlist.entry_added": CaseEvent,
     "waitlist.followup_needed": CaseEvent,

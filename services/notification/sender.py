@@ -78,7 +78,11 @@ class Sender:
     def plan(self, intent: Intent, origin: str, correlation_id: str, occurred_at: str) -> list[str]:
         """Create the intent's deliveries (idempotently); their ids, new or already there."""
         contacts = self.directory.contacts(intent.case_id) if intent.audience in (GUARDIANS, SCHOOL) else None
-        oncall = self.config.oncall_for(intent.hospital_id) if intent.audience == ONCALL else None
+        oncall = (
+            self.config.oncall_for(intent.hospital_id, intent.oncall_key)
+            if intent.audience == ONCALL
+            else None
+        )
         now = self.clock()
         ids = []
         for target in recipients.targets(intent, contacts, oncall):
@@ -92,6 +96,7 @@ class Sender:
                     "audience": intent.audience,
                     "case_id": intent.case_id or None,
                     "hospital_id": intent.hospital_id,
+                    "oncall_key": intent.oncall_key,
                     "appointment_id": intent.context.get("appointment_id"),
                     "appointment_start": _start_of(intent),
                     "channel": target.channel,
@@ -193,7 +198,11 @@ class Sender:
     def _resolve(self, doc: dict[str, Any]) -> recipients.Resolved | None:
         audience = doc["audience"]
         contacts = self.directory.contacts(doc["case_id"]) if audience in (GUARDIANS, SCHOOL) else None
-        oncall = self.config.oncall_for(doc.get("hospital_id")) if audience == ONCALL else None
+        oncall = (
+            self.config.oncall_for(doc.get("hospital_id"), doc.get("oncall_key"))
+            if audience == ONCALL
+            else None
+        )
         return recipients.resolve(audience, doc["channel"], doc["recipient"], contacts, oncall)
 
     def _message(self, doc: dict[str, Any], to: recipients.Resolved) -> OutboundMessage:

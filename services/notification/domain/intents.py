@@ -52,6 +52,8 @@ class Intent:
     """Urgent messages ignore quiet hours (escalations)."""
     hospital_id: str | None = None
     channels: tuple[str, ...] = PERSON_CHANNELS
+    oncall_key: str | None = None
+    """The on-call person (a staff id in NOTIFICATION_ONCALL) when the message is for one person."""
 
 
 def _pick(data: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
@@ -73,10 +75,23 @@ def intents_for(name: str, data: Mapping[str, Any]) -> list[Intent]:
     if name in SCHOOL_STATUS:
         context = {"status": SCHOOL_STATUS[name], **_pick(data, ("start", "previous_start"))}
         found.append(Intent("case_status", SCHOOL, case_id, context, channels=("webhook",)))
-    if name == "assessment.escalated":
-        context = _pick(data, ("contact_deadline", "contact_within_hours"))
-        for hospital in data.get("hospitals") or [None]:
-            found.append(Intent("escalation", ONCALL, case_id, context, urgent=True, hospital_id=hospital))
+    if name == "assessment.task_alert":
+        # An escalation alerts ONE person: the task's owner (re-alert too) or, on a breach, the
+        # second line — not every preferred hospital (HZ-02). assessment.escalated itself sends
+        # nothing; its task's alert does. An unowned task falls back to the hospital's on-call.
+        context = {"stage": data["stage"], "contact_deadline": data["due_at"], "task_id": data["task_id"]}
+        recipient = data.get("recipient")
+        found.append(
+            Intent(
+                "task_alert",
+                ONCALL,
+                case_id,
+                context,
+                urgent=True,
+                hospital_id=data.get("hospital_id"),
+                oncall_key=None if recipient in (None, "unowned") else recipient,
+            )
+        )
     if name in ("followup.relapse_detected", "waitlist.followup_needed"):
         hospital = data.get("hospital_id")
         found.append(

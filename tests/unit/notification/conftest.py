@@ -25,7 +25,7 @@ ANSWER_URL = "https://waymark.example/ui/offer/s3cr3t-t0ken"
 INVITATION = "qi_0123456789abcdef01234567"
 QUESTIONNAIRE_URL = "https://waymark.example/q/q-s3cr3t-t0ken"
 SECRET = "school-secret-123"
-ONCALL = '{"hosp-a": {"email": "oncall-a@hospital.example", "phone": "+8613900000001"}, "default": {"email": "network@hospital.example"}}'
+ONCALL = '{"hosp-a": {"email": "oncall-a@hospital.example", "phone": "+8613900000001"}, "default": {"email": "network@hospital.example"}, "dr-second": {"email": "second@hospital.example"}}'
 
 
 class FakeClock:

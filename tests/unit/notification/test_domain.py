@@ -91,19 +91,29 @@ class TestIntents:
         school = next(i for i in found if i.audience == SCHOOL)
         assert school.context == {"status": "followup_needed"}  # no reason, no count: no clinical detail
 
-    def test_escalation_goes_to_each_hospital_on_call_and_is_urgent(self):
+    def test_an_escalation_alerts_one_person_through_its_task_and_is_urgent(self):
+        escalated = {"case_id": "c", "reasons": ["self_harm"], "hospitals": ["h1", "h2"]}
+        assert intents_for("assessment.escalated", escalated) == []  # not every preferred hospital
         data = {
             "case_id": "c",
+            "task_id": "esc-1",
+            "stage": "requested",
+            "recipient": "dr-li",
+            "hospital_id": "h1",
+            "due_at": "2025-09-02T04:00:00Z",
             "reasons": ["self_harm"],
-            "hospitals": ["h1", "h2"],
-            "contact_within_hours": 24,
+            "action": "contact_family",
         }
-        found = intents_for("assessment.escalated", data)
-        assert [(i.audience, i.hospital_id, i.urgent) for i in found] == [
-            (ONCALL, "h1", True),
-            (ONCALL, "h2", True),
-        ]
-        assert "reasons" not in found[0].context  # clinical detail never travels into a message
+        (found,) = intents_for("assessment.task_alert", data)
+        assert (found.audience, found.hospital_id, found.oncall_key, found.urgent) == (
+            ONCALL,
+            "h1",
+            "dr-li",
+            True,
+        )
+        assert "reasons" not in found.context and "action" not in found.context  # no clinical detail
+        (unowned,) = intents_for("assessment.task_alert", data | {"recipient": "unowned"})
+        assert unowned.oncall_key is None  # the hospital's (or the network's) on-call instead
 
     def test_unknown_events_cause_nothing(self):
         assert intents_for("assessment.completed", {"case_id": "c"}) == []

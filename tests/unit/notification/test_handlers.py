@@ -90,13 +90,23 @@ class TestOnCallAndSchools:
     def test_escalation_reaches_on_call_at_once_even_at_night(self, harness, clock):
         clock.now = datetime(2025, 9, 1, 16, 0, tzinfo=UTC)  # midnight in Shanghai
         harness.handle(
-            event("assessment.escalated", reasons=["self_harm"], hospitals=["hosp-a"],
-                  contact_deadline="2025-09-02T04:00:00Z", contact_within_hours=12)
+            event("assessment.task_alert", task_id="esc-1", stage="requested", tier="owner",
+                  recipient="unowned", hospital_id="hosp-a", kind="escalation_contact",
+                  due_at="2025-09-02T04:00:00Z", action="contact_family")
         )  # fmt: skip
         assert [m.to for m in harness.email.sent] == ["oncall-a@hospital.example"]
         assert [m.to for m in harness.sms.sent] == ["+8613900000001"]
         assert "self" not in harness.email.sent[0].body.lower()
         assert harness.email.sent[0].subject.startswith("URGENT")
+
+    def test_a_breach_reaches_the_named_second_line(self, harness):
+        harness.handle(
+            event("assessment.task_alert", task_id="esc-1", stage="breach", tier="second_line",
+                  recipient="dr-second", hospital_id="hosp-a", kind="escalation_contact",
+                  due_at="2025-09-02T04:00:00Z", action="contact_family")
+        )  # fmt: skip
+        assert [m.to for m in harness.email.sent] == ["second@hospital.example"]
+        assert harness.email.sent[0].subject.startswith("BREACH")
 
     def test_school_gets_a_status_webhook_without_personal_data(self, harness):
         harness.handle(

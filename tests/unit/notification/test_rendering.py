@@ -17,6 +17,8 @@ CONTEXT = {
     "days_before": 3,
     "contact_deadline": "2025-09-02T01:00:00Z",
     "contact_within_hours": 24,
+    "stage": "realert",
+    "task_id": "esc-1",
     "band": "P1",
     "waiting": 120,
     "capacity": 40,

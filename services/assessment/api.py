@@ -19,7 +19,7 @@ from flask import Response, g, jsonify, request
 from flask_smorest import Blueprint, abort
 
 from services.assessment import schemas, views
-from services.assessment.casework import CaseClosed, Casework, StaleVersion
+from services.assessment.casework import CaseClosed, Casework, CosignRefused, StaleVersion, ThinReason
 from services.assessment.contacts import ReferralUnavailable
 from services.assessment.domain import tasks as task_rules
 from services.assessment.domain.instruments import Instrument
@@ -44,6 +44,7 @@ ERRORS: Mapping[type[Exception], tuple[int, str, str]] = {
     StaleVersion: (409, "stale_version", "The triage changed since you reviewed it; reload."),
     ConcurrentChange: (409, "conflict", "The case is changing right now; try again."),
     LicenceRequired: (403, "licence_required", "The network holds no licence for this instrument."),
+    CosignRefused: (409, "cosign_refused", "No override awaits your co-signature."),
     UnknownTask: (404, "not_found", "No such task of yours."),
     TransitionRefused: (409, "task_state", "The task has already moved on; reload it."),
     NotYourCase: (
@@ -95,7 +96,18 @@ def _guarded(name: str, description: str, deps: Api) -> Blueprint:
         blp.register_error_handler(error, _answer(status, code, message))
     for error in (InvalidResponses, InvalidPlan):
         blp.register_error_handler(error, _invalid)
+    blp.register_error_handler(ThinReason, _thin_reason)
+    blp.register_error_handler(CosignRefused, _refused)
     return blp
+
+
+def _thin_reason(exc: ThinReason) -> Any:
+    body = error_body(422, "validation_failed", "The request is invalid; see fields.", {"reason": [str(exc)]})
+    return jsonify(body), 422
+
+
+def _refused(exc: CosignRefused) -> Any:
+    return jsonify(error_body(409, "cosign_refused", str(exc))), 409
 
 
 def _answer(status: int, code: str, message: str) -> Callable[[Exception], Any]:
@@ -115,7 +127,7 @@ def _triage(deps: Api) -> Blueprint:
     @blp.arguments(schemas.QueueQuery, location="query")
     @blp.response(200, schemas.Queue)
     def queue(query: dict[str, Any]) -> dict[str, Any]:
-        """Active cases by band, then score (highest first), then referral date."""
+        """Escalated cases first, then by band, score (highest first), referral date."""
         items, total = deps.casework.repo.queue(query.get("band"), query["limit"], query["offset"])
         return {"total": total, "items": [views.queue_item(doc) for doc in items]}
 
@@ -123,9 +135,16 @@ def _triage(deps: Api) -> Blueprint:
     @blp.response(200)
     def history(case_id: str) -> dict[str, Any]:
         """Every triage version of the case, with factors, points, rule version and audit."""
-        doc = deps.casework.repo.get(
-            case_id, {"triage": 1, "escalations": 1, "status": 1, "needs_review": 1, "reviews": 1}
+        fields = (
+            "triage",
+            "escalations",
+            "status",
+            "needs_review",
+            "reviews",
+            "pending_override",
+            "override_audit",
         )
+        doc = deps.casework.repo.get(case_id, dict.fromkeys(fields, 1))
         if doc is None:
             raise UnknownCase(case_id)
         versions = schemas.TriageVersion(many=True).dump(doc["triage"])
@@ -136,14 +155,21 @@ def _triage(deps: Api) -> Blueprint:
             "escalations": doc["escalations"],
             "needs_review": bool(doc.get("needs_review")),
             "reviews": doc.get("reviews", []),
+            "pending_override": doc.get("pending_override"),
+            "override_audit": doc.get("override_audit", []),
         }
 
     @blp.post("/cases/<case_id>/triage/override")
     @blp.arguments(schemas.OverrideIn)
     @blp.response(201, schemas.TriageVersion)
-    def override(body: dict[str, Any], case_id: str) -> dict[str, Any]:
-        """Set the band by clinical judgement; the reason is required and audited with who and when."""
-        return deps.casework.override(
+    @blp.alt_response(202, description="lowering an escalated case: held until a second clinician co-signs")
+    def override(body: dict[str, Any], case_id: str) -> Any:
+        """Set the band by clinical judgement; the reason is required and audited with who and when.
+
+        Lowering an escalated case's band needs a reason of at least 20 letters and takes
+        effect only when a second clinician co-signs it (202 ``awaiting_cosignature``).
+        """
+        result = deps.casework.override(
             case_id,
             body["band"],
             body["score"],
@@ -151,6 +177,16 @@ def _triage(deps: Api) -> Blueprint:
             g.principal.subject,
             body["expected_version"],
         )
+        if result.get("state") == "awaiting_cosignature":
+            return jsonify(result), 202
+        return result
+
+    @blp.post("/cases/<case_id>/triage/override/cosign")
+    @blp.arguments(schemas.CosignIn)
+    @blp.response(201, schemas.TriageVersion)
+    def cosign(body: dict[str, Any], case_id: str) -> dict[str, Any]:
+        """A second clinician co-signs the pending override of an escalated case; it takes effect now."""
+        return deps.casework.cosign(case_id, g.principal.subject, body.get("note"), body["expected_version"])
 
     return blp
 

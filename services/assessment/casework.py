@@ -14,7 +14,7 @@ from typing import Any
 
 from services.assessment import events as ev
 from services.assessment import intake
-from services.assessment.domain import versions
+from services.assessment.domain import cosign, versions
 from services.assessment.domain.escalation import Escalation, escalate
 from services.assessment.domain.rules import RuleTable
 from services.assessment.domain.triage import latest_bands, new_reasons, triage
@@ -31,6 +31,14 @@ class CaseClosed(RuntimeError):
 
 class StaleVersion(RuntimeError):
     """The clinician overrode a triage version that is no longer the current one."""
+
+
+class ThinReason(ValueError):
+    """The reason for lowering an escalated case says too little (422 naming ``reason``)."""
+
+
+class CosignRefused(RuntimeError):
+    """Nothing awaits a co-signature, or the requester tried to co-sign their own override (409)."""
 
 
 def iso(moment: datetime) -> str:
@@ -195,17 +203,82 @@ class Casework:
     def override(
         self, case_id: str, band: str, score: int | None, reason: str, by: str, expected_version: int | None
     ) -> dict[str, Any]:
+        """Apply the override, or hold it for a second clinician when it lowers an escalated case (HZ-11).
+
+        Returns the new triage version, or ``{"state": "awaiting_cosignature", ...}``.
+        """
+
         def mutation(doc: dict[str, Any]) -> Change:
             if doc["status"] == WITHDRAWN:
                 raise CaseClosed(case_id)
             current = doc["triage"][-1]
             if expected_version is not None and expected_version != current["version"]:
                 raise StaleVersion(current["version"])
-            audit = versions.Audit(iso(self.clock()), by=by, reason=reason, trigger="override")
-            record = versions.overridden(current, band, score, self.rules, audit)
-            events = [ev.triaged(case_id, record, doc["referral"])]
-            # The clinician's decision answers any open review (HZ-01).
-            fields = {**summary(record), "needs_review": False}
-            return Change(fields, {"triage": [record]}, events, record)
+            now = iso(self.clock())
+            if cosign.needs_cosignature(doc, band):
+                if problem := cosign.reason_problem(reason):
+                    raise ThinReason(problem)
+                pending = {
+                    "state": cosign.AWAITING,
+                    "band": band,
+                    "score": score,
+                    "reason": reason,
+                    "by": by,
+                    "at": now,
+                    "for_version": current["version"],
+                    "from_band": current["band"],
+                }
+                request = {"kind": "override_requested", **pending}
+                return Change({"pending_override": pending}, {"override_audit": [request]}, (), pending)
+            audit = versions.Audit(now, by=by, reason=reason, trigger="override")
+            return self._apply(case_id, doc, band, score, audit)
 
         return self.repo.mutate(case_id, mutation)
+
+    def cosign(self, case_id: str, by: str, note: str | None, expected_version: int | None) -> dict[str, Any]:
+        """A second clinician co-signs the pending override: only now does it take effect."""
+
+        def mutation(doc: dict[str, Any]) -> Change:
+            if doc["status"] == WITHDRAWN:
+                raise CaseClosed(case_id)
+            pending = doc.get("pending_override")
+            if not pending:
+                raise CosignRefused("No override of this case awaits a co-signature.")
+            if pending["by"] == by:
+                raise CosignRefused("The co-signature must come from a second clinician.")
+            current = doc["triage"][-1]
+            if current["version"] != pending["for_version"] or (
+                expected_version is not None and expected_version != current["version"]
+            ):
+                raise StaleVersion(current["version"])
+            now = iso(self.clock())
+            audit = versions.Audit(
+                pending["at"], by=pending["by"], reason=pending["reason"], trigger="override"
+            )
+            change = self._apply(case_id, doc, pending["band"], pending["score"], audit)
+            record = {**change.result, "cosigned_by": by, "cosigned_at": now, "cosign_note": note}
+            signed = {
+                "kind": "override_cosigned",
+                "by": by,
+                "at": now,
+                "note": note,
+                "requested_by": pending["by"],
+            }
+            events = [ev.triaged(case_id, record, doc["referral"])]
+            return Change(
+                {**change.set, "pending_override": None},
+                {"triage": [record], "override_audit": [signed]},
+                events,
+                record,
+            )
+
+        return self.repo.mutate(case_id, mutation)
+
+    def _apply(
+        self, case_id: str, doc: dict[str, Any], band: str, score: int | None, audit: versions.Audit
+    ) -> Change:
+        record = versions.overridden(doc["triage"][-1], band, score, self.rules, audit)
+        events = [ev.triaged(case_id, record, doc["referral"])]
+        # The clinician's decision answers any open review (HZ-01).
+        fields = {**summary(record), "needs_review": False}
+        return Change(fields, {"triage": [record]}, events, record)

@@ -33,9 +33,14 @@ CASES, CHANGES = "cases", "case_changes"
 ACTIVE = "active"
 INDEXES = {
     CASES: [
+        # Escalated cases first (HZ-11), then band, score (high first), referral date. A new
+        # name: an existing store keeps the old index beside it rather than refusing to start.
         Index(
-            [("status", ASCENDING), ("band", ASCENDING), ("score", DESCENDING), ("referred_on", ASCENDING)],
-            name="queue_order",
+            [
+                *(("status", ASCENDING), ("escalated", DESCENDING), ("band", ASCENDING)),
+                *(("score", DESCENDING), ("referred_on", ASCENDING)),
+            ],
+            name="queue_order_escalated_first",
         ),
     ],
     CHANGES: [
@@ -124,11 +129,14 @@ class CaseRepository:
         raise ConcurrentChange(f"case {case_id}: {MAX_ATTEMPTS} revisions lost to other writers")
 
     def queue(self, band: str | None, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
-        """Active cases in queue order: band, then score (high first), then referral date."""
+        """Active cases in queue order: escalated first (HZ-11), then band, score (high first), referral date."""
         query: dict[str, Any] = {"status": ACTIVE}
         if band:
             query["band"] = band
-        order = [("band", ASCENDING), ("score", DESCENDING), ("referred_on", ASCENDING), ("_id", ASCENDING)]
+        order = [
+            *(("escalated", DESCENDING), ("band", ASCENDING), ("score", DESCENDING)),
+            *(("referred_on", ASCENDING), ("_id", ASCENDING)),
+        ]
         cursor = self.collection.find(query, QUEUE_FIELDS).sort(order).skip(offset).limit(limit)
         return list(cursor), self.collection.count_documents(query)
 

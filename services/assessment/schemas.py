@@ -19,6 +19,16 @@ class QueueQuery(Schema):
     offset = fields.Int(load_default=0, validate=validate.Range(min=0))
 
 
+class CosignIn(Schema):
+    note = fields.Str(validate=validate.Length(max=1000), metadata={"description": "the co-signer's note"})
+    expected_version = fields.Int(
+        validate=validate.Range(min=1),
+        allow_none=True,
+        load_default=None,
+        metadata={"description": "the triage version the co-signer reviewed; 409 if it has changed"},
+    )
+
+
 class TaskListQuery(Schema):
     state = fields.Str(
         load_default="requested",
@@ -124,6 +134,9 @@ class TriageVersion(Schema):
     by = fields.Str()
     reason = fields.Str(allow_none=True)
     trigger = fields.Str()
+    cosigned_by = fields.Str(metadata={"description": "the second clinician who co-signed (HZ-11)"})
+    cosigned_at = fields.Str()
+    cosign_note = fields.Str(allow_none=True)
 
 
 class QueueItem(Schema):

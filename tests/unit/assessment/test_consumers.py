@@ -122,7 +122,8 @@ class TestAmendment:
 
     def test_new_risk_ends_a_downgrading_override(self, handle, db, casework):
         handle(submitted(risk_flags=["self_harm"]))
-        casework.override("case-1", "P2", None, "old incident, now safe", "dr-li", None)
+        casework.override("case-1", "P2", None, "old incident two years ago, now safe at home", "dr-li", None)
+        casework.cosign("case-1", "dr-wang", None, None)  # lowering an escalated case (HZ-11)
         handle(amended(risk_flags=["self_harm"], return_attempts=1))
         assert db.cases.find_one()["band"] == "P2"  # same risk as before: the clinician's band stands
         handle(amended(risk_flags=["self_harm", "not_eating"]))

@@ -74,6 +74,7 @@ class TestHz01AmendmentsNeverUndoEscalations:
         casework.override(
             "case-1", "P3", None, "reviewed with family: flag was entered in error", "dr-li", None
         )
+        casework.cosign("case-1", "dr-wang", None, None)  # lowering an escalated case (HZ-11)
         assert case(db)["band"] == "P3"
         assert case(db)["needs_review"] is False
         handle(amended(risk_flags=[], return_attempts=1))
@@ -299,3 +300,86 @@ class TestHz12LifetimeAttemptEscalatesOnce:
         handle(amended(concerns=["psychosis"], return_attempts=1))
         doc = case(db)
         assert doc["needs_review"] is False and len(doc["reviews"]) == 1
+
+
+def staff(who: str) -> dict[str, str]:
+    from shared.auth import StaffTokens
+
+    from .conftest import SECRET
+
+    return {"Authorization": f"Bearer {StaffTokens(SECRET).issue(who, 'clinician')}"}
+
+
+REASON = "Seen with family today: safety plan in place, no current intent, CAMHS follow-up booked"
+
+
+class TestHz11QueueOrderAndCosignedLowering:
+    def test_escalated_cases_come_first_whatever_their_band(self, handle, casework, client):
+        handle(submitted("c-raised"))
+        casework.override("c-raised", "P1", 90, "sibling crisis at home; needs to be seen now", "dr-li", None)
+        handle(submitted("c-escalated", risk_flags=["self_harm"]))
+        casework.override("c-escalated", "P2", 10, REASON, "dr-li", None)
+        casework.cosign("c-escalated", "dr-wang", None, None)
+        items = client.get("/v1/triage/queue", headers=staff("dr-li")).json["items"]
+        assert [(i["case_id"], i["band"], i["escalated"]) for i in items] == [
+            ("c-escalated", "P2", True),
+            ("c-raised", "P1", False),
+        ]
+
+    def test_lowering_an_escalated_case_waits_for_a_second_clinician(self, handle, db, client):
+        handle(submitted(risk_flags=["self_harm"]))
+        url = "/v1/cases/case-1/triage/override"
+        reply = client.post(url, json={"band": "P3", "reason": REASON}, headers=staff("dr-li"))
+        assert reply.status_code == 202
+        assert (reply.json["state"], reply.json["by"]) == ("awaiting_cosignature", "dr-li")
+        assert case(db)["band"] == "P1"  # not yet in effect
+        own = client.post(url + "/cosign", json={}, headers=staff("dr-li"))
+        assert own.status_code == 409  # the requester cannot co-sign
+        assert case(db)["band"] == "P1"
+        signed = client.post(url + "/cosign", json={"note": "agreed after review"}, headers=staff("dr-wang"))
+        assert signed.status_code == 201
+        assert (signed.json["band"], signed.json["by"], signed.json["cosigned_by"]) == (
+            "P3",
+            "dr-li",
+            "dr-wang",
+        )
+        assert case(db)["band"] == "P3"
+        history = client.get("/v1/cases/case-1/triage", headers=staff("dr-li")).json
+        assert [(a["kind"], a["by"]) for a in history["override_audit"]] == [
+            ("override_requested", "dr-li"),
+            ("override_cosigned", "dr-wang"),
+        ]
+        assert history["versions"][-1]["reason"] == REASON
+        assert history["pending_override"] is None
+
+    @pytest.mark.parametrize(
+        "reason", ["ok, fine now", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "n/a n/a n/a n/a n/a"]
+    )
+    def test_a_thin_reason_is_refused_naming_the_field(self, handle, db, client, reason):
+        handle(submitted(risk_flags=["self_harm"]))
+        body = {"band": "P3", "reason": reason}
+        reply = client.post("/v1/cases/case-1/triage/override", json=body, headers=staff("dr-li"))
+        assert reply.status_code == 422
+        assert "reason" in reply.json["error"]["fields"]
+        assert case(db).get("pending_override") is None
+
+    def test_a_chinese_reason_of_real_length_is_accepted(self, handle, client):
+        handle(submitted(risk_flags=["self_harm"]))
+        body = {"band": "P2", "reason": "今日与家长面谈，已制定安全计划，目前无自伤意图，已预约门诊随访。"}
+        reply = client.post("/v1/cases/case-1/triage/override", json=body, headers=staff("dr-li"))
+        assert reply.status_code == 202
+
+    def test_a_triage_change_voids_the_pending_override(self, handle, db, client):
+        handle(submitted(risk_flags=["self_harm"]))
+        url = "/v1/cases/case-1/triage/override"
+        client.post(url, json={"band": "P3", "reason": REASON}, headers=staff("dr-li"))
+        handle(amended(risk_flags=["self_harm", "not_eating"]))
+        signed = client.post(url + "/cosign", json={}, headers=staff("dr-wang"))
+        assert signed.status_code == 409 and signed.json["error"]["code"] == "stale_version"
+        assert case(db)["band"] == "P1"
+
+    def test_raising_or_lowering_a_routine_case_needs_no_cosignature(self, handle, casework, db):
+        handle(submitted())
+        casework.override("case-1", "P1", None, "known to CAMHS", "dr-li", None)
+        casework.override("case-1", "P3", None, "reviewed again", "dr-li", None)
+        assert case(db)["band"] == "P3"

@@ -31,6 +31,8 @@ class Guardian:
     consent_email: bool = False
     consent_sms: bool = False
     quiet_hours: QuietHours | None = None
+    school_liaison: bool = False
+    """Consent scope ``school_liaison``: the school may hear how the child's care is going."""
 
     def address(self, channel: str) -> str | None:
         """The address for ``channel`` if the guardian has one and consented to it."""
@@ -54,6 +56,11 @@ class Contacts:
     guardians: tuple[Guardian, ...] = ()
     school: School | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def school_liaison(self) -> bool:
+        """Some guardian allowed the clinic to liaise with the school (consent scope ``school_liaison``)."""
+        return any(g.school_liaison for g in self.guardians)
 
 
 def reference(channel: str, address: str) -> str:
@@ -89,6 +96,7 @@ def from_json(doc: Mapping[str, Any]) -> Contacts:
                 consent_email=bool(consent.get("email")),
                 consent_sms=bool(consent.get("sms")),
                 quiet_hours=QuietHours(quiet["start"], quiet["end"], quiet["tz"]) if quiet else None,
+                school_liaison="school_liaison" in (consent.get("scope") or []),
             )
         )
     school_doc = doc.get("school")

@@ -31,6 +31,10 @@ class Resolved:
     secret: str | None = None
 
 
+LIAISON_STATUSES = frozenset({"no_show", "followup_needed"})
+"""School statuses that tell the school how the child's care is going (HZ-10): consent-gated."""
+
+
 def targets(intent: Intent, contacts: Contacts | None, oncall: OnCall | None) -> list[Target]:
     found: dict[tuple[str, str], Target] = {}
     if intent.audience == GUARDIANS and contacts is not None:
@@ -41,6 +45,8 @@ def targets(intent: Intent, contacts: Contacts | None, oncall: OnCall | None) ->
                     ref = reference(channel, address)
                     found[(channel, ref)] = Target(channel, ref, mask(channel, address), guardian.language)
     elif intent.audience == SCHOOL and contacts is not None and contacts.school is not None:
+        if intent.context.get("status") in LIAISON_STATUSES and not contacts.school_liaison:
+            return []  # attendance news about the child needs the guardians' school_liaison consent
         school = contacts.school
         if school.webhook_url and school.webhook_secret:
             ref = f"school:{school.school_id}"

@@ -139,6 +139,13 @@ class TestRecipients:
         )  # fmt: skip
         assert resolve(GUARDIANS, "sms", ref, current, None) is None
 
+    def test_school_liaison_consent_is_read_from_the_scope(self):
+        def guardian(scope: list[str]) -> dict:
+            return {"relationship": "mother", "consent": {"scope": scope}}
+
+        assert from_json({"case_id": "c", "guardians": [guardian(["school_liaison"])]}).school_liaison
+        assert not from_json({"case_id": "c", "guardians": [guardian(["contact_by_sms"])]}).school_liaison
+
     def test_on_call_falls_back_to_the_network_default(self):
         config = NotificationConfig(oncall={"default": OnCall("d@x.example")})
         assert config.oncall_for("unknown").email == "d@x.example"

@@ -108,6 +108,22 @@ class TestOnCallAndSchools:
         assert [m.to for m in harness.email.sent] == ["second@hospital.example"]
         assert harness.email.sent[0].subject.startswith("BREACH")
 
+    @pytest.mark.parametrize("liaison", [False, True])
+    def test_a_missed_appointment_reaches_the_school_only_with_school_liaison_consent(self, harness, liaison):
+        from dataclasses import replace
+
+        from .conftest import CASE, contacts
+
+        base = contacts()
+        guardians = tuple(replace(g, school_liaison=liaison) for g in base.guardians)
+        harness.directory.cases[CASE] = replace(base, guardians=guardians)
+        harness.handle(
+            event("appointment.no_show", appointment_id="a-1", hospital_id="hosp-a", kind="intake",
+                  start="2025-09-10T01:00:00Z", end="2025-09-10T02:00:00Z", no_show_count=1)
+        )  # fmt: skip
+        statuses = [json.loads(h.body)["status"] for h in harness.webhook.sent]
+        assert statuses == (["no_show"] if liaison else [])  # HZ-10: only what consent allows
+
     def test_school_gets_a_status_webhook_without_personal_data(self, harness):
         harness.handle(
             event("assessment.triaged", band="P1", score=80, factors=[{"code": "risk", "points": 50}])

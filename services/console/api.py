@@ -55,7 +55,7 @@ def blueprint(
         ]
         scheduling = by_name.get("scheduling")
         pressure = sources.pressure(scheduling, operator_token) if scheduling else None
-        return {"services": services, "pressure": pressure}
+        return {"services": services, "pressure": pressure, "warnings": sources.warnings(services)}
 
     @blp.get("/api/dead-letters/<group>")
     def dead_letter_list(group: str) -> dict[str, Any]:

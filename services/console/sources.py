@@ -41,6 +41,14 @@ def health(endpoint: ServiceEndpoint) -> dict[str, Any]:
         return {"up": False, "ready": False, "checks": {}, "error": str(exc)[:200]}
 
 
+PEAK_GAUGES = {
+    "waymark_outbox_pending": "outbox_pending",
+    "waymark_assessment_unowned_tasks_open": "unowned_tasks",
+    "waymark_assessment_oncall_gaps": "oncall_gaps",
+}
+"""Gauges shown as their highest value across the service's processes."""
+
+
 def metric_summary(endpoint: ServiceEndpoint) -> dict[str, Any]:
     """Totals the console shows; rates are computed by the page between refreshes."""
     try:
@@ -64,12 +72,14 @@ def metric_summary(endpoint: ServiceEndpoint) -> dict[str, Any]:
                 sums["failed"] += sample.value
             elif sample.name == "waymark_dead_letters_total":
                 sums["dead_letters"] += sample.value
-            elif sample.name == "waymark_outbox_pending":
-                sums["outbox_pending"] = max(sums["outbox_pending"], sample.value)
+            elif sample.name in PEAK_GAUGES:
+                key = PEAK_GAUGES[sample.name]
+                sums[key] = max(sums[key], sample.value)
             elif sample.name == "waymark_consumer_lag":
                 lag[f"{labels.get('topic')}[{labels.get('partition')}]"] = sample.value
             elif sample.name == "waymark_http_requests_total":
                 sums["http_requests"] += sample.value
+
     return {
         **sums,
         "consumer_lag": sum(lag.values()),
@@ -84,3 +94,21 @@ def pressure(endpoint: ServiceEndpoint, token: str) -> Mapping[str, Any] | None:
     except OSError:
         return None
     return json.loads(body) if status == 200 else None
+
+
+def warnings(services: list[dict[str, Any]]) -> list[str]:
+    """Safety warnings the operator must see at once (HZ-02): nobody on call for escalations."""
+    found = []
+    for service in services:
+        figures = service.get("metrics") or {}
+        if figures.get("oncall_gaps"):
+            found.append(
+                f"{service['name']}: {int(figures['oncall_gaps'])} hospital(s) hold cases but have no "
+                "on-call clinician (ASSESSMENT_ONCALL)"
+            )
+        if figures.get("unowned_tasks"):
+            found.append(
+                f"{service['name']}: {int(figures['unowned_tasks'])} escalation task(s) have no owner; "
+                "a clinician must take them on"
+            )
+    return found

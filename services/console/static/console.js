@@ -133,11 +133,19 @@ async function renderDeadLetters(services) {
   }
 }
 
+function renderWarnings(warnings) {
+  // Safety warnings (e.g. escalations nobody is on call for) are shown above everything else.
+  const box = document.getElementById("warnings");
+  box.replaceChildren(...warnings.map((w) => el("p", { class: "warning" }, w)));
+  box.hidden = warnings.length === 0;
+}
+
 async function refresh() {
   try {
     const res = await fetch("/api/overview");
     const data = await res.json();
     const now = Date.now();
+    renderWarnings(data.warnings || []);
     renderServices(data.services, now);
     renderPressure(data.pressure);
     await renderDeadLetters(data.services);

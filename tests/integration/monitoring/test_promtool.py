@@ -33,7 +33,7 @@ def test_scrape_config_and_alert_rules_are_valid(promtool):
     assert config.returncode == 0, config.stdout + config.stderr
     rules = check(promtool, "rules", str(PROMETHEUS_DIR / "alerts.yml"))
     assert rules.returncode == 0, rules.stdout + rules.stderr
-    assert "SUCCESS: 6 rules found" in rules.stdout
+    assert "SUCCESS: 8 rules found" in rules.stdout
 
 
 def test_every_services_metrics_pass_the_linter(promtool):
@@ -49,11 +49,19 @@ def test_every_services_metrics_pass_the_linter(promtool):
     # Real samples for the waitlist gauges too: promtool only lints families that have samples.
     publish([BandPressure("h1", "P1", waiting=4, capacity=2, predicted_wait_days=9, projected_breaches=1,
                           oldest_wait_days=3, level="high")])  # fmt: skip
+    from services.assessment import metrics as assessment_metrics
+
+    assessment_metrics.UNOWNED_OPEN.set(1)
+    assessment_metrics.ONCALL_GAPS.set(1)
+    assessment_metrics.UNOWNED_TASKS.labels("h1").inc()
+    assessment_metrics.TASK_ALERTS.labels("realert").inc()
     exposition = metrics.exposition()[0].decode()
     for family in (
         "waymark_http_requests_total",
         "waymark_predicted_wait_seconds",
         "waymark_notifications_total",
+        "waymark_assessment_oncall_gaps",
+        "waymark_assessment_unowned_tasks_total",
     ):
         assert f"# TYPE {family.removesuffix('_total')}" in exposition
     linted = check(promtool, "metrics", stdin=exposition)

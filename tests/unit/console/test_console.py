@@ -55,3 +55,17 @@ def test_the_page_and_its_assets_are_served(probe_url):
     client = build(Settings(service="console"), urls={"referral": probe_url}).test_client()
     assert b"operator console" in client.get("/").data
     assert client.get("/assets/console.js").status_code == 200
+
+
+def test_on_call_gaps_and_unowned_escalations_are_warnings():
+    from services.console.sources import warnings
+
+    services = [
+        {"name": "assessment", "metrics": {"oncall_gaps": 1.0, "unowned_tasks": 2.0}},
+        {"name": "scheduling", "metrics": {}},
+    ]
+    found = warnings(services)
+    assert len(found) == 2
+    assert "1 hospital(s) hold cases but have no on-call clinician" in found[0]
+    assert "2 escalation task(s) have no owner" in found[1]
+    assert warnings([{"name": "assessment", "metrics": {"oncall_gaps": 0.0}}]) == []

@@ -69,6 +69,13 @@ HOT = [
     Hot("assessment", "case_changes", {"case_id": v(7), "rev": {"$gt": 3}}, "catching up unfolded changes"),
     Hot("assessment", "questionnaires", {"token": v(7)}, "the guardian's page"),
     Hot("assessment", "questionnaires", {"_id": v(7)}, "notification fetches the link"),
+    Hot("assessment", "cases", {"status": v(3)}, "the clinician queue (escalated, band, score sorted)"),
+    Hot("assessment", "tasks", {"_id": v(7)}, "a task by id (FHIR export, transitions)"),
+    Hot("assessment", "tasks", {"owner": v(7), "state": v(3)}, "a clinician's worklist (then due_at)"),
+    Hot("assessment", "tasks", {"duty": v(3), "duty_at": {"$lte": NOW}}, "due re-alerts and breaches"),
+    Hot("assessment", "tasks", {"case_id": v(7), "owner": v(7)}, "does this clinician hold a task"),
+    Hot("assessment", "task_claims", {"task_id": v(7)}, "folding a task's transitions"),
+    Hot("assessment", "contact_access_log", {"case_id": v(7)}, "a case's access log (then at)"),
     # scheduling
     Hot("scheduling", "waitlist", {"_id": v(7)}, "every entry update reads by _id"),
     Hot(

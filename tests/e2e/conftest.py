@@ -5,6 +5,7 @@ Ports are moved to 180xx so a developer's own `make run` on 8001-8004 does not c
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -34,6 +35,9 @@ PORTS = {
     ),
 }
 SMTP_PORT = BASE + 25
+ONCALL, SECOND_LINE = "e2e-oncall", "e2e-second-line"
+ONCALL_EMAIL, SECOND_LINE_EMAIL = "oncall@e2e-hospital.example", "second-line@e2e-hospital.example"
+TASK_DEADLINE_S = 40
 WEBHOOK_PORT = BASE + 99
 LOGS = ROOT / ".run" / "test-logs"
 ARTIFACTS = ROOT / "artifacts"
@@ -77,6 +81,14 @@ def base_env(mode: str, run_id: str) -> dict[str, str]:
         # The webhook receiver listens on 127.0.0.1: loopback targets only behind these explicit flags.
         "REFERRAL_ALLOW_LOOPBACK_WEBHOOKS": "1",
         "NOTIFICATION_ALLOW_LOOPBACK_WEBHOOKS": "1",
+        # HZ-02: every hospital's escalations go to the network's on-call; a short drill deadline
+        # lets the escalation e2e see the re-alert (half-way) within the test.
+        "ASSESSMENT_ONCALL": json.dumps({"default": {"clinician": ONCALL, "second_line": SECOND_LINE}}),
+        "ASSESSMENT_TASK_DEADLINE_S": str(TASK_DEADLINE_S),
+        "ASSESSMENT_TASK_TICK_S": "1",
+        "NOTIFICATION_ONCALL": json.dumps(
+            {ONCALL: {"email": ONCALL_EMAIL}, SECOND_LINE: {"email": SECOND_LINE_EMAIL}}
+        ),
     }
     return env
 

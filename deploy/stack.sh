@@ -57,9 +57,20 @@ spawn() { # NAME PIDFILE LOGFILE CMD...
   echo $! >"$pidfile"
 }
 
+# demo_oncall: the local demo stack names a network-wide on-call clinician unless ASSESSMENT_ONCALL
+# is set. Assessment refuses to start in kafka mode when a hospital holding cases has nobody on call
+# (hazard HZ-02, docs/clinical-safety.md); a real deployment sets its own roster.
+demo_oncall() {
+  if [[ -z "${ASSESSMENT_ONCALL:-}" ]]; then
+    export ASSESSMENT_ONCALL='{"default": {"clinician": "demo-oncall", "second_line": "demo-second-line"}}'
+    log "on-call: ASSESSMENT_ONCALL unset, using the demo roster (default: demo-oncall)"
+  fi
+}
+
 cmd_start() {
   ensure_run_root
   load_secrets
+  demo_oncall
   local svc port dir
   for svc in $(services) console; do
     port=$(port_of "$svc")

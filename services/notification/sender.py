@@ -85,7 +85,19 @@ class Sender:
         )
         now = self.clock()
         ids = []
-        for target in recipients.targets(intent, contacts, oncall):
+        found = recipients.targets(intent, contacts, oncall)
+        if intent.audience == ONCALL and not found:
+            # Never silent (HZ-02): the task stays in assessment's worklist; this is counted and paged.
+            metrics.ONCALL_UNREACHABLE.labels(intent.template).inc()
+            log.error(
+                "no on-call address for this alert",
+                extra={
+                    "template": intent.template,
+                    "hospital_id": intent.hospital_id,
+                    "case_id": intent.case_id,
+                },
+            )
+        for target in found:
             key = delivery_id(origin, intent.template, target.ref, target.channel)
             ids.append(key)
             self.log.create(

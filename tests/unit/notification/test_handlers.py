@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -98,6 +99,21 @@ class TestOnCallAndSchools:
         assert [m.to for m in harness.sms.sent] == ["+8613900000001"]
         assert "self" not in harness.email.sent[0].body.lower()
         assert harness.email.sent[0].subject.startswith("URGENT")
+
+    def test_an_alert_with_nobody_to_reach_is_counted_not_silent(self, harness):
+        from services.notification import metrics
+
+        before = metrics.ONCALL_UNREACHABLE.labels("task_alert")._value.get()
+        harness.service.handlers["assessment.task_alert"].__self__.sender.config = replace(
+            harness.service.handlers["assessment.task_alert"].__self__.sender.config, oncall={}
+        )
+        harness.handle(
+            event("assessment.task_alert", task_id="esc-9", stage="requested", tier="owner",
+                  recipient="dr-nobody", hospital_id="hosp-z", kind="escalation_contact",
+                  due_at="2025-09-02T04:00:00Z", action="contact_family")
+        )  # fmt: skip
+        assert harness.email.sent == []
+        assert metrics.ONCALL_UNREACHABLE.labels("task_alert")._value.get() == before + 1
 
     def test_a_breach_reaches_the_named_second_line(self, harness):
         harness.handle(

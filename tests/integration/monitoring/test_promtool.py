@@ -77,3 +77,14 @@ def test_a_broken_rule_is_caught(promtool, tmp_path):
     broken = tmp_path / "broken.yml"
     broken.write_text("groups:\n- name: x\n  rules:\n  - alert: X\n    expr: sum by (\n")
     assert check(promtool, "rules", str(broken)).returncode != 0
+
+
+def test_the_clinical_safety_pages_fire_from_their_metrics(promtool):
+    """HZ-02: an on-call gap, an unowned escalation and an unaddressable alert each page."""
+    result = subprocess.run(
+        [promtool, "test", "rules", str(PROMETHEUS_DIR / "tests" / "clinical-safety.test.yml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

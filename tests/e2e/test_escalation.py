@@ -1,4 +1,5 @@
-"""One escalation end to end on the stack (issue 10, HZ-02): separate processes on Kafka + FerretDB.
+"""One escalation end to end (issue 10, HZ-02), on the stack (separate processes on Kafka + FerretDB)
+and on the embedded platform.
 
 A young person's questionnaire answer shows a risk (PHQ-A item 9), assessment escalates,
 its worker turns the escalation into a task owned by the on-call clinician, notification
@@ -25,12 +26,12 @@ def as_staff(platform: Platform, who: str, role: str = "clinician") -> dict[str,
     return {"Authorization": f"Bearer {token}"}
 
 
-def test_a_risk_answer_becomes_an_owned_task_re_alerted_acknowledged_and_audited(mailbox, stack):
+def test_a_risk_answer_becomes_an_owned_task_re_alerted_acknowledged_and_audited(mailbox, platform):
     run = uuid.uuid4().hex[:6]
-    school = {"Authorization": f"Bearer {issue_school_key(stack, f'school-{run}')}"}
-    case_id = refer(stack, school, run, f"h-{run}", f"guardian-{run}@example.org")
-    oncall, colleague = as_staff(stack, ONCALL), as_staff(stack, f"e2e-colleague-{run}")
-    assessment = stack.url("assessment")
+    school = {"Authorization": f"Bearer {issue_school_key(platform, f'school-{run}')}"}
+    case_id = refer(platform, school, run, f"h-{run}", f"guardian-{run}@example.org")
+    oncall, colleague = as_staff(platform, ONCALL), as_staff(platform, f"e2e-colleague-{run}")
+    assessment = platform.url("assessment")
 
     # The case reaches assessment over Kafka; the young person's PHQ-A says "more than half the days".
     responses = {"informant": "child", "responses": {str(n): 0 for n in range(1, 10)} | {"9": 2}}

@@ -38,6 +38,8 @@ from shared.store import Index
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 TASKS, CLAIMS, ACCESS_LOG = "tasks", "task_claims", "contact_access_log"
+HELD = "held_hospitals"
+"""One document per hospital that holds (or may hold) a case; checked against the roster at start."""
 INDEXES = {
     TASKS: [
         # The owner's worklist: equality on owner and state, newest due first.
@@ -302,7 +304,3 @@ class Tasks:
         if hospital_id:
             with contextlib.suppress(DuplicateKeyError):
                 self.db[HELD].insert_one({"_id": hospital_id})
-
-
-HELD = "held_hospitals"
-"""One document per hospital that holds (or may hold) a case; checked against the roster at start."""

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
+from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata
 
@@ -69,6 +70,9 @@ class KafkaSource:
             # leaves room for a slow store and for the loop's retries of a store outage.
             max_poll_records=100,
             max_poll_interval_ms=600_000,
+            # Incremental rebalancing (KIP-429): a member joining or leaving moves only the
+            # partitions that change owner; the others keep being consumed meanwhile.
+            partition_assignment_strategy=(CooperativeStickyAssignor,),
             session_timeout_ms=10_000,
             heartbeat_interval_ms=3_000,
         )
@@ -114,7 +118,8 @@ def ensure_topics(bootstrap: str, topics: Sequence[str], partitions: int = 3) ->
     admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","), client_id="waymark-admin")
     try:
         existing = set(admin.list_topics())
-        wanted = [NewTopic(t, partitions, 1) for t in topics if t not in existing]
+        # -1: the broker's default.replication.factor (1 on the dev broker, 3 on deploy/kafka-cluster.sh)
+        wanted = [NewTopic(t, partitions, -1) for t in topics if t not in existing]
         if wanted:
             with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(wanted)

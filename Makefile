@@ -9,13 +9,14 @@ STAMP := $(VENV)/.installed
 export WAYMARK_CACHE ?= $(HOME)/.cache/waymark
 export PIP_CACHE_DIR ?= $(WAYMARK_CACHE)/pip
 
-.PHONY: help venv run test unit integration e2e lint fmt bench stack stack-down infra-install infra-up infra-down browser monitoring clean
+.PHONY: help venv run test unit integration e2e lint fmt bench stack stack-down cluster cluster-down infra-install infra-up infra-down browser monitoring clean
 
 help:
 	@echo "make run          all services in one process on the embedded default, with a demo region"
 	@echo "make test         install everything, start Kafka + FerretDB, run unit + integration + e2e"
 	@echo "make stack        real Kafka + FerretDB, each service as gunicorn + worker processes, demo seeded"
 	@echo "make stack-down   stop the stack"
+	@echo "make cluster      a three-broker Kafka KRaft cluster on loopback (RF 3, min ISR 2); cluster-down stops it"
 	@echo "make bench        benchmarks (tables on stdout); BENCH='--quick pipeline' runs a quick subset"
 	@echo "make lint / fmt   ruff"
 
@@ -84,6 +85,14 @@ stack: venv infra-up
 stack-down:
 	-deploy/stack.sh stop
 	deploy/infra.sh stop
+
+# A three-node KRaft cluster beside the dev broker; point clients at it with
+# KAFKA_BOOTSTRAP=$$(deploy/kafka-cluster.sh bootstrap). docs/runbooks/kafka-cluster.md
+cluster: venv infra-install
+	deploy/kafka-cluster.sh start
+
+cluster-down:
+	deploy/kafka-cluster.sh stop
 
 clean:
 	rm -rf .run .pytest_cache .ruff_cache

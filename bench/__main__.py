@@ -19,7 +19,15 @@ from pathlib import Path
 
 from shared import secret_keys
 
-ORDER = ("messaging", "pipeline", "referral_api", "latency", "waitlist_scale", "scheduling_optimiser")
+ORDER = (
+    "messaging",
+    "pipeline",
+    "rebalance",
+    "referral_api",
+    "latency",
+    "waitlist_scale",
+    "scheduling_optimiser",
+)
 """Quickest and most basic first; a module not listed runs after these, by name."""
 
 

@@ -46,6 +46,8 @@ def ping(service: Service, ping_id: str, *, poison: bool = False, correlation_id
 def handle_pinged(db: Database, event: Event) -> None:
     if event.data.get("poison"):
         raise PoisonError(f"ping {event.subject} is poison")
+    # Every run of the handler past the inbox, so a test can tell a duplicate apart from a retry.
+    db.handled.insert_one({"ping_id": event.data["ping_id"], "pid": os.getpid()})
     with contextlib.suppress(DuplicateKeyError):
         db.effects.insert_one({"_id": event.dedupe_key, "ping_id": event.data["ping_id"], "pid": os.getpid()})
     db.tallies.update_one(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.settings import KAFKA, Settings
+from tests.conftest import KAFKA_BOOTSTRAP
 
 TEST_SECRETS: dict[str, str] = {
     "WAYMARK_STAFF_TOKEN_SECRET": "test-only-staff-token-secret-0123456789abcdef",
@@ -23,4 +24,5 @@ def kafka_settings(service: str, **fields: Any) -> Settings:
     secrets = {k: v for k, v in TEST_SECRETS.items() if k != "WAYMARK_STAFF_TOKEN_SECRET"}
     extra = secrets | dict(fields.pop("extra", {}))
     fields.setdefault("staff_token_secret", TEST_SECRETS["WAYMARK_STAFF_TOKEN_SECRET"])
+    fields.setdefault("kafka_bootstrap", KAFKA_BOOTSTRAP)  # the test run's broker, not the default port
     return Settings(service=service, mode=KAFKA, extra=extra, **fields)

@@ -9,7 +9,17 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 AGE_BANDS = ("5-8", "9-11", "12-14", "15-18")
-RISK_FLAGS = ("self_harm", "suicidal_talk", "not_eating")
+RISK_FLAGS = (
+    "self_harm",
+    "suicidal_talk",
+    "not_eating",
+    "recent_suicide_attempt",
+    "harm_to_others",
+    "safeguarding_disclosure",
+    "psychotic_symptoms",
+    "substance_misuse",
+    "not_eating_or_drinking",
+)
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
 STATUSES = (
     "submitted",

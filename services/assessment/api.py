@@ -25,6 +25,7 @@ from services.assessment.measurement import InvalidResponses, LicenceRequired, M
 from services.assessment.questionnaires import (
     AlreadySubmitted,
     InvitationClosed,
+    NothingToAsk,
     Questionnaires,
     UnknownInvitation,
 )
@@ -40,6 +41,12 @@ ERRORS: Mapping[type[Exception], tuple[int, str, str]] = {
     StaleVersion: (409, "stale_version", "The triage changed since you reviewed it; reload."),
     ConcurrentChange: (409, "conflict", "The case is changing right now; try again."),
     LicenceRequired: (403, "licence_required", "The network holds no licence for this instrument."),
+    InvitationClosed: (409, "case_withdrawn", "The case was withdrawn."),
+    NothingToAsk: (
+        422,
+        "no_instrument_fits",
+        "No questionnaire fits this child (validated age range, licence, informant form).",
+    ),
 }
 QUESTIONNAIRE_ERRORS: Mapping[type[Exception], tuple[int, str, str]] = {
     UnknownInvitation: (404, "not_found", "No such questionnaire."),
@@ -174,6 +181,18 @@ def _instruments(deps: Api) -> Blueprint:
             case_id, instrument, body["informant"], body["responses"], g.principal.subject
         )
 
+    @blp.post("/cases/<case_id>/questionnaires")
+    @blp.arguments(schemas.YoungPersonLinkIn)
+    @blp.response(201, schemas.YoungPersonLink)
+    def young_person_link(body: dict[str, Any], case_id: str) -> dict[str, Any]:
+        """A private questionnaire link for the young person, for the clinician to hand over in person.
+
+        Self-report instruments the child is certainly old enough for (PHQ-A, GAD-7: 11-17);
+        never sent to the guardian's channel (no event). The informant recorded is ``child``.
+        """
+        del body["addressed_to"]  # only young_person: guardian links come with the intake booking
+        return deps.questionnaires.for_young_person(case_id, g.principal.subject, body.get("due_by"))
+
     @blp.get("/cases/<case_id>/instruments/<instrument_id>/trajectory")
     @blp.response(200)
     def trajectory(case_id: str, instrument_id: str) -> dict[str, Any]:
@@ -235,14 +254,14 @@ def _questionnaire_responses(deps: Api) -> Blueprint:
         "questionnaire_responses",
         __name__,
         url_prefix="/v1",
-        description="Guardians' questionnaire answers, authorised by the link's token (no login)",
+        description="Questionnaire answers (guardian or young person), authorised by the link's token (no login)",
     )
 
     @blp.get("/questionnaire-responses/<token>")
     @blp.response(200)
     def view(token: str) -> dict[str, Any]:
-        """The invited instruments' items and response options, and the due date; nothing else."""
-        return deps.questionnaires.view(token)
+        """The invited instruments' items and options (``?lang=zh-CN|en``), due date, crisis resources."""
+        return deps.questionnaires.view(token, request.args.get("lang"))
 
     @blp.post("/questionnaire-responses/<token>")
     @blp.doc(requestBody=schemas.ANSWERS_BODY)
@@ -250,6 +269,6 @@ def _questionnaire_responses(deps: Api) -> Blueprint:
     def submit(token: str) -> dict[str, Any]:
         """Answer every invited instrument at once: ``{instrument_id: {item_id: value}}``; once only."""
         answers = schemas.load_answers(request.get_json(silent=True))
-        return deps.questionnaires.submit(token, answers)
+        return deps.questionnaires.submit(token, answers, request.args.get("lang"))
 
     return _with_questionnaire_errors(blp)

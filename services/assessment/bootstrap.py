@@ -10,6 +10,7 @@ from pymongo.database import Database
 from services.assessment import api, catalogue, pages, questionnaires
 from services.assessment.casework import Casework
 from services.assessment.config import AssessmentConfig
+from services.assessment.crisis import CrisisResources
 from services.assessment.followup import FollowUp
 from services.assessment.handlers import build_handlers
 from services.assessment.measurement import Measurement
@@ -51,6 +52,7 @@ def build(
         clock,
         config.public_base_url or f"http://{settings.host}:{settings.port}",
         outbox,
+        CrisisResources.load(config.crisis_resources_file),
     )
     deps = api.Api(
         StaffTokens(settings.staff_token_secret),

@@ -12,6 +12,8 @@ Every value has a safe default so the embedded platform runs with nothing set:
 - ``ASSESSMENT_SRAS_TIE_MARGIN``: SRAS-R functions closer than this are a mixed profile.
 - ``ASSESSMENT_RELAPSE_WEEKS``: consecutive below-target weeks that make a relapse (2).
 - ``ASSESSMENT_RULES_FILE``: an alternative triage rule table (JSON).
+- ``ASSESSMENT_CRISIS_RESOURCES_FILE``: crisis resources per region in en and zh-CN, shown
+  on questionnaire pages at a risk answer (default ``crisis/resources.json``; HZ-04).
 - ``ASSESSMENT_PUBLIC_BASE_URL``: where guardians reach this service's questionnaire page
   (``<base>/q/<token>``); default ``http://<host>:<port>`` from the settings.
 """
@@ -38,6 +40,7 @@ class AssessmentConfig:
     relapse_weeks: int = 2
     rules_file: str | None = None
     public_base_url: str | None = None
+    crisis_resources_file: str | None = None
 
     @classmethod
     def from_extra(cls, extra: Mapping[str, str]) -> AssessmentConfig:
@@ -65,6 +68,7 @@ class AssessmentConfig:
             relapse_weeks=relapse_weeks,
             rules_file=get("RULES_FILE"),
             public_base_url=(get("PUBLIC_BASE_URL") or "").rstrip("/") or None,
+            crisis_resources_file=get("CRISIS_RESOURCES_FILE"),
         )
 
 

@@ -41,6 +41,7 @@ class Referral(_Tolerant):
     school_id = fields.Str(allow_none=True, load_default=None)
     referred_on = fields.Date(required=True)
     age_band = fields.Str(allow_none=True, load_default=None)
+    age_years = fields.Int(allow_none=True, load_default=None)
     grade = fields.Int(allow_none=True, load_default=None)
     district = fields.Str(allow_none=True, load_default=None)
     concerns = fields.List(fields.Str(), load_default=list)

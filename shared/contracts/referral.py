@@ -55,6 +55,10 @@ class SubmittedData(Schema):
     school_id = fields.String(required=True)
     referred_on = fields.Date(required=True)
     age_band = fields.String(required=True, validate=validate.OneOf(AGE_BANDS))
+    age_years = fields.Integer(
+        validate=validate.Range(5, 18),
+        metadata={"description": "Whole years on referred_on: gates instruments by validated age (HZ-04)."},
+    )
     grade = fields.Integer(required=True, validate=validate.Range(1, 12))
     district = fields.String(required=True, allow_none=True)
     concerns = fields.List(fields.String(), required=True)

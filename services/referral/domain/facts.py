@@ -38,6 +38,12 @@ def referral_facts(case_id: str, school_id: str, referred_on: str, referral: Map
         "school_id": school_id,
         "referred_on": referred_on,
         "age_band": age_band(date.fromisoformat(student["date_of_birth"]), date.fromisoformat(referred_on)),
+        "age_years": min(
+            max(
+                age_on(date.fromisoformat(student["date_of_birth"]), date.fromisoformat(referred_on)), MIN_AGE
+            ),
+            MAX_AGE,
+        ),
         "grade": student["grade"],
         "district": preferences.get("home_district"),
         "concerns": list(referral["concerns"]),

@@ -65,6 +65,8 @@ class Api:
     instruments: Mapping[str, Instrument]
     licensed: frozenset[str]
     questionnaires: Questionnaires
+    rule_table: Callable[[str], dict[str, Any] | None] = lambda _version: None
+    """The effective rule table stored under a triage's ``rule_version`` (HZ-06b)."""
 
 
 def blueprints(deps: Api) -> list[Blueprint]:
@@ -111,6 +113,15 @@ def _triage(deps: Api) -> Blueprint:
         """Active cases by band, then score (highest first), then referral date."""
         items, total = deps.casework.repo.queue(query.get("band"), query["limit"], query["offset"])
         return {"total": total, "items": [views.queue_item(doc) for doc in items]}
+
+    @blp.get("/triage/rules/<version>")
+    @blp.response(200)
+    def rule_table(version: str) -> dict[str, Any]:
+        """The exact rule table (targets and contact hours applied) a stored triage's version names."""
+        found = deps.rule_table(version)
+        if found is None:
+            abort(404, message=f"No rule table {version!r}.")
+        return found
 
     @blp.get("/cases/<case_id>/triage")
     @blp.response(200)

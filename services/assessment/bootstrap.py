@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 
 from pymongo.database import Database
 
-from services.assessment import api, catalogue, pages, questionnaires
+from services.assessment import api, catalogue, pages, questionnaires, rule_versions
 from services.assessment.casework import Casework
 from services.assessment.config import AssessmentConfig
 from services.assessment.crisis import CrisisResources
+from services.assessment.domain import rules as rule_table
 from services.assessment.followup import FollowUp
 from services.assessment.handlers import build_handlers
 from services.assessment.measurement import Measurement
@@ -30,10 +31,12 @@ def build(
     settings: Settings, *, db: Database | None = None, clock: Callable[[], datetime] | None = None
 ) -> Service:
     config = AssessmentConfig.from_extra(settings.extra)
-    rules = catalogue.load_rules(config)
     instruments = catalogue.load_instruments(config)
+    effective_rules = catalogue.effective_rules(config, instruments)
+    rules = rule_table.parse(effective_rules)
     db = db if db is not None else store.connect(settings)
     store.ensure_indexes(db, INDEXES)
+    rule_versions.remember(db, effective_rules)
     store.ensure_indexes(db, questionnaires.INDEXES)
     clock = clock or (lambda: datetime.now(UTC))
 
@@ -62,6 +65,7 @@ def build(
         instruments,
         config.licensed_instruments,
         invitations,
+        lambda version: rule_versions.find(db, version),
     )
     app = create_app(
         NAME,

@@ -26,6 +26,29 @@ from dataclasses import dataclass, field
 PREFIX = "ASSESSMENT_"
 
 
+KNOWN = frozenset(
+    PREFIX + name
+    for name in (
+        "TARGET_DAYS",
+        "CONTACT_HOURS",
+        "LICENSED_INSTRUMENTS",
+        "INSTRUMENT_TEXT_DIR",
+        "SRAS_TIE_MARGIN",
+        "RELAPSE_WEEKS",
+        "RULES_FILE",
+        "PUBLIC_BASE_URL",
+        "CRISIS_RESOURCES_FILE",
+        # read by the platform (shared/settings.py) and by notification, from the same environment
+        "PORT",
+        "DB",
+        "URL",
+    )
+)
+"""Every ASSESSMENT_* variable anything reads. Any other refuses to start (HZ-06b): a misspelt
+``ASSESSMENT_CONTACT_HOUR`` must not silently leave every deadline at its default. A new
+variable is added here in the same change that reads it."""
+
+
 class ConfigError(ValueError):
     """An ASSESSMENT_* variable cannot be understood; the service refuses to start."""
 
@@ -48,6 +71,9 @@ class AssessmentConfig:
             value = extra.get(PREFIX + name, "").strip()
             return value or None
 
+        unknown = sorted(set(extra) - KNOWN)
+        if unknown:
+            raise ConfigError(f"unknown variable(s) {', '.join(unknown)}; known: {', '.join(sorted(KNOWN))}")
         try:
             margin = get("SRAS_TIE_MARGIN")
             relapse_weeks = int(get("RELAPSE_WEEKS") or 2)

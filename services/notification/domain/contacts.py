@@ -31,6 +31,8 @@ class Guardian:
     consent_email: bool = False
     consent_sms: bool = False
     quiet_hours: QuietHours | None = None
+    scopes: frozenset[str] = frozenset()
+    """Every consent scope the guardian gave (``questionnaires``, ``school_liaison``, ...)."""
 
     def address(self, channel: str) -> str | None:
         """The address for ``channel`` if the guardian has one and consented to it."""
@@ -54,6 +56,10 @@ class Contacts:
     guardians: tuple[Guardian, ...] = ()
     school: School | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def consented(self, scope: str) -> bool:
+        """Whether any guardian gave this consent scope (as referral asks one guardian to consent)."""
+        return any(scope in g.scopes for g in self.guardians)
 
 
 def reference(channel: str, address: str) -> str:
@@ -89,6 +95,7 @@ def from_json(doc: Mapping[str, Any]) -> Contacts:
                 consent_email=bool(consent.get("email")),
                 consent_sms=bool(consent.get("sms")),
                 quiet_hours=QuietHours(quiet["start"], quiet["end"], quiet["tz"]) if quiet else None,
+                scopes=frozenset(map(str, consent.get("scope") or ())),
             )
         )
     school_doc = doc.get("school")

@@ -18,15 +18,22 @@ from typing import Any
 GUARDIANS, SCHOOL, ONCALL = "guardians", "school", "oncall"
 PERSON_CHANNELS = ("email", "sms")
 SCHOOL_STATUS = {
-    "assessment.triaged": "triaged",
-    "waitlist.entry_added": "waitlisted",
-    "appointment.booked": "booked",
-    "appointment.rescheduled": "rescheduled",
-    "appointment.cancelled": "cancelled",
-    # The no-show policy: the school hears of a missed intake and of the family needing a call.
+    # HZ-13: the school hears coarse statuses only (received, accepted, appointment booked,
+    # attended, discharged). Never a (re-)triage: a band change after a questionnaire would
+    # tell the school what the child disclosed.
+    "waitlist.entry_added": "accepted",
+    "appointment.booked": "appointment_booked",
+    "appointment.attended": "attended",
+}
+SCHOOL_LIAISON = "school_liaison"
+LIAISON_STATUS = {
+    # Only when a guardian consented to school liaison: the appointment's time (so the school
+    # can release the child), a missed intake and the family needing a call.
+    "appointment.rescheduled": "appointment_booked",
     "appointment.no_show": "no_show",
     "waitlist.followup_needed": "followup_needed",
 }
+QUESTIONNAIRES = "questionnaires"
 GUARDIAN_TEMPLATE = {
     "referral.submitted": "referral_received",
     "waitlist.offer_made": "offer_made",
@@ -52,6 +59,10 @@ class Intent:
     """Urgent messages ignore quiet hours (escalations)."""
     hospital_id: str | None = None
     channels: tuple[str, ...] = PERSON_CHANNELS
+    needs_consent: str | None = None
+    """A consent scope the recipient needs (HZ-13): guardians who gave it; a school if any guardian did."""
+    liaison_context: Mapping[str, Any] = field(default_factory=dict)
+    """Added to a school's message only when a guardian consented to school liaison."""
 
 
 def _pick(data: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
@@ -69,10 +80,30 @@ def intents_for(name: str, data: Mapping[str, Any]) -> list[Intent]:
         if name == "assessment.questionnaire_requested":
             context = _pick(data, QUESTIONNAIRE_FACTS)
         hospital = data.get("hospital_id")
-        found.append(Intent(GUARDIAN_TEMPLATE[name], GUARDIANS, case_id, context, hospital_id=hospital))
-    if name in SCHOOL_STATUS:
-        context = {"status": SCHOOL_STATUS[name], **_pick(data, ("start", "previous_start"))}
-        found.append(Intent("case_status", SCHOOL, case_id, context, channels=("webhook",)))
+        consent = QUESTIONNAIRES if name == "assessment.questionnaire_requested" else None
+        found.append(
+            Intent(
+                GUARDIAN_TEMPLATE[name],
+                GUARDIANS,
+                case_id,
+                context,
+                hospital_id=hospital,
+                needs_consent=consent,
+            )
+        )
+    if name in SCHOOL_STATUS and data.get("kind", "intake") == "intake":  # follow-ups: liaison detail
+        liaison = _pick(data, ("start",))
+        context = {"status": SCHOOL_STATUS[name]}
+        found.append(
+            Intent("case_status", SCHOOL, case_id, context, channels=("webhook",), liaison_context=liaison)
+        )
+    if name in LIAISON_STATUS:
+        context = {"status": LIAISON_STATUS[name], **_pick(data, ("start",))}
+        found.append(
+            Intent(
+                "case_status", SCHOOL, case_id, context, channels=("webhook",), needs_consent=SCHOOL_LIAISON
+            )
+        )
     if name == "assessment.escalated":
         context = _pick(data, ("contact_deadline", "contact_within_hours"))
         for hospital in data.get("hospitals") or [None]:

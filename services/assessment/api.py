@@ -24,6 +24,7 @@ from services.assessment.followup import FollowUp, InvalidPlan
 from services.assessment.measurement import InvalidResponses, LicenceRequired, Measurement
 from services.assessment.questionnaires import (
     AlreadySubmitted,
+    ConsentRequired,
     InvitationClosed,
     NothingToAsk,
     Questionnaires,
@@ -42,6 +43,7 @@ ERRORS: Mapping[type[Exception], tuple[int, str, str]] = {
     ConcurrentChange: (409, "conflict", "The case is changing right now; try again."),
     LicenceRequired: (403, "licence_required", "The network holds no licence for this instrument."),
     InvitationClosed: (409, "case_withdrawn", "The case was withdrawn."),
+    ConsentRequired: (403, "consent_required", "No guardian consented to questionnaires."),
     NothingToAsk: (
         422,
         "no_instrument_fits",

@@ -88,6 +88,18 @@ class NothingToAsk(LookupError):
     """No instrument fits this child and audience (age range, licence, form)."""
 
 
+class ConsentRequired(PermissionError):
+    """No guardian consented to questionnaires (scope ``questionnaires``, HZ-13)."""
+
+
+QUESTIONNAIRES_SCOPE = "questionnaires"
+
+
+def consented(case: Mapping[str, Any]) -> bool:
+    """A guardian consented to questionnaires; events from before consent was published count as no."""
+    return QUESTIONNAIRES_SCOPE in (case["referral"].get("consent_scopes") or ())
+
+
 class ConfidentialItemOnGuardianPage(RuntimeError):
     """A guardian invitation names an instrument with young-person-only items: never rendered."""
 
@@ -202,6 +214,9 @@ class Questionnaires:
             raise UnknownCase(case_id)
         if case["status"] == WITHDRAWN:
             return
+        if not consented(case):
+            log.info("no questionnaire for case %s: no guardian consented to questionnaires", case_id)
+            return
         chosen = self.chosen_for(case, GUARDIAN, data["start"].date())
         if not chosen:
             log.info("no guardian questionnaire fits case %s (age, licence, parent form)", case_id)
@@ -225,6 +240,8 @@ class Questionnaires:
             raise UnknownCase(case_id)
         if case["status"] == WITHDRAWN:
             raise InvitationClosed(case_id)
+        if not consented(case):
+            raise ConsentRequired(case_id)
         now = self.clock()
         chosen = self.chosen_for(case, YOUNG_PERSON, now.date())
         if not chosen:

@@ -21,6 +21,14 @@ RISK_FLAGS = (
     "not_eating_or_drinking",
 )
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
+CONSENT_SCOPES = (
+    "referral",
+    "share_with_hospitals",
+    "contact_by_sms",
+    "contact_by_email",
+    "questionnaires",
+    "school_liaison",
+)
 STATUSES = (
     "submitted",
     "triaged",
@@ -63,6 +71,12 @@ class SubmittedData(Schema):
     district = fields.String(required=True, allow_none=True)
     concerns = fields.List(fields.String(), required=True)
     risk_flags = fields.List(fields.String(validate=validate.OneOf(RISK_FLAGS)), required=True)
+    consent_scopes = fields.List(
+        fields.String(validate=validate.OneOf(CONSENT_SCOPES)),
+        metadata={
+            "description": "Scopes at least one guardian consented to; consumers enforce them (HZ-13)."
+        },
+    )
     absence = fields.Nested(Absence, required=True)
     return_attempts = fields.Integer(required=True, validate=validate.Range(min=0))
     impairments = fields.List(fields.String(), required=True)

@@ -28,6 +28,11 @@ def risk_flags(risk: Mapping[str, bool]) -> list[str]:
     return sorted(flag for flag, present in risk.items() if present)
 
 
+def consent_scopes(guardians: list[Mapping[str, Any]]) -> list[str]:
+    """Every scope at least one guardian consented to: consumers enforce them (HZ-13)."""
+    return sorted({scope for g in guardians for scope in (g.get("consent") or {}).get("scope", ())})
+
+
 def referral_facts(case_id: str, school_id: str, referred_on: str, referral: Mapping[str, Any]) -> dict:
     """The data of referral.submitted / referral.amended (docs/events.md), from a plaintext referral."""
     student = referral["student"]
@@ -48,6 +53,7 @@ def referral_facts(case_id: str, school_id: str, referred_on: str, referral: Map
         "district": preferences.get("home_district"),
         "concerns": list(referral["concerns"]),
         "risk_flags": risk_flags(referral["risk_indicators"]),
+        "consent_scopes": consent_scopes(referral.get("guardians") or []),
         "absence": {
             "start": absence["start"],
             "days_missed_last_20": absence["days_missed_last_20"],

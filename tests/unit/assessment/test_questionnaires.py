@@ -187,6 +187,24 @@ class TestHz04GuardianLinkNeverCarriesSuicideItems:
         assert set(found["phq-a"].confidential_items()) == {"9", "12", "13"}
 
 
+class TestHz13QuestionnaireConsent:
+    def test_no_guardian_invitation_without_questionnaires_consent(self, guardian_handle, db):
+        guardian_handle(submitted(consent_scopes=["referral", "share_with_hospitals"]))
+        guardian_handle(booked())
+        assert db[INVITATIONS].count_documents({}) == 0 and requested(db) == []
+
+    def test_an_old_event_without_consent_scopes_invites_nobody(self, guardian_handle, db):
+        guardian_handle(submitted(consent_scopes=None))
+        guardian_handle(booked())
+        assert db[INVITATIONS].count_documents({}) == 0
+
+    def test_no_young_person_link_without_questionnaires_consent(self, client, clinician, handle, db):
+        handle(submitted(consent_scopes=["referral"]))
+        response = young_person_link(client, clinician)
+        assert response.status_code == 403 and response.json["error"]["code"] == "consent_required"
+        assert db[INVITATIONS].count_documents({}) == 0
+
+
 class TestCrisisResources:
     def test_the_page_marks_risk_answers_and_carries_the_regions_crisis_lines(self, client, invited):
         body = client.get(f"/v1/questionnaire-responses/{invited['token']}?lang=en").json

@@ -129,6 +129,7 @@ def test_the_link_comes_from_assessments_route_with_a_service_token(assessment, 
     service, url = assessment
     referral = {
         "case_id": CASE, "referred_on": "2025-09-01", "risk_flags": [], "age_years": 12,
+        "consent_scopes": ["questionnaires"],
         "preferences": {"hospitals": ["hosp-a"]},
     }  # fmt: skip
     service.handlers["referral.submitted"](

@@ -64,11 +64,13 @@ HOT = [
     Hot("referral", "idempotency", {"_id": v(7)}, "a replayed Idempotency-Key"),
     Hot("referral", "schools", {"_id": v(7)}, "webhook and FHIR: the school document"),
     Hot("referral", "cases", {"school_ids": v(7), "status": v(3)}, "a school's case list (then sorted)"),
+    Hot("referral", "access_log", {"case_id": v(7)}, "who read a case's school note (then sorted by at)"),
     # assessment
     Hot("assessment", "cases", {"_id": v(7)}, "every mutation reads the case by _id"),
     Hot("assessment", "case_changes", {"case_id": v(7), "rev": {"$gt": 3}}, "catching up unfolded changes"),
     Hot("assessment", "questionnaires", {"token": v(7)}, "the guardian's page"),
     Hot("assessment", "questionnaires", {"_id": v(7)}, "notification fetches the link"),
+    Hot("assessment", "rule_tables", {"_id": v(7)}, "the rule table a stored triage's version names"),
     # scheduling
     Hot("scheduling", "waitlist", {"_id": v(7)}, "every entry update reads by _id"),
     Hot(

@@ -71,7 +71,7 @@ class AssessmentConfig:
             value = extra.get(PREFIX + name, "").strip()
             return value or None
 
-        unknown = sorted(set(extra) - KNOWN)
+        unknown = sorted(k for k in extra if k.startswith(PREFIX) and k not in KNOWN)
         if unknown:
             raise ConfigError(f"unknown variable(s) {', '.join(unknown)}; known: {', '.join(sorted(KNOWN))}")
         try:

@@ -10,6 +10,7 @@ configuration finds it taken (an insert on the unique ``_id`` is atomic on every
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,10 +21,12 @@ RULE_TABLES = "rule_tables"
 
 
 def remember(db: Database, table: Mapping[str, Any]) -> None:
+    """Stored as JSON text: the table has nested arrays (factor steps), which FerretDB 1.x refuses."""
+    text = json.dumps(table, sort_keys=True, ensure_ascii=False)
     with contextlib.suppress(DuplicateKeyError):
-        db[RULE_TABLES].insert_one({"_id": table["version"], "table": dict(table)})
+        db[RULE_TABLES].insert_one({"_id": table["version"], "json": text})
 
 
 def find(db: Database, version: str) -> dict[str, Any] | None:
     found = db[RULE_TABLES].find_one({"_id": version})
-    return None if found is None else {"version": version, "table": found["table"]}
+    return None if found is None else {"version": version, "table": json.loads(found["json"])}

@@ -82,7 +82,12 @@ class TestHz06bConfigurationIsCheckedAndVersioned:
         build(settings.but(extra={"ASSESSMENT_CONTACT_HOURS": hours}), db=db, clock=clock)
 
     def test_the_platforms_own_variables_are_known(self, settings, db, clock):
-        extra = {"ASSESSMENT_PORT": "8002", "ASSESSMENT_DB": "a", "ASSESSMENT_URL": "http://x"}
+        extra = {
+            "ASSESSMENT_PORT": "8002",
+            "ASSESSMENT_DB": "a",
+            "ASSESSMENT_URL": "http://x",
+            "REFERRAL_X": "y",
+        }
         build(settings.but(extra=extra), db=db, clock=clock)
 
     def test_the_rule_version_changes_with_the_configuration(self):

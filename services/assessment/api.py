@@ -27,7 +27,9 @@ from services.assessment.followup import FollowUp, InvalidPlan
 from services.assessment.measurement import InvalidResponses, LicenceRequired, Measurement
 from services.assessment.questionnaires import (
     AlreadySubmitted,
+    ConsentRequired,
     InvitationClosed,
+    NothingToAsk,
     Questionnaires,
     UnknownInvitation,
 )
@@ -53,6 +55,13 @@ ERRORS: Mapping[type[Exception], tuple[int, str, str]] = {
         "You hold no task on this case: its contacts are not yours to read.",
     ),
     ReferralUnavailable: (503, "referral_unavailable", "The referral service did not answer; try again."),
+    InvitationClosed: (409, "case_withdrawn", "The case was withdrawn."),
+    ConsentRequired: (403, "consent_required", "No guardian consented to questionnaires."),
+    NothingToAsk: (
+        422,
+        "no_instrument_fits",
+        "No questionnaire fits this child (validated age range, licence, informant form).",
+    ),
 }
 QUESTIONNAIRE_ERRORS: Mapping[type[Exception], tuple[int, str, str]] = {
     UnknownInvitation: (404, "not_found", "No such questionnaire."),
@@ -72,6 +81,8 @@ class Api:
     licensed: frozenset[str]
     questionnaires: Questionnaires
     tasks: Tasks
+    rule_table: Callable[[str], dict[str, Any] | None] = lambda _version: None
+    """The effective rule table stored under a triage's ``rule_version`` (HZ-06b)."""
 
 
 def blueprints(deps: Api) -> list[Blueprint]:
@@ -130,6 +141,15 @@ def _triage(deps: Api) -> Blueprint:
         """Escalated cases first, then by band, score (highest first), referral date."""
         items, total = deps.casework.repo.queue(query.get("band"), query["limit"], query["offset"])
         return {"total": total, "items": [views.queue_item(doc) for doc in items]}
+
+    @blp.get("/triage/rules/<version>")
+    @blp.response(200)
+    def rule_table(version: str) -> dict[str, Any]:
+        """The exact rule table (targets and contact hours applied) a stored triage's version names."""
+        found = deps.rule_table(version)
+        if found is None:
+            abort(404, message=f"No rule table {version!r}.")
+        return found
 
     @blp.get("/cases/<case_id>/triage")
     @blp.response(200)
@@ -286,6 +306,18 @@ def _instruments(deps: Api) -> Blueprint:
             case_id, instrument, body["informant"], body["responses"], g.principal.subject
         )
 
+    @blp.post("/cases/<case_id>/questionnaires")
+    @blp.arguments(schemas.YoungPersonLinkIn)
+    @blp.response(201, schemas.YoungPersonLink)
+    def young_person_link(body: dict[str, Any], case_id: str) -> dict[str, Any]:
+        """A private questionnaire link for the young person, for the clinician to hand over in person.
+
+        Self-report instruments the child is certainly old enough for (PHQ-A, GAD-7: 11-17);
+        never sent to the guardian's channel (no event). The informant recorded is ``child``.
+        """
+        del body["addressed_to"]  # only young_person: guardian links come with the intake booking
+        return deps.questionnaires.for_young_person(case_id, g.principal.subject, body.get("due_by"))
+
     @blp.get("/cases/<case_id>/instruments/<instrument_id>/trajectory")
     @blp.response(200)
     def trajectory(case_id: str, instrument_id: str) -> dict[str, Any]:
@@ -347,14 +379,14 @@ def _questionnaire_responses(deps: Api) -> Blueprint:
         "questionnaire_responses",
         __name__,
         url_prefix="/v1",
-        description="Guardians' questionnaire answers, authorised by the link's token (no login)",
+        description="Questionnaire answers (guardian or young person), authorised by the link's token (no login)",
     )
 
     @blp.get("/questionnaire-responses/<token>")
     @blp.response(200)
     def view(token: str) -> dict[str, Any]:
-        """The invited instruments' items and response options, and the due date; nothing else."""
-        return deps.questionnaires.view(token)
+        """The invited instruments' items and options (``?lang=zh-CN|en``), due date, crisis resources."""
+        return deps.questionnaires.view(token, request.args.get("lang"))
 
     @blp.post("/questionnaire-responses/<token>")
     @blp.doc(requestBody=schemas.ANSWERS_BODY)
@@ -362,6 +394,6 @@ def _questionnaire_responses(deps: Api) -> Blueprint:
     def submit(token: str) -> dict[str, Any]:
         """Answer every invited instrument at once: ``{instrument_id: {item_id: value}}``; once only."""
         answers = schemas.load_answers(request.get_json(silent=True))
-        return deps.questionnaires.submit(token, answers)
+        return deps.questionnaires.submit(token, answers, request.args.get("lang"))
 
     return _with_questionnaire_errors(blp)

@@ -7,10 +7,12 @@ from datetime import UTC, datetime
 
 from pymongo.database import Database
 
-from services.assessment import api, catalogue, pages, questionnaires, tasks
+from services.assessment import api, catalogue, pages, questionnaires, rule_versions, tasks
 from services.assessment.casework import Casework
 from services.assessment.config import AssessmentConfig, ConfigError
 from services.assessment.contacts import ReferralContacts
+from services.assessment.crisis import CrisisResources
+from services.assessment.domain import rules as rule_table
 from services.assessment.followup import FollowUp
 from services.assessment.handlers import build_handlers
 from services.assessment.measurement import Measurement
@@ -30,10 +32,12 @@ def build(
     settings: Settings, *, db: Database | None = None, clock: Callable[[], datetime] | None = None
 ) -> Service:
     config = AssessmentConfig.from_extra(settings.extra)
-    rules = catalogue.load_rules(config)
     instruments = catalogue.load_instruments(config)
+    effective_rules = catalogue.effective_rules(config, instruments)
+    rules = rule_table.parse(effective_rules)
     db = db if db is not None else store.connect(settings)
     store.ensure_indexes(db, INDEXES)
+    rule_versions.remember(db, effective_rules)
     store.ensure_indexes(db, questionnaires.INDEXES)
     store.ensure_indexes(db, tasks.INDEXES)
     clock = clock or (lambda: datetime.now(UTC))
@@ -53,6 +57,7 @@ def build(
         clock,
         config.public_base_url or f"http://{settings.host}:{settings.port}",
         outbox,
+        CrisisResources.load(config.crisis_resources_file),
     )
     tokens = StaffTokens(settings.staff_token_secret)
     referral_url = config.referral_url or f"http://127.0.0.1:{Settings.from_env('referral').port}"
@@ -71,6 +76,7 @@ def build(
         config.licensed_instruments,
         invitations,
         worklist,
+        lambda version: rule_versions.find(db, version),
     )
     app = create_app(
         NAME,

@@ -12,6 +12,8 @@ Every value has a safe default so the embedded platform runs with nothing set:
 - ``ASSESSMENT_SRAS_TIE_MARGIN``: SRAS-R functions closer than this are a mixed profile.
 - ``ASSESSMENT_RELAPSE_WEEKS``: consecutive below-target weeks that make a relapse (2).
 - ``ASSESSMENT_RULES_FILE``: an alternative triage rule table (JSON).
+- ``ASSESSMENT_CRISIS_RESOURCES_FILE``: crisis resources per region in en and zh-CN, shown
+  on questionnaire pages at a risk answer (default ``crisis/resources.json``; HZ-04).
 - ``ASSESSMENT_PUBLIC_BASE_URL``: where guardians reach this service's questionnaire page
   (``<base>/q/<token>``); default ``http://<host>:<port>`` from the settings.
 - ``ASSESSMENT_ONCALL``: the on-call roster, JSON keyed by hospital id (or ``default``):
@@ -37,6 +39,35 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 PREFIX = "ASSESSMENT_"
 
 
+KNOWN = frozenset(
+    PREFIX + name
+    for name in (
+        "TARGET_DAYS",
+        "CONTACT_HOURS",
+        "LICENSED_INSTRUMENTS",
+        "INSTRUMENT_TEXT_DIR",
+        "SRAS_TIE_MARGIN",
+        "RELAPSE_WEEKS",
+        "RULES_FILE",
+        "PUBLIC_BASE_URL",
+        "CRISIS_RESOURCES_FILE",
+        "ONCALL",
+        "TASK_REALERT_FRACTION",
+        "TASK_TICK_S",
+        "TASK_DEADLINE_S",
+        "REFERRAL_URL",
+        "TZ",
+        # read by the platform (shared/settings.py) and by notification, from the same environment
+        "PORT",
+        "DB",
+        "URL",
+    )
+)
+"""Every ASSESSMENT_* variable anything reads. Any other refuses to start (HZ-06b): a misspelt
+``ASSESSMENT_CONTACT_HOUR`` must not silently leave every deadline at its default. A new
+variable is added here in the same change that reads it."""
+
+
 class ConfigError(ValueError):
     """An ASSESSMENT_* variable cannot be understood; the service refuses to start."""
 
@@ -57,6 +88,7 @@ class AssessmentConfig:
     task_deadline_s: float | None = None
     referral_url: str | None = None
     tz: str = "Asia/Shanghai"
+    crisis_resources_file: str | None = None
 
     @classmethod
     def from_extra(cls, extra: Mapping[str, str]) -> AssessmentConfig:
@@ -64,6 +96,9 @@ class AssessmentConfig:
             value = extra.get(PREFIX + name, "").strip()
             return value or None
 
+        unknown = sorted(k for k in extra if k.startswith(PREFIX) and k not in KNOWN)
+        if unknown:
+            raise ConfigError(f"unknown variable(s) {', '.join(unknown)}; known: {', '.join(sorted(KNOWN))}")
         try:
             margin = get("SRAS_TIE_MARGIN")
             relapse_weeks = int(get("RELAPSE_WEEKS") or 2)
@@ -103,6 +138,7 @@ class AssessmentConfig:
             task_deadline_s=deadline_s,
             referral_url=(get("REFERRAL_URL") or "").rstrip("/") or None,
             tz=tz,
+            crisis_resources_file=get("CRISIS_RESOURCES_FILE"),
         )
 
     def oncall_for(self, hospital_id: str | None) -> OnCall | None:

@@ -41,10 +41,13 @@ class Referral(_Tolerant):
     school_id = fields.Str(allow_none=True, load_default=None)
     referred_on = fields.Date(required=True)
     age_band = fields.Str(allow_none=True, load_default=None)
+    age_years = fields.Int(allow_none=True, load_default=None)
     grade = fields.Int(allow_none=True, load_default=None)
     district = fields.Str(allow_none=True, load_default=None)
     concerns = fields.List(fields.Str(), load_default=list)
     risk_flags = fields.List(fields.Str(), load_default=list)
+    consent_scopes = fields.List(fields.Str(), allow_none=True, load_default=None)
+    """Scopes a guardian consented to; None on events from before they were published (= none)."""
     absence = fields.Nested(Absence, load_default=dict)
     return_attempts = fields.Int(load_default=0, validate=validate.Range(min=0))
     impairments = fields.List(fields.Str(), load_default=list)

@@ -23,8 +23,8 @@ from services.assessment.casework import (
     iso,
     summary,
 )
+from services.assessment.domain import eligibility, versions
 from services.assessment.domain import instruments as scoring
-from services.assessment.domain import versions
 from services.assessment.domain.escalation import Escalation, escalate
 from services.assessment.domain.instruments import Instrument
 from services.assessment.domain.rules import RuleTable
@@ -71,6 +71,15 @@ class Measurement:
             if doc["status"] == WITHDRAWN:
                 raise CaseClosed(case_id)
             now = self.clock()
+            if eligibility.certainly_outside(instrument, informant, doc["referral"], now.date()):
+                valid = instrument.age_range(informant)
+                raise InvalidResponses(
+                    {
+                        "instrument": [
+                            f"Validated for ages {valid[0]}-{valid[1]} only; this child is outside it."
+                        ]
+                    }
+                )
             n = 1 + sum(1 for a in doc.get("administrations", []) if a["instrument"] == instrument.id)
             administration = {
                 "n": n,

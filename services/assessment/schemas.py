@@ -229,3 +229,19 @@ def _flatten_dict_errors(errors: Any, prefix: str, out: dict[str, list[str]]) ->
                 _flatten_dict_errors(value, name, out)
             elif value:
                 out.setdefault(name, []).extend(str(m) for m in value)
+
+
+class YoungPersonLinkIn(Schema):
+    """A private questionnaire link for the young person (HZ-04)."""
+
+    addressed_to = fields.String(required=True, validate=validate.OneOf(["young_person"]))
+    due_by = fields.AwareDateTime(metadata={"description": "Default: a week from now."})
+
+
+class YoungPersonLink(Schema):
+    invitation_id = fields.String()
+    case_id = fields.String()
+    addressed_to = fields.String()
+    instruments = fields.List(fields.String())
+    due_by = fields.String()
+    url = fields.String(metadata={"description": "Carries the secret token: hand it over in person only."})

@@ -86,6 +86,7 @@ READERS: dict[str, type[Schema]] = {
     "appointment.rescheduled": Appointment,
     "appointment.cancelled": Appointment,
     "appointment.no_show": Appointment,
+    "appointment.attended": Appointment,
 }
 
 

@@ -26,7 +26,7 @@ from services.notification.channels.base import Channel, DeliveryError, Outbound
 from services.notification.config import NotificationConfig
 from services.notification.directory import ContactDirectory, DirectoryUnavailable
 from services.notification.domain import recipients
-from services.notification.domain.intents import GUARDIANS, ONCALL, SCHOOL, Intent
+from services.notification.domain.intents import GUARDIANS, ONCALL, SCHOOL, SCHOOL_LIAISON, Intent
 from services.notification.domain.quiet_hours import deferred_until
 from services.notification.domain.reminders import parse_time
 from services.notification.domain.retry import backoff_s
@@ -116,6 +116,8 @@ class Sender:
                     "recipient_masked": target.masked,
                     "language": target.language,
                     "context": dict(intent.context),
+                    "liaison_context": dict(intent.liaison_context),
+                    "needs_consent": intent.needs_consent,
                     "urgent": intent.urgent,
                     "state": PENDING,
                     "attempts": 0,
@@ -215,7 +217,14 @@ class Sender:
             if audience == ONCALL
             else None
         )
-        return recipients.resolve(audience, doc["channel"], doc["recipient"], contacts, oncall)
+        resolved = recipients.resolve(
+            audience, doc["channel"], doc["recipient"], contacts, oncall, doc.get("needs_consent")
+        )
+        if resolved is not None and doc.get("liaison_context"):
+            # Liaison detail (an appointment's time) only while a guardian still consents (HZ-13).
+            liaison = contacts is not None and contacts.consented(SCHOOL_LIAISON)
+            doc["context"] = {**doc["context"], **(doc["liaison_context"] if liaison else {})}
+        return resolved
 
     def _message(self, doc: dict[str, Any], to: recipients.Resolved) -> OutboundMessage:
         if doc["channel"] == "webhook":

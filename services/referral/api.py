@@ -70,7 +70,7 @@ def _submission(blp: Blueprint, deps: Deps) -> None:
     @blp.alt_response(409, description="Idempotency-Key reused with another body, or still in progress.")
     def submit(referral: dict[str, Any]) -> Any:
         """Refer a child. Send an ``Idempotency-Key`` header to make retries safe."""
-        check(checks.referral_errors(referral, deps.clock()))
+        check(checks.referral_errors(referral, deps.clock()) | checks.sharing_errors(referral))
         stored = ReferralSchema().dump(referral)
         school_id, key = school().school_id, request.headers.get(HEADER)
         if key is None:
@@ -147,6 +147,7 @@ def _changes(blp: Blueprint, deps: Deps) -> None:
         case = own_case(deps, case_id)
         check(checks.referral_errors(changes, deps.clock()))
         stored = AmendmentSchema().dump(changes)
+        check(checks.sharing_errors({**deps.cipher.unseal(case["referral"]), **stored}))
         with refusals():
             return views.full(deps.referrals.amend(case_id, school().school_id, stored, case), deps.cipher)
 

@@ -15,6 +15,8 @@ from services.referral.admin import admin_blueprint
 from services.referral.api import referrals_blueprint
 from services.referral.callers import CallerCache
 from services.referral.cases import Referrals
+from services.referral.clinical import INDEXES as CLINICAL_INDEXES
+from services.referral.clinical import clinical_blueprint
 from services.referral.config import ReferralConfig
 from services.referral.crypto import FieldCipher
 from services.referral.deps import Deps
@@ -51,6 +53,7 @@ def build(
 ) -> Service:
     db = db if db is not None else store.connect(settings)
     store.ensure_indexes(db, INDEXES)
+    store.ensure_indexes(db, CLINICAL_INDEXES)
     clock = clock or _utcnow
     cipher = cipher or FieldCipher.from_settings(settings)
     config = ReferralConfig.from_settings(settings)
@@ -78,6 +81,7 @@ def build(
         blueprints=[
             referrals_blueprint(deps),
             webhook_blueprint(deps),
+            clinical_blueprint(deps),
             internal_blueprint(deps),
             admin_blueprint(deps),
         ],

@@ -51,6 +51,12 @@ class AttendanceReportSchema(Schema):
 
 
 class CaseSchema(CaseSummarySchema):
+    school_status = fields.String(
+        metadata={
+            "description": "Coarse status for the school (HZ-13): received, accepted, appointment_booked, "
+            "attended, discharged, withdrawn."
+        }
+    )
     referral = fields.Dict(
         metadata={"description": "The referral as submitted and amended (ReferralSchema)."}
     )

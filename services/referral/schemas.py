@@ -71,6 +71,19 @@ class RiskSchema(Schema):
     self_harm = StrictBoolean(required=True)
     suicidal_talk = StrictBoolean(required=True)
     not_eating = StrictBoolean(required=True)
+    # HZ-07: added in v1 without breaking existing clients, so optional; omitted = not asked.
+    recent_suicide_attempt = StrictBoolean(metadata={"description": "Attempted suicide recently."})
+    harm_to_others = StrictBoolean(metadata={"description": "Has harmed or threatened to harm others."})
+    safeguarding_disclosure = StrictBoolean(
+        metadata={"description": "Disclosed abuse or another safeguarding concern."}
+    )
+    psychotic_symptoms = StrictBoolean(
+        metadata={"description": "Hears or sees things others do not, or unusual beliefs."}
+    )
+    substance_misuse = StrictBoolean(metadata={"description": "Misuses alcohol or drugs."})
+    not_eating_or_drinking = StrictBoolean(
+        metadata={"description": "Refusing food AND drink (medical urgency; `not_eating` is food only)."}
+    )
 
 
 class SchoolActionsSchema(Schema):

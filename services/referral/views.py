@@ -8,6 +8,7 @@ from typing import Any
 
 from services.referral.cases import iso
 from services.referral.crypto import FieldCipher
+from services.referral.domain import school_view
 
 
 def _when(value: Any) -> str | None:
@@ -35,10 +36,16 @@ def full(case: Mapping[str, Any], cipher: FieldCipher) -> dict[str, Any]:
     ]
     for report in attendance:
         report.pop("by", None)
+    referral = cipher.unseal(case["referral"])
+    timeline = sorted(case.get("timeline", []), key=lambda e: e["at"])
     return {
         **summary(case, cipher),
-        "referral": cipher.unseal(case["referral"]),
-        "timeline": sorted(case.get("timeline", []), key=lambda e: e["at"]),
+        "school_status": school_view.coarse_status(case["status"]),
+        "referral": referral,
+        # HZ-13: coarse statuses only, never a band or a re-triage; liaison detail with consent
+        "timeline": school_view.school_timeline(
+            timeline, school_view.liaison_consented(referral.get("guardians") or [])
+        ),
         "attendance": attendance,
         "linked_referrals": len(case.get("linked_referrals", [])),
         "withdrawal": withdrawal,

@@ -9,8 +9,26 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 AGE_BANDS = ("5-8", "9-11", "12-14", "15-18")
-RISK_FLAGS = ("self_harm", "suicidal_talk", "not_eating")
+RISK_FLAGS = (
+    "self_harm",
+    "suicidal_talk",
+    "not_eating",
+    "recent_suicide_attempt",
+    "harm_to_others",
+    "safeguarding_disclosure",
+    "psychotic_symptoms",
+    "substance_misuse",
+    "not_eating_or_drinking",
+)
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
+CONSENT_SCOPES = (
+    "referral",
+    "share_with_hospitals",
+    "contact_by_sms",
+    "contact_by_email",
+    "questionnaires",
+    "school_liaison",
+)
 STATUSES = (
     "submitted",
     "triaged",
@@ -45,10 +63,20 @@ class SubmittedData(Schema):
     school_id = fields.String(required=True)
     referred_on = fields.Date(required=True)
     age_band = fields.String(required=True, validate=validate.OneOf(AGE_BANDS))
+    age_years = fields.Integer(
+        validate=validate.Range(5, 18),
+        metadata={"description": "Whole years on referred_on: gates instruments by validated age (HZ-04)."},
+    )
     grade = fields.Integer(required=True, validate=validate.Range(1, 12))
     district = fields.String(required=True, allow_none=True)
     concerns = fields.List(fields.String(), required=True)
     risk_flags = fields.List(fields.String(validate=validate.OneOf(RISK_FLAGS)), required=True)
+    consent_scopes = fields.List(
+        fields.String(validate=validate.OneOf(CONSENT_SCOPES)),
+        metadata={
+            "description": "Scopes at least one guardian consented to; consumers enforce them (HZ-13)."
+        },
+    )
     absence = fields.Nested(Absence, required=True)
     return_attempts = fields.Integer(required=True, validate=validate.Range(min=0))
     impairments = fields.List(fields.String(), required=True)

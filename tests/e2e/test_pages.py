@@ -1,14 +1,25 @@
-"""The people-facing pages in a real headless Chromium: the operator console and the scheduler's page."""
+"""The people-facing pages in a real headless Chromium: console, scheduler's page, questionnaire page."""
 
 from __future__ import annotations
 
+import threading
 import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
 
+import mongomock
+import pytest
 import requests
+from werkzeug.serving import make_server
 
-from tests.e2e.conftest import ARTIFACTS
+from services.assessment.bootstrap import build
+from shared.auth import StaffTokens
+from shared.settings import Settings
+from tests.e2e.conftest import ARTIFACTS, BASE
 from tests.e2e.steps import case_status, issue_school_key, open_clinic, refer, staff
 from tests.support.processes import eventually
+from tests.unit.assessment.conftest import SECRET, Clock, submitted
 
 
 def test_a_scheduler_finds_the_case_and_books_a_slot_from_the_page(browser, stack):
@@ -49,3 +60,61 @@ def test_a_scheduler_finds_the_case_and_books_a_slot_from_the_page(browser, stac
         timeout=60,
         what="the booking to reach referral",
     )
+
+
+@pytest.fixture
+def assessment_app() -> Iterator[tuple[str, Any, Any]]:
+    """The assessment service's real Flask app (store: mongomock) on a loopback port, for page-only tests."""
+    settings = Settings(service="assessment", staff_token_secret=SECRET, host="127.0.0.1", port=BASE + 50)
+    db = mongomock.MongoClient(tz_aware=True)["assessment_pages"]
+    service = build(settings, db=db, clock=Clock(datetime.now(UTC)))
+    server = make_server("127.0.0.1", BASE + 50, service.app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{BASE + 50}", service, db
+    finally:
+        server.shutdown()
+
+
+def test_a_young_person_sees_crisis_lines_in_chinese_the_moment_they_give_a_risk_answer(
+    browser, assessment_app
+):
+    """HZ-04: the young person's own link, in zh-CN; a risk answer shows crisis resources at once."""
+    base, service, db = assessment_app
+    today = datetime.now(UTC).date().isoformat()
+    service.handlers["referral.submitted"](submitted(age_years=14, referred_on=today))
+    clinician = {"Authorization": f"Bearer {StaffTokens(SECRET).issue('dr-li', 'clinician')}"}
+    link = requests.post(
+        f"{base}/v1/cases/case-1/questionnaires",
+        json={"addressed_to": "young_person"},
+        headers=clinician,
+        timeout=5,
+    )
+    assert link.status_code == 201, link.text
+
+    page = browser.new_page()
+    page.goto(link.json()["url"])
+    page.wait_for_selector("#form:not([hidden])", timeout=20_000)
+    assert page.inner_text("h1") == "就诊前请你填写的问卷"
+    assert "青少年患者健康问卷" in page.inner_text("#instruments")
+    assert page.is_hidden("#crisis")
+    for question in page.locator("fieldset").all():
+        question.locator("input[type=radio]").first.check()
+    assert page.is_hidden("#crisis")  # "not at all" everywhere: no risk answer yet
+    page.check('input[name="phq-a/12"][value="1"]')  # past-month serious thoughts: yes
+    page.wait_for_selector("#crisis:not([hidden])", timeout=5_000)
+    assert "12356" in page.inner_text("#crisis") and "谢谢你告诉我们" in page.inner_text("#crisis")
+    page.screenshot(path=str(ARTIFACTS / "young-person-crisis-zh-CN.png"), full_page=True)
+    page.get_by_role("button", name="提交答案").click()
+    page.wait_for_selector("#status.ok", timeout=20_000)
+    assert page.is_visible("#crisis")
+    page.close()
+
+    case = db.cases.find_one({"_id": "case-1"})
+    assert case["escalated"] is True and {a["informant"] for a in case["administrations"]} == {"child"}
+
+    english = browser.new_page()
+    english.goto(link.json()["url"] + "?lang=en")
+    english.wait_for_selector("#status:has-text('already been sent')", timeout=20_000)
+    english.close()

@@ -64,6 +64,7 @@ HOT = [
     Hot("referral", "idempotency", {"_id": v(7)}, "a replayed Idempotency-Key"),
     Hot("referral", "schools", {"_id": v(7)}, "webhook and FHIR: the school document"),
     Hot("referral", "cases", {"school_ids": v(7), "status": v(3)}, "a school's case list (then sorted)"),
+    Hot("referral", "access_log", {"case_id": v(7)}, "who read a case's school note (then sorted by at)"),
     # assessment
     Hot("assessment", "cases", {"_id": v(7)}, "every mutation reads the case by _id"),
     Hot("assessment", "case_changes", {"case_id": v(7), "rev": {"$gt": 3}}, "catching up unfolded changes"),
@@ -76,6 +77,7 @@ HOT = [
     Hot("assessment", "tasks", {"case_id": v(7), "owner": v(7)}, "does this clinician hold a task"),
     Hot("assessment", "task_claims", {"task_id": v(7)}, "folding a task's transitions"),
     Hot("assessment", "contact_access_log", {"case_id": v(7)}, "a case's access log (then at)"),
+    Hot("assessment", "rule_tables", {"_id": v(7)}, "the rule table a stored triage's version names"),
     # scheduling
     Hot("scheduling", "waitlist", {"_id": v(7)}, "every entry update reads by _id"),
     Hot(

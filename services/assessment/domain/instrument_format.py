@@ -38,6 +38,7 @@ def _build(doc: Mapping[str, Any]) -> Instrument:
             bool(i.get("required", True)),
             bool(i.get("reverse", False)),
             _required_when(i.get("required_when")),
+            bool(i.get("confidential", False)),
         )
         for i in doc["items"]
     )
@@ -93,6 +94,8 @@ def _build(doc: Mapping[str, Any]) -> Instrument:
         profile=profile,
         stem=doc.get("stem"),
         notes=doc.get("notes", ""),
+        ages={str(k): (int(v[0]), int(v[1])) for k, v in doc.get("ages", {}).items()},
+        translations={str(k): dict(v) for k, v in doc.get("translations", {}).items()},
         declined_codes={
             name: int(o["value"])
             for name, options in doc["scales"].items()
@@ -106,6 +109,21 @@ def _required_when(doc: Mapping[str, Any] | None) -> tuple[tuple[str, ...], froz
     if not doc:
         return None
     return tuple(str(x) for x in doc["items"]), frozenset(int(v) for v in doc["in"])
+
+
+def _age_and_translation_problems(instrument: Instrument, items: Mapping[str, Item]) -> list[str]:
+    """Every instrument names its validated ages (HZ-04: gated by age); translations name real items."""
+    problems = [] if instrument.ages else ["no validated age range (ages)"]
+    for informant, (low, high) in instrument.ages.items():
+        if informant != "*" and informant not in instrument.informants:
+            problems.append(f"ages for unknown informant {informant}")
+        if low > high:
+            problems.append(f"age range {low}-{high} is empty")
+    for language, text in instrument.translations.items():
+        problems += [
+            f"{language} translation names unknown item {x}" for x in text.get("items", {}) if x not in items
+        ]
+    return problems
 
 
 def _check(instrument: Instrument) -> None:
@@ -132,6 +150,7 @@ def _check(instrument: Instrument) -> None:
                 for x in item.required_when[0]
                 if x not in items
             ]
+    problems += _age_and_translation_problems(instrument, items)
     for rule in instrument.flags:
         problems += [f"flag {rule.code} names unknown item {x}" for x in rule.items if x not in items]
         if rule.scale is not None and rule.scale not in codes:

@@ -27,6 +27,8 @@ class Item:
     reverse: bool = False
     required_when: tuple[tuple[str, ...], frozenset[int]] | None = None
     """Required when any of these items has one of these values (the ASQ's item 5)."""
+    confidential: bool = False
+    """Asked of the young person only (suicide items: PHQ-A 9, 12, 13; the ASQ): never on a guardian's page."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,16 @@ class Instrument:
     notes: str = ""
     declined_codes: Mapping[str, int] = field(default_factory=dict)
     """Scale name → the code of its "declined to answer" option, for scales that have one."""
+    ages: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    """Validated age range (whole years, inclusive) per informant form; ``*`` for every form (HZ-04)."""
+    translations: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Language tag → ``{name, stem, items: {id: text}, scales: {scale: {code: label}}}``."""
+
+    def age_range(self, informant: str) -> tuple[int, int] | None:
+        return self.ages.get(informant, self.ages.get("*"))
+
+    def confidential_items(self) -> tuple[str, ...]:
+        return tuple(i.id for i in self.items if i.confidential)
 
     def item(self, item_id: str) -> Item | None:
         return next((i for i in self.items if i.id == item_id), None)

@@ -31,8 +31,8 @@ class Guardian:
     consent_email: bool = False
     consent_sms: bool = False
     quiet_hours: QuietHours | None = None
-    school_liaison: bool = False
-    """Consent scope ``school_liaison``: the school may hear how the child's care is going."""
+    scopes: frozenset[str] = frozenset()
+    """Every consent scope the guardian gave (``questionnaires``, ``school_liaison``, ...)."""
 
     def address(self, channel: str) -> str | None:
         """The address for ``channel`` if the guardian has one and consented to it."""
@@ -57,10 +57,14 @@ class Contacts:
     school: School | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
+    def consented(self, scope: str) -> bool:
+        """Whether any guardian gave this consent scope (as referral asks one guardian to consent)."""
+        return any(scope in g.scopes for g in self.guardians)
+
     @property
     def school_liaison(self) -> bool:
         """Some guardian allowed the clinic to liaise with the school (consent scope ``school_liaison``)."""
-        return any(g.school_liaison for g in self.guardians)
+        return self.consented("school_liaison")
 
 
 def reference(channel: str, address: str) -> str:
@@ -96,7 +100,7 @@ def from_json(doc: Mapping[str, Any]) -> Contacts:
                 consent_email=bool(consent.get("email")),
                 consent_sms=bool(consent.get("sms")),
                 quiet_hours=QuietHours(quiet["start"], quiet["end"], quiet["tz"]) if quiet else None,
-                school_liaison="school_liaison" in (consent.get("scope") or []),
+                scopes=frozenset(map(str, consent.get("scope") or ())),
             )
         )
     school_doc = doc.get("school")

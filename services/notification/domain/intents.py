@@ -18,15 +18,22 @@ from typing import Any
 GUARDIANS, SCHOOL, ONCALL = "guardians", "school", "oncall"
 PERSON_CHANNELS = ("email", "sms")
 SCHOOL_STATUS = {
-    "assessment.triaged": "triaged",
-    "waitlist.entry_added": "waitlisted",
-    "appointment.booked": "booked",
-    "appointment.rescheduled": "rescheduled",
-    "appointment.cancelled": "cancelled",
-    # The no-show policy: the school hears of a missed intake and of the family needing a call.
+    # HZ-13: the school hears coarse statuses only (received, accepted, appointment booked,
+    # attended, discharged). Never a (re-)triage: a band change after a questionnaire would
+    # tell the school what the child disclosed.
+    "waitlist.entry_added": "accepted",
+    "appointment.booked": "appointment_booked",
+    "appointment.attended": "attended",
+}
+SCHOOL_LIAISON = "school_liaison"
+LIAISON_STATUS = {
+    # Only when a guardian consented to school liaison: the appointment's time (so the school
+    # can release the child), a missed intake and the family needing a call.
+    "appointment.rescheduled": "appointment_booked",
     "appointment.no_show": "no_show",
     "waitlist.followup_needed": "followup_needed",
 }
+QUESTIONNAIRES = "questionnaires"
 GUARDIAN_TEMPLATE = {
     "referral.submitted": "referral_received",
     "waitlist.offer_made": "offer_made",
@@ -54,6 +61,10 @@ class Intent:
     channels: tuple[str, ...] = PERSON_CHANNELS
     oncall_key: str | None = None
     """The on-call person (a staff id in NOTIFICATION_ONCALL) when the message is for one person."""
+    needs_consent: str | None = None
+    """A consent scope the recipient needs (HZ-13): guardians who gave it; a school if any guardian did."""
+    liaison_context: Mapping[str, Any] = field(default_factory=dict)
+    """Added to a school's message only when a guardian consented to school liaison."""
 
 
 def _pick(data: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
@@ -71,10 +82,30 @@ def intents_for(name: str, data: Mapping[str, Any]) -> list[Intent]:
         if name == "assessment.questionnaire_requested":
             context = _pick(data, QUESTIONNAIRE_FACTS)
         hospital = data.get("hospital_id")
-        found.append(Intent(GUARDIAN_TEMPLATE[name], GUARDIANS, case_id, context, hospital_id=hospital))
-    if name in SCHOOL_STATUS:
-        context = {"status": SCHOOL_STATUS[name], **_pick(data, ("start", "previous_start"))}
-        found.append(Intent("case_status", SCHOOL, case_id, context, channels=("webhook",)))
+        consent = QUESTIONNAIRES if name == "assessment.questionnaire_requested" else None
+        found.append(
+            Intent(
+                GUARDIAN_TEMPLATE[name],
+                GUARDIANS,
+                case_id,
+                context,
+                hospital_id=hospital,
+                needs_consent=consent,
+            )
+        )
+    if name in SCHOOL_STATUS and data.get("kind", "intake") == "intake":  # follow-ups: liaison detail
+        liaison = _pick(data, ("start",))
+        context = {"status": SCHOOL_STATUS[name]}
+        found.append(
+            Intent("case_status", SCHOOL, case_id, context, channels=("webhook",), liaison_context=liaison)
+        )
+    if name in LIAISON_STATUS:
+        context = {"status": LIAISON_STATUS[name], **_pick(data, ("start",))}
+        found.append(
+            Intent(
+                "case_status", SCHOOL, case_id, context, channels=("webhook",), needs_consent=SCHOOL_LIAISON
+            )
+        )
     if name == "assessment.task_alert":
         # An escalation alerts ONE person: the task's owner (re-alert too) or, on a breach, the
         # second line — not every preferred hospital (HZ-02). assessment.escalated itself sends

@@ -31,24 +31,21 @@ class Resolved:
     secret: str | None = None
 
 
-LIAISON_STATUSES = frozenset({"no_show", "followup_needed"})
-"""School statuses that tell the school how the child's care is going (HZ-10): consent-gated."""
-
-
 def targets(intent: Intent, contacts: Contacts | None, oncall: OnCall | None) -> list[Target]:
     found: dict[tuple[str, str], Target] = {}
     if intent.audience == GUARDIANS and contacts is not None:
         for guardian in contacts.guardians:
+            if intent.needs_consent and intent.needs_consent not in guardian.scopes:
+                continue  # e.g. a questionnaire only to the guardian who agreed to questionnaires
             for channel in intent.channels:
                 address = guardian.address(channel)
                 if address:
                     ref = reference(channel, address)
                     found[(channel, ref)] = Target(channel, ref, mask(channel, address), guardian.language)
     elif intent.audience == SCHOOL and contacts is not None and contacts.school is not None:
-        if intent.context.get("status") in LIAISON_STATUSES and not contacts.school_liaison:
-            return []  # attendance news about the child needs the guardians' school_liaison consent
         school = contacts.school
-        if school.webhook_url and school.webhook_secret:
+        allowed = not intent.needs_consent or contacts.consented(intent.needs_consent)
+        if allowed and school.webhook_url and school.webhook_secret:
             ref = f"school:{school.school_id}"
             found[("webhook", ref)] = Target("webhook", ref, mask("webhook", school.webhook_url), "en")
     elif intent.audience == ONCALL and oncall is not None:
@@ -61,11 +58,20 @@ def targets(intent: Intent, contacts: Contacts | None, oncall: OnCall | None) ->
 
 
 def resolve(
-    audience: str, channel: str, ref: str, contacts: Contacts | None, oncall: OnCall | None
+    audience: str,
+    channel: str,
+    ref: str,
+    contacts: Contacts | None,
+    oncall: OnCall | None,
+    needs_consent: str | None = None,
 ) -> Resolved | None:
     """The current address behind a stored reference, or None if it is gone or consent was withdrawn."""
+    if needs_consent and audience == SCHOOL and (contacts is None or not contacts.consented(needs_consent)):
+        return None
     if audience == GUARDIANS and contacts is not None:
         for guardian in contacts.guardians:
+            if needs_consent and needs_consent not in guardian.scopes:
+                continue
             address = guardian.address(channel)
             if address and reference(channel, address) == ref:
                 return Resolved(address, guardian.language, guardian.quiet_hours)

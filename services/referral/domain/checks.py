@@ -51,3 +51,25 @@ def attendance_errors(week_start: date, now: datetime) -> Errors:
     if week_start > local_today(now):
         return {"week_start": [FUTURE]}
     return {}
+
+
+SHARE = "share_with_hospitals"
+
+
+def sharing_errors(referral: Mapping[str, Any]) -> Errors:
+    """HZ-13: without consent to share with other hospitals, the family names the hospitals it accepts.
+
+    The regional waitlist pools a case across every hospital when the preference list is
+    empty; only a guardian's ``share_with_hospitals`` consent allows that. Otherwise only
+    the named hospitals (and the one that comes to hold the case) ever see it.
+    """
+    guardians = referral.get("guardians") or []
+    hospitals = (referral.get("preferences") or {}).get("hospitals") or []
+    if hospitals or any(SHARE in (g.get("consent") or {}).get("scope", ()) for g in guardians):
+        return {}
+    return {
+        "preferences.hospitals": [
+            "Name at least one hospital: no guardian consented to share_with_hospitals, "
+            "so the case cannot be offered to every hospital in the region."
+        ]
+    }

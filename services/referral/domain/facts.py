@@ -28,6 +28,11 @@ def risk_flags(risk: Mapping[str, bool]) -> list[str]:
     return sorted(flag for flag, present in risk.items() if present)
 
 
+def consent_scopes(guardians: list[Mapping[str, Any]]) -> list[str]:
+    """Every scope at least one guardian consented to: consumers enforce them (HZ-13)."""
+    return sorted({scope for g in guardians for scope in (g.get("consent") or {}).get("scope", ())})
+
+
 def referral_facts(case_id: str, school_id: str, referred_on: str, referral: Mapping[str, Any]) -> dict:
     """The data of referral.submitted / referral.amended (docs/events.md), from a plaintext referral."""
     student = referral["student"]
@@ -38,10 +43,17 @@ def referral_facts(case_id: str, school_id: str, referred_on: str, referral: Map
         "school_id": school_id,
         "referred_on": referred_on,
         "age_band": age_band(date.fromisoformat(student["date_of_birth"]), date.fromisoformat(referred_on)),
+        "age_years": min(
+            max(
+                age_on(date.fromisoformat(student["date_of_birth"]), date.fromisoformat(referred_on)), MIN_AGE
+            ),
+            MAX_AGE,
+        ),
         "grade": student["grade"],
         "district": preferences.get("home_district"),
         "concerns": list(referral["concerns"]),
         "risk_flags": risk_flags(referral["risk_indicators"]),
+        "consent_scopes": consent_scopes(referral.get("guardians") or []),
         "absence": {
             "start": absence["start"],
             "days_missed_last_20": absence["days_missed_last_20"],

@@ -19,7 +19,17 @@ CONCERNS = (
     "screen_use",
     "other",
 )
-RISK_FLAGS = ("self_harm", "suicidal_talk", "not_eating")
+RISK_FLAGS = (
+    "self_harm",
+    "suicidal_talk",
+    "not_eating",
+    "recent_suicide_attempt",
+    "harm_to_others",
+    "safeguarding_disclosure",
+    "psychotic_symptoms",
+    "substance_misuse",
+    "not_eating_or_drinking",
+)
 IMPAIRMENTS = ("sleep", "eating", "withdrawal")
 SCHOOL_ACTIONS = (
     "reduced_timetable",

@@ -24,6 +24,8 @@ from kafka.errors import KafkaError
 from pymongo.database import Database
 
 from services.assessment.bootstrap import build
+from services.assessment.catalogue import load_rules
+from services.assessment.config import AssessmentConfig
 from shared import kafka, topics
 from shared.auth import StaffTokens
 from shared.contracts.registry import check
@@ -38,7 +40,7 @@ from tests.unit.assessment.conftest import referral_data
 pytestmark = pytest.mark.integration
 
 LOGS = ROOT / ".run" / "test-logs"
-RULE_VERSION = "waymark-sr-2025.2"
+RULE_VERSION = load_rules(AssessmentConfig()).version  # table version + configuration hash (HZ-06b)
 WAIT_S = 45.0
 
 

@@ -33,6 +33,7 @@ def referral_data(case_id: str = "case-1", **changes: Any) -> dict[str, Any]:
         "district": "north",
         "concerns": [],
         "risk_flags": [],
+        "consent_scopes": ["questionnaires", "referral", "share_with_hospitals"],
         "absence": {"start": "2025-03-10", "days_missed_last_20": 0, "partial_days_last_20": 0},
         "return_attempts": 0,
         "impairments": [],

@@ -91,7 +91,8 @@ class TestHistoryAndOverride:
         assert {f["code"]: f["points"] for f in first["factors"]} == {
             "exam_year": 6, "failed_return_attempts": 12, "impairment_sleep": 6, "impairment_eating": 6
         }  # fmt: skip
-        assert (first["score"], first["band"], first["rule_version"]) == (30, "P2", "waymark-sr-2025.2")
+        assert (first["score"], first["band"]) == (30, "P2")
+        assert first["rule_version"].startswith("waymark-sr-2025.2+")
         assert (first["by"], first["trigger"]) == ("system", "referral.submitted")
 
     def test_unknown_case_is_404(self, client, clinician):

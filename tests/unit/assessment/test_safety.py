@@ -240,14 +240,14 @@ class TestHz06UnknownCodesNeedReview:
         assert set(vocabulary.IMPAIRMENTS) <= RULES.vocabulary["impairments"]
 
     def test_an_unknown_risk_flag_escalates_and_asks_for_review(self, handle, db):
-        handle(submitted(risk_flags=["harm_to_others"], concerns=["psychosis"]))
+        handle(submitted(risk_flags=["werewolf_sightings"], concerns=["psychosis"]))
         doc = case(db)
         assert doc["band"] == "P1"
         assert doc["needs_review"] is True
         [review] = doc["reviews"]
         assert review == {
             "reason": "unrecognised_codes",
-            "codes": ["concerns:psychosis", "risk_flags:harm_to_others"],
+            "codes": ["concerns:psychosis", "risk_flags:werewolf_sightings"],
             "at": "2025-03-10T09:00:00Z",
             "triage_version": 1,
         }
@@ -265,6 +265,36 @@ class TestHz06UnknownCodesNeedReview:
         handle(submitted())
         handle(amended(impairments=["hallucinations"]))
         assert case(db)["needs_review"] is True
+
+
+NEW_RISKS = {
+    # code: (contact within hours, action) — HZ-07's escalation levels
+    "recent_suicide_attempt": (1, "emergency_evaluation_now"),
+    "harm_to_others": (4, "risk_assessment_today"),
+    "safeguarding_disclosure": (4, "safeguarding_referral"),
+    "psychotic_symptoms": (24, "urgent_psychiatric_assessment"),
+    "substance_misuse": (24, "substance_use_assessment"),
+    "not_eating_or_drinking": (4, "medical_assessment_today"),
+}
+
+
+class TestHz07WiderVocabulary:
+    def test_referral_publishes_every_new_risk_code(self):
+        from services.referral.domain import vocabulary
+        from shared.contracts import referral as contract
+
+        assert set(NEW_RISKS) <= set(vocabulary.RISK_FLAGS)
+        assert set(NEW_RISKS) <= set(contract.RISK_FLAGS)
+
+    @pytest.mark.parametrize(("code", "level"), sorted(NEW_RISKS.items()))
+    def test_each_new_risk_code_escalates_at_its_level(self, handle, db, code, level):
+        handle(submitted(risk_flags=[code]))
+        doc = case(db)
+        assert doc["band"] == "P1" and not doc.get("needs_review")
+        [escalated] = outbox(db, "assessment.escalated")
+        assert escalated["data"]["reasons"] == [code]
+        assert (escalated["data"]["contact_within_hours"], escalated["data"]["action"]) == level
+        assert f"risk_{code}" in {f["code"] for f in doc["triage"][-1]["factors"]}
 
 
 class TestHz12LifetimeAttemptEscalatesOnce:

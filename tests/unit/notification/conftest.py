@@ -70,12 +70,23 @@ class Harness:
         return {"Authorization": f"Bearer {token}"}
 
 
-def contacts(case_id: str = CASE, webhook_url: str | None = "https://school.example/hooks") -> Contacts:
+EVERY_SCOPE = frozenset({"referral", "share_with_hospitals", "questionnaires", "school_liaison"})
+
+
+def contacts(
+    case_id: str = CASE,
+    webhook_url: str | None = "https://school.example/hooks",
+    scopes: frozenset[str] = EVERY_SCOPE,
+    father_scopes: frozenset[str] | None = None,
+) -> Contacts:
     mother = Guardian(
         "mother", "mother@example.com", "+8613800000001", "zh-CN", True, True,
-        QuietHours("21:00", "08:00", "Asia/Shanghai"),
+        QuietHours("21:00", "08:00", "Asia/Shanghai"), scopes,
     )  # fmt: skip
-    father = Guardian("father", "father@example.com", "+8613800000002", "en", True, False)
+    father = Guardian(
+        "father", "father@example.com", "+8613800000002", "en", True, False, None,
+        scopes if father_scopes is None else father_scopes,
+    )  # fmt: skip
     return Contacts(case_id, (mother, father), School("school-9", webhook_url, SECRET))
 
 

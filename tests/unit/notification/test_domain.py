@@ -79,7 +79,8 @@ class TestIntents:
             (GUARDIANS, "appointment_booked"),
             (SCHOOL, "case_status"),
         ]
-        assert found[1].context == {"status": "booked", "start": "2025-09-10T01:00:00Z"}
+        assert found[1].context == {"status": "appointment_booked"}  # coarse (HZ-13)
+        assert found[1].liaison_context == {"start": "2025-09-10T01:00:00Z"}  # only with school_liaison
 
     def test_repeated_no_show_alerts_the_on_call_clinician_and_the_school(self):
         data = {"case_id": "c", "hospital_id": "h1", "reason": "repeated_no_show", "no_show_count": 2}
@@ -90,6 +91,7 @@ class TestIntents:
         ]
         school = next(i for i in found if i.audience == SCHOOL)
         assert school.context == {"status": "followup_needed"}  # no reason, no count: no clinical detail
+        assert school.needs_consent == "school_liaison"
 
     def test_an_escalation_alerts_one_person_through_its_task_and_is_urgent(self):
         escalated = {"case_id": "c", "reasons": ["self_harm"], "hospitals": ["h1", "h2"]}

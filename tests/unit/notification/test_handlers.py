@@ -17,7 +17,7 @@ from shared.inbox import Inbox
 from shared.memory_bus import MemoryBus
 from shared.settings import ConsumerPolicy
 
-from .conftest import ANSWER_URL, CASE, OFFER, booked, event, offer_made
+from .conftest import ANSWER_URL, CASE, EVERY_SCOPE, INVITATION, OFFER, booked, contacts, event, offer_made
 
 
 def states(h) -> dict[tuple[str, str], str]:
@@ -131,7 +131,8 @@ class TestOnCallAndSchools:
         from .conftest import CASE, contacts
 
         base = contacts()
-        guardians = tuple(replace(g, school_liaison=liaison) for g in base.guardians)
+        keep = lambda g: g.scopes if liaison else g.scopes - {"school_liaison"}  # noqa: E731
+        guardians = tuple(replace(g, scopes=keep(g)) for g in base.guardians)
         harness.directory.cases[CASE] = replace(base, guardians=guardians)
         harness.handle(
             event("appointment.no_show", appointment_id="a-1", hospital_id="hosp-a", kind="intake",
@@ -141,18 +142,16 @@ class TestOnCallAndSchools:
         assert statuses == (["no_show"] if liaison else [])  # HZ-10: only what consent allows
 
     def test_school_gets_a_status_webhook_without_personal_data(self, harness):
-        harness.handle(
-            event("assessment.triaged", band="P1", score=80, factors=[{"code": "risk", "points": 50}])
-        )
+        harness.handle(event("waitlist.entry_added", band="P1", score=80, urgent=True))
         (hook,) = harness.webhook.sent
         assert hook.to == "https://school.example/hooks" and hook.secret == "school-secret-123"
         payload = json.loads(hook.body)
         assert (
-            payload["status"] == "triaged"
+            payload["status"] == "accepted"
             and payload["case_id"] == CASE
             and payload["school_id"] == "school-9"
         )
-        assert "band" not in payload and "factors" not in payload
+        assert "band" not in payload and "urgent" not in payload and "score" not in payload
 
     def test_capacity_alert_only_when_critical(self, harness):
         harness.handle(
@@ -163,6 +162,82 @@ class TestOnCallAndSchools:
             event("waitlist.pressure_changed", subject="hosp-a", hospital_id="hosp-a", level="critical")
         )
         assert [m.to for m in harness.email.sent] == ["oncall-a@hospital.example"]
+
+
+def without(scope: str) -> frozenset[str]:
+    return EVERY_SCOPE - {scope}
+
+
+class TestHz13ConsentAndDisclosure:
+    """The school sees coarse statuses only; liaison detail and questionnaires need their consent."""
+
+    def test_a_re_triage_never_reaches_the_school(self, harness):
+        """The hazard: a band change after a child's questionnaire was sent to the school as 'triaged'."""
+        harness.handle(event("assessment.triaged", band="P1", score=80, triage_version=2))
+        assert harness.webhook.sent == []
+
+    @pytest.mark.parametrize(
+        ("e", "status"),
+        [
+            (event("waitlist.entry_added", band="P3"), "accepted"),
+            (booked(), "appointment_booked"),
+            (booked("appointment.attended"), "attended"),
+        ],
+    )
+    def test_only_coarse_statuses_go_to_the_school(self, harness, e, status):
+        harness.directory.cases[CASE] = contacts(scopes=without("school_liaison"))
+        harness.handle(e)
+        (hook,) = harness.webhook.sent
+        payload = json.loads(hook.body)
+        assert payload["status"] == status
+        assert "start" not in payload  # the appointment's time is liaison detail
+
+    def test_with_school_liaison_the_school_also_hears_the_time_and_a_no_show(self, harness):
+        harness.handle(booked())
+        harness.handle(booked("appointment.no_show"))
+        statuses = [json.loads(h.body) for h in harness.webhook.sent]
+        assert [(p["status"], p.get("start")) for p in statuses] == [
+            ("appointment_booked", "2025-09-10T01:00:00Z"),
+            ("no_show", "2025-09-10T01:00:00Z"),
+        ]
+
+    @pytest.mark.parametrize(
+        "e",
+        [
+            booked("appointment.no_show"),
+            booked("appointment.rescheduled", previous_start="2025-09-09T01:00:00Z"),
+            event(
+                "waitlist.followup_needed", hospital_id="hosp-a", reason="repeated_no_show", no_show_count=2
+            ),
+        ],
+    )
+    def test_without_school_liaison_no_no_show_or_follow_up_message_reaches_the_school(self, harness, e):
+        harness.directory.cases[CASE] = contacts(scopes=without("school_liaison"))
+        harness.handle(e)
+        assert harness.webhook.sent == []
+        assert harness.db.deliveries.count_documents({"channel": "webhook"}) == 0
+
+    def test_consent_withdrawn_before_the_send_stops_a_liaison_message(self, harness, clock):
+        harness.webhook.failures = [DeliveryError("http 503")]
+        harness.handle(booked("appointment.no_show"))
+        harness.directory.cases[CASE] = contacts(scopes=without("school_liaison"))
+        clock.advance(hours=2)
+        run_due(harness.db, clock, harness.service_sender())
+        assert harness.webhook.sent == []
+
+    def test_a_questionnaire_goes_only_to_the_guardian_who_agreed_to_questionnaires(self, harness):
+        harness.directory.cases[CASE] = contacts(father_scopes=without("questionnaires"))
+        harness.handle(event("assessment.questionnaire_requested", invitation_id=INVITATION,
+                             due_by="2025-09-10T01:00:00Z", instruments=["sdq"]))  # fmt: skip
+        assert sorted(m.to for m in harness.email.sent) == ["mother@example.com"]
+
+    def test_no_questionnaire_message_without_questionnaires_consent(self, harness):
+        harness.directory.cases[CASE] = contacts(
+            scopes=without("questionnaires"), father_scopes=without("questionnaires")
+        )
+        harness.handle(event("assessment.questionnaire_requested", invitation_id=INVITATION,
+                             due_by="2025-09-10T01:00:00Z", instruments=["sdq"]))  # fmt: skip
+        assert harness.email.sent == [] and harness.sms.sent == []
 
 
 class TestOutcomes:

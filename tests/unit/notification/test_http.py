@@ -96,7 +96,7 @@ def test_school_receives_a_signed_webhook_and_verifies_the_hmac(serve, harness, 
     assert not verify("wrong-secret", headers[SIGNATURE_HEADER], body, now=time.time())
     assert not verify(SECRET, headers[SIGNATURE_HEADER], body + b" ", now=time.time())
     payload = json.loads(body)
-    assert payload["status"] == "booked" and payload["start"] == "2025-09-10T01:00:00Z"
+    assert payload["status"] == "appointment_booked" and payload["start"] == "2025-09-10T01:00:00Z"
     assert headers["X-Waymark-Delivery"] == payload["id"] == doc["_id"]
     assert school.requests[0][2] == body  # a retry sends the same body (receivers dedupe on the id)
 

@@ -107,7 +107,14 @@ class TestQuestionnaireMessage:
 def assessment():
     """The real assessment service on a loopback port, sharing the platform's staff secret."""
     service = build_assessment(
-        Settings(service="assessment", extra={"ASSESSMENT_PUBLIC_BASE_URL": "https://forms.example"}),
+        Settings(
+            service="assessment",
+            extra={
+                "ASSESSMENT_PUBLIC_BASE_URL": "https://forms.example",
+                # guardian links carry parent forms only (HZ-04): the network licenses one
+                "ASSESSMENT_LICENSED_INSTRUMENTS": "sras-r",
+            },
+        ),
         db=mongomock.MongoClient(tz_aware=True)["assessment"],
     )
     server = make_server("127.0.0.1", 0, service.app)
@@ -121,7 +128,8 @@ def assessment():
 def test_the_link_comes_from_assessments_route_with_a_service_token(assessment, clock):
     service, url = assessment
     referral = {
-        "case_id": CASE, "referred_on": "2025-09-01", "risk_flags": [],
+        "case_id": CASE, "referred_on": "2025-09-01", "risk_flags": [], "age_years": 12,
+        "consent_scopes": ["questionnaires"],
         "preferences": {"hospitals": ["hosp-a"]},
     }  # fmt: skip
     service.handlers["referral.submitted"](

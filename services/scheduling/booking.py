@@ -167,8 +167,13 @@ def cancel(ctx: Scheduling, appointment_id: str, reason: str, *, requeue: bool =
     return {**appt, "state": "cancelled", "reason": reason}
 
 
-def reschedule(ctx: Scheduling, appointment_id: str, slot_id: str) -> dict[str, Any]:
+def reschedule(
+    ctx: Scheduling, appointment_id: str, slot_id: str, *, offer_id: str | None = None
+) -> dict[str, Any]:
     """Move a booking; each move of an appointment is decided by the claim ``move:<id>:<n>``.
+
+    With ``offer_id`` the new slot is the one that offer holds (an accepted expedite offer,
+    services/scheduling/expedite.py): its claim passes from the offer to the appointment.
 
     Two schedulers moving one appointment to different slots would otherwise both pass the
     conditional update on FerretDB and emit two ``appointment.rescheduled``. A crash after
@@ -179,7 +184,7 @@ def reschedule(ctx: Scheduling, appointment_id: str, slot_id: str) -> dict[str, 
     if appt["state"] != "booked":
         raise Conflict(f"appointment {appointment_id} is {appt['state']}, not booked")
     moves = int(appt.get("moves", 0))
-    slot = claim(ctx, slot_id, appt["case_id"], appointment_id)
+    slot = claim(ctx, slot_id, appt["case_id"], appointment_id, offer_id)
     changed = f"appointment {appointment_id} changed meanwhile; try again"
     if not claims.try_take(ctx, move_key(appointment_id, moves), slot_id):
         _unclaim(ctx, slot_id, appointment_id)

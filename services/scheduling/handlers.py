@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from services.scheduling import relapse, waitlist
+from services.scheduling import expedite, relapse, waitlist
 from services.scheduling.context import Scheduling
 from shared import topics
 from shared.events import Event
@@ -15,7 +15,7 @@ CONSUMES = [topics.events("assessment"), topics.events("referral")]
 def handlers(ctx: Scheduling) -> dict[str, Callable[[Event], None]]:
     return {
         "assessment.triaged": lambda e: waitlist.on_triaged(ctx, e),
-        "assessment.escalated": lambda e: waitlist.on_escalated(ctx, e),
+        "assessment.escalated": lambda e: expedite.on_escalated(ctx, e),
         "referral.withdrawn": lambda e: waitlist.on_withdrawn(ctx, e),
         "followup.relapse_detected": lambda e: relapse.on_relapse(ctx, e),
     }

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.scheduling import booking, claims, offers
+from services.scheduling import booking, claims, expedite, offers
 from services.scheduling import repository as repo
 from services.scheduling.context import Conflict, NotFound, Scheduling
 
@@ -41,7 +41,10 @@ def accept(ctx: Scheduling, token: str) -> dict[str, Any]:
         raise Conflict(f"this offer is {_state_now(ctx, offer)} and can no longer be accepted")
     claims.take(ctx, f"offer:{offer['_id']}", "accepted", "this offer has already been answered")
     ctx.db.offers.update_one({"_id": offer["_id"]}, {"$set": {"state": "accepted", "answered_at": ctx.now()}})
-    appt = booking.book(ctx, offer["case_id"], offer["slot_id"], by="guardian", offer_id=offer["_id"])
+    if offer.get("reschedules"):  # an escalated family's earlier slot: move its booking (HZ-09)
+        appt = expedite.accept(ctx, offer)
+    else:
+        appt = booking.book(ctx, offer["case_id"], offer["slot_id"], by="guardian", offer_id=offer["_id"])
     ctx.db.offers.update_one({"_id": offer["_id"]}, {"$set": {"appointment_id": appt["_id"]}})
     return appt
 

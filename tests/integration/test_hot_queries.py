@@ -96,6 +96,12 @@ HOT = [
         "scheduling", "waitlist", {"home_hospital": v(7), "state": v(3), "band": v(2)}, "pressure suggestions"
     ),
     Hot("scheduling", "slots", {"_id": v(7)}, "booking reads the slot"),
+    Hot(
+        "scheduling",
+        "slots",
+        {"hospital_id": v(7), "state": v(3), "kind": v(3), "clinic_type": v(5)},
+        "an escalated booking's earlier slot, per eligible hospital (then start range, sorted)",
+    ),
     Hot("scheduling", "claims", {"_id": v(7)}, "who holds a slot, an offer's answer"),
     Hot("scheduling", "offers", {"token_hash": v(7)}, "the guardian answers an offer"),
     Hot("scheduling", "offers", {"_id": v(7)}, "an offer by id"),

@@ -16,7 +16,7 @@ a second worker does nothing; the offer itself takes the family's next offer rou
 the slot's claim, as every offer does (rounds.py, claims.py), so a family never has two
 open offers. No earlier slot (or a round still open) is a signal for a human: the
 counter ``waymark_escalation_expedites_total{outcome="no_slot"}`` (alert
-``EscalatedBookingNotExpedited``), a warning log and the entry's ``expedite`` marker.
+``WaymarkEscalatedBookingNotExpedited``), a warning log and the entry's ``expedite`` marker.
 Residual: a process dying between the claim and the offer leaves the booking as it was
 and no signal; the escalation task (HZ-02) still owns the contact.
 """

@@ -1,8 +1,11 @@
 """One escalation end to end (issue 10, HZ-02), on the stack (separate processes on Kafka + FerretDB)
 and on the embedded platform.
 
-A young person's questionnaire answer shows a risk (PHQ-A item 9), assessment escalates,
-its worker turns the escalation into a task owned by the on-call clinician, notification
+A clinician hands the young person their own private questionnaire link (``POST
+/v1/cases/{id}/questionnaires``, HZ-04); the young person answers it in a real headless
+Chromium and gives a risk answer (PHQ-A item 9), so the page shows crisis lines at once
+and assessment escalates; its worker turns the escalation into a task owned by the
+on-call clinician (not the clinician who made the link), notification
 e-mails that clinician (real SMTP); nobody acknowledges, so at half the (drill) deadline
 the clinician is e-mailed again; the clinician acknowledges, reads the family's contact
 details (through referral) with a reason, and completes the task with an outcome. The
@@ -14,9 +17,10 @@ from __future__ import annotations
 import uuid
 
 import requests
+from playwright.sync_api import Browser
 
 from shared.auth import StaffTokens
-from tests.e2e.conftest import ONCALL, ONCALL_EMAIL, TASK_DEADLINE_S, Platform
+from tests.e2e.conftest import ARTIFACTS, ONCALL, ONCALL_EMAIL, TASK_DEADLINE_S, Platform
 from tests.e2e.steps import issue_school_key, mail_with, refer
 from tests.support.processes import eventually
 
@@ -26,24 +30,46 @@ def as_staff(platform: Platform, who: str, role: str = "clinician") -> dict[str,
     return {"Authorization": f"Bearer {token}"}
 
 
-def test_a_risk_answer_becomes_an_owned_task_re_alerted_acknowledged_and_audited(mailbox, platform):
+def young_persons_link(platform: Platform, case_id: str, clinician: dict[str, str]) -> dict:
+    """The young person's private link (HZ-04), made by a clinician once the case reached assessment."""
+    url = platform.url("assessment", f"/v1/cases/{case_id}/questionnaires")
+
+    def made() -> requests.Response | None:
+        response = requests.post(url, json={"addressed_to": "young_person"}, headers=clinician, timeout=5)
+        return response if response.status_code == 201 else None
+
+    link = eventually(made, timeout=60, what="the case triaged in assessment, then the link made").json()
+    assert link["addressed_to"] == "young_person" and "phq-a" in link["instruments"]
+    return link
+
+
+def young_person_answers_with_a_risk(browser: Browser, platform: Platform, link: dict) -> None:
+    """ "Not at all" everywhere, then PHQ-A item 9 "more than half the days": help shows before sending."""
+    page = browser.new_page()
+    page.goto(link["url"] + "?lang=en")
+    page.wait_for_selector("#form:not([hidden])", timeout=20_000)
+    for question in page.locator("fieldset").all():
+        question.locator("input[type=radio]").first.check()
+    assert page.is_hidden("#crisis")
+    page.check('input[name="phq-a/9"][value="2"]')
+    page.wait_for_selector("#crisis:not([hidden])", timeout=5_000)
+    page.click("#send")
+    page.wait_for_selector("#status.ok", timeout=20_000)
+    assert page.is_visible("#crisis")
+    page.screenshot(path=str(ARTIFACTS / f"escalation-risk-answer-{platform.mode}.png"), full_page=True)
+    page.close()
+
+
+def test_a_risk_answer_becomes_an_owned_task_re_alerted_acknowledged_and_audited(mailbox, platform, browser):
     run = uuid.uuid4().hex[:6]
     school = {"Authorization": f"Bearer {issue_school_key(platform, f'school-{run}')}"}
     case_id = refer(platform, school, run, f"h-{run}", f"guardian-{run}@example.org")
     oncall, colleague = as_staff(platform, ONCALL), as_staff(platform, f"e2e-colleague-{run}")
     assessment = platform.url("assessment")
 
-    # The case reaches assessment over Kafka; the young person's PHQ-A says "more than half the days".
-    responses = {"informant": "child", "responses": {str(n): 0 for n in range(1, 10)} | {"9": 2}}
-    url = f"{assessment}/v1/cases/{case_id}/instruments/phq-a/responses"
-    recorded = eventually(
-        lambda: (
-            (r := requests.post(url, json=responses, headers=colleague, timeout=5)).status_code == 201 and r
-        ),
-        timeout=60,
-        what="the case triaged in assessment, then the PHQ-A recorded",
-    )
-    assert "phq_a_item9_positive" in recorded.json()["flags"]
+    # The case reaches assessment over Kafka; a colleague makes the young person's private link,
+    # and the young person answers it in Chromium with a risk answer.
+    young_person_answers_with_a_risk(browser, platform, young_persons_link(platform, case_id, colleague))
 
     # One task, owned by the on-call clinician (not by whoever recorded the answer).
     def my_task():
@@ -96,4 +122,12 @@ def test_a_risk_answer_becomes_an_owned_task_re_alerted_acknowledged_and_audited
     assert [(e["by"], e["why"]) for e in log["items"]] == [(ONCALL, why)]
     triage = requests.get(f"{assessment}/v1/cases/{case_id}/triage", headers=oncall, timeout=5).json()
     escalation = triage["escalations"][-1]
-    assert escalation["reasons"] and triage["versions"][-1]["band"] == "P1"
+    assert any("phq_a_item9_positive" in reason for reason in escalation["reasons"]), escalation
+    assert triage["versions"][-1]["band"] == "P1"
+    # The answer on record is the young person's own (informant ``child``), made through their link.
+    trajectory = requests.get(
+        f"{assessment}/v1/cases/{case_id}/instruments/phq-a/trajectory", headers=oncall, timeout=5
+    ).json()
+    assert [(p["informant"], "phq_a_item9_positive" in p["flags"]) for p in trajectory["points"]] == [
+        ("child", True)
+    ], trajectory

@@ -14,7 +14,7 @@ Exactly once, on FerretDB's weakest semantics: each escalation event takes the c
 ``expedite:<id derived from the event>`` before it looks for a slot, so a redelivery or
 a second worker does nothing; the offer itself takes the family's next offer round and
 the slot's claim, as every offer does (rounds.py, claims.py), so a family never has two
-open offers. No earlier slot (or a round still open) is a signal for a human: the
+open offers. No earlier slot is a signal for a human: the
 counter ``waymark_escalation_expedites_total{outcome="no_slot"}`` (alert
 ``WaymarkEscalatedBookingNotExpedited``), a warning log and the entry's ``expedite`` marker.
 Residual: a process dying between the claim and the offer leaves the booking as it was
@@ -42,7 +42,7 @@ log = logging.getLogger(__name__)
 SLOTS_PER_HOSPITAL = 50
 """Open slots read per eligible hospital (earliest first); weekday limits filter them after."""
 
-OUTCOMES = ("offered", "no_slot", "within_target", "not_booked", "already_offered", "duplicate")
+OUTCOMES = ("offered", "no_slot", "round_busy", "within_target", "not_booked", "already_offered", "duplicate")
 EXPEDITES = Counter(
     "waymark_escalation_expedites",
     "Escalations of a booked case, by what scheduling did about the booking (HZ-09).",
@@ -67,6 +67,10 @@ def expedite(ctx: Scheduling, case_id: str, *, claim: str) -> str:
         if offer is not None:
             marker |= {"offer_id": offer["_id"], "slot_id": offer["slot_id"], "start": offer["start"]}
         ctx.db.waitlist.update_one({"_id": case_id}, {"$set": {"expedite": marker}})
+    if outcome == "round_busy":
+        log.warning(
+            "escalated case %s: its offer round is busy; no earlier slot offered by %s", case_id, claim
+        )
     if outcome == "no_slot":
         log.warning(
             "escalated case %s is booked after its target and no earlier intake slot is open: "
@@ -93,7 +97,15 @@ def _expedite(ctx: Scheduling, case_id: str, claim: str) -> tuple[str, dict[str,
         return "duplicate", None
     if ctx.db.offers.find_one({"case_id": case_id, "state": "pending", "reschedules": appt["_id"]}):
         return "already_offered", None  # an earlier escalation's offer is still open
-    offer = make_offer(ctx, entry, appt, earlier_slots(ctx, entry, appt), offer_id)
+    slots = earlier_slots(ctx, entry, appt)
+    if not slots:
+        return "no_slot", None
+    n = rounds.next_round(ctx, case_id)
+    if n is None or not rounds.take(ctx, case_id, n, offer_id):
+        # Another escalation of this family is making its offer right now (or a maker died
+        # mid-offer: the residual above). Not a page: the family has, or is getting, an offer.
+        return "round_busy", None
+    offer = make_offer(ctx, entry, appt, slots, offer_id)
     return ("offered", offer) if offer else ("no_slot", None)
 
 
@@ -138,17 +150,13 @@ def earlier_slots(ctx: Scheduling, entry: dict[str, Any], appt: dict[str, Any]) 
 def make_offer(
     ctx: Scheduling, entry: dict[str, Any], appt: dict[str, Any], slots: list[dict[str, Any]], offer_id: str
 ) -> dict[str, Any] | None:
-    """Hold the first of ``slots`` whose claim this offer wins; None when none (or the round is taken).
+    """Hold the first of ``slots`` whose claim this offer wins, in the family's round ``offer_id`` has taken.
 
     Like ``offers.make_offer`` but for a booked family: the entry stays ``booked`` (its
     booking stands until the offer is accepted), so there is no ``waiting → offered`` view.
+    None (the round answered ``void``) when every slot went to someone else meanwhile.
     """
     case_id = entry["_id"]
-    if not slots:
-        return None
-    n = rounds.next_round(ctx, case_id)
-    if n is None or not rounds.take(ctx, case_id, n, offer_id):
-        return None
     slot = next((s for s in slots if claims.try_take(ctx, f"slot:{s['_id']}", offer_id)), None)
     if slot is None:
         rounds.close(ctx, offer_id, "void")

@@ -79,7 +79,9 @@ def test_eight_escalations_of_one_family_at_once_leave_one_open_offer(mongo_db):
     seed_region(mongo_db, ctx.clock, config=CONFIG)
     booked_late(service, ctx, mongo_db, "fam")
     events = [escalated("fam") for _ in range(8)]
+    paged = expedite.EXPEDITES.labels("no_slot")._value.get()
     race(8, lambda k: expedite.on_escalated(ctx, events[k]), Exception)
+    assert expedite.EXPEDITES.labels("no_slot")._value.get() == paged  # the losers are no false page
     assert mongo_db.offers.count_documents({"case_id": "fam", "state": "pending"}) == 1
     assert mongo_db.slots.count_documents({"case_id": "fam", "state": "held"}) == 1
 

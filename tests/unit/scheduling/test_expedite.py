@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.scheduling import booking, calendar_ops, claims, expedite, offers, responses
+from services.scheduling import booking, calendar_ops, claims, expedite, offers, responses, rounds
 from services.scheduling.context import Conflict
 from services.scheduling.domain.geography import DISTRICT_CENTROIDS
 from shared.events import Event, event_type
@@ -221,6 +221,15 @@ class TestExactlyOnce:
         service.handlers["assessment.escalated"](escalated("c1", event_id="e1"))
         service.handlers["assessment.escalated"](escalated("c1", event_id="e2"))
         assert len(pending(db, "c1")) == 1
+
+    def test_an_offer_being_made_by_a_concurrent_escalation_is_not_a_page(self, service, region2, db):
+        booked_at(service, region2, "c1", A_THU_20)
+        # a concurrent escalation's maker has taken the family's next round, its offer not yet written
+        assert rounds.take(region2, "c1", rounds.next_round(region2, "c1"), "their-offer")
+        paged, busy = count("no_slot"), count("round_busy")
+        service.handlers["assessment.escalated"](escalated("c1"))
+        assert pending(db, "c1") == [] and db.slots.find_one({"_id": A_THU_6})["state"] == "open"
+        assert (count("no_slot"), count("round_busy")) == (paged, busy + 1)
 
 
 class TestNoEarlierSlot:

@@ -6,12 +6,13 @@ import contextlib
 import logging
 import socket
 import struct
+import time
 from collections.abc import Sequence
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.coordinator.assignors.range import RangePartitionAssignor
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata
 
 from shared.events import Headers
@@ -124,8 +125,14 @@ class KafkaSource:
         self._consumer.close(autocommit=False)
 
 
-def ensure_topics(bootstrap: str, topics: Sequence[str], partitions: int = 3) -> None:
-    """Create topics up front so the first consumer does not race auto-creation."""
+def ensure_topics(
+    bootstrap: str, topics: Sequence[str], partitions: int = 3, timeout_s: float = 30.0
+) -> None:
+    """Create topics up front, and wait until every partition has a leader.
+
+    A group member that joins before its topic's metadata is out is assigned nothing and
+    does not ask again until its metadata expires (five minutes): the wait closes that race.
+    """
     admin = KafkaAdminClient(bootstrap_servers=bootstrap.split(","), client_id="waymark-admin")
     try:
         existing = set(admin.list_topics())
@@ -134,8 +141,26 @@ def ensure_topics(bootstrap: str, topics: Sequence[str], partitions: int = 3) ->
         if wanted:
             with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(wanted)
+        deadline = time.monotonic() + timeout_s
+        while not _all_led(admin, topics):
+            if time.monotonic() > deadline:
+                raise KafkaTimeoutError(f"topics without partition leaders after {timeout_s:.0f} s: {topics}")
+            time.sleep(0.1)
     finally:
         admin.close()
+
+
+def _all_led(admin: KafkaAdminClient, topics: Sequence[str]) -> bool:
+    try:
+        described = admin.describe_topics(list(topics))
+    except KafkaError:
+        return False
+    return all(
+        t.get("error_code", 0) == 0
+        and t.get("partitions")
+        and all(p.get("leader_id", -1) >= 0 for p in t["partitions"])
+        for t in described
+    )
 
 
 def ping(bootstrap: str, timeout_s: float = 2.0) -> None:

@@ -92,7 +92,7 @@ def test_only_one_of_many_concurrent_attempts_sends(mongo_db):
 def test_worker_consumes_from_kafka_and_publishes_notification_sent(kafka_bootstrap, mongo_db, unique):
     name, source_topic = f"notification-it-{unique}", f"waymark.it-scheduling-{unique}.events"
     settings = kafka_settings(name, kafka_bootstrap=kafka_bootstrap, relay_interval_s=0.05)
-    parts = fakes()
+    parts = fakes(FakeClock(datetime(2025, 9, 1, 4, 0, tzinfo=UTC)))  # noon in Shanghai: nobody's quiet hours
     service = dataclasses.replace(build(settings, db=mongo_db, **parts), consumes=[source_topic])
     kafka.ensure_topics(kafka_bootstrap, [source_topic])
     worker = kafka_worker(service)

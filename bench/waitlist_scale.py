@@ -14,7 +14,10 @@ shape follows the code when it changes. Everything timed goes through public sur
   family region-wide); the offer is made first with POST /v1/waitlist/<id>/offer
   (offer_entry, timed too) and its token read from GET /v1/offers/<id>/link;
 - an idle outbox sweep: the sweeper a worker builds (shared.runtime.Worker) over scheduling's
-  outbox, run once after everything pending was published (to a null bus).
+  outbox, run once after everything pending was published (to a null bus);
+- one new family's ``assessment.triaged`` through scheduling's consumer handler, in this
+  process (entry written, best slot found, offer made when one is free), with its store
+  round trips counted (pymongo command monitoring) and printed per size.
 
 Baseline: one pymongo ``find_one`` by ``_id`` on the same collection (the store's floor).
 Each figure is the median of the repeats at that size (a call slower than 60 s is run
@@ -37,17 +40,18 @@ import urllib.request
 import uuid
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import mongomock
+from pymongo import monitoring
 from pymongo.database import Database
 
 from bench._infra import Infra, bench_port, gunicorn, infra_or_skip, run_dir
 from bench._table import growth_exponent, print_table
 from services import demo
 from services.scheduling import bootstrap as scheduling
-from services.scheduling import pressure_counts
+from services.scheduling import entries, pressure_counts, walks
 from services.scheduling.domain.geography import DISTRICT_CENTROIDS
 from shared import outbox
 from shared.auth import StaffTokens
@@ -63,7 +67,28 @@ SLOW_S = 60.0
 HTTP_TIMEOUT_S = 900.0
 FAILURES: list[str] = []
 OPS = ("find_one by _id (baseline)", "GET /v1/waitlist", "GET /v1/pressure", "offer_entry: POST /v1/waitlist/<id>/offer",
-       "offer_slot: POST /v1/offer-responses/<token>/decline", "idle outbox sweep")  # fmt: skip
+       "offer_slot: POST /v1/offer-responses/<token>/decline", "idle outbox sweep",
+       "triaged event: scheduling's handler")  # fmt: skip
+
+
+class Commands(monitoring.CommandListener):
+    """Counts the store commands sent while ``on``: the round trips of one handled event."""
+
+    def __init__(self) -> None:
+        self.on, self.count = False, 0
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if self.on:
+            self.count += 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+COMMANDS = Commands()
 
 
 class NullBus:
@@ -162,6 +187,7 @@ def clone(template: dict[str, Any], case_id: str, age: timedelta) -> dict[str, A
     doc = rewrite(template)
     for entry in doc.get(outbox.FIELD, []):
         entry["id"] = uuid.uuid4().hex
+    doc.update(entries.derived(doc))  # buckets cut from the new case id
     return doc
 
 
@@ -220,10 +246,12 @@ def measure(
     sweeper: Any,
     offers: Offers,
     ids: list[str],
+    triage: Any,
 ) -> dict[str, list[float]]:
     """Seconds per call for each operation at this size; a failed or very slow call is not repeated."""
     times: dict[str, list[float]] = {op: [] for op in OPS}
     slow: set[str] = set()
+    trips: list[int] = []
 
     def record(op: str, seconds: float) -> None:
         times[op].append(seconds)
@@ -264,12 +292,21 @@ def measure(
             if sweeper.run_once():
                 raise RuntimeError("the sweep was not idle")
             record(OPS[5], time.perf_counter() - started)
+        COMMANDS.count, COMMANDS.on = 0, True
+        started = time.perf_counter()
+        triage()
+        record(OPS[6], time.perf_counter() - started)
+        COMMANDS.on = False
+        trips.append(COMMANDS.count)
     print(
         f"  {size:,} waiting: "
         + ", ".join(
             f"{op.split(':')[0]} {statistics.median(t) * 1000:,.0f} ms" for op, t in times.items() if t
         ),
         flush=True,
+    )
+    print(
+        f"  {size:,} waiting: store round trips per triaged event {statistics.median(trips):.0f}", flush=True
     )
     return times
 
@@ -282,6 +319,7 @@ def main(quick: bool = False) -> None:
     repeats = int(os.environ.get("BENCH_WAITLIST_REPEATS", QUICK_REPEATS if quick else REPEATS))
     results: dict[int, dict[str, list[float]]] = {}
     name = f"bench_waitlist_{uuid.uuid4().hex[:8]}"
+    monitoring.register(COMMANDS)  # before any client exists
     client = infra.mongo()
     try:
         with _scheduling(infra, name) as url:
@@ -291,14 +329,16 @@ def main(quick: bool = False) -> None:
             demo.seed_hospitals(url, scheduler)
             rng = random.Random(2025)
             made = templates(list(db.hospitals.find()), TEMPLATES, rng)
-            sweeper = _sweeper(infra, name)
+            sweeper, service = _sweeper(infra, name)
+            triage = _triage(service.handlers["assessment.triaged"], rng)
             ids: list[str] = []
             offers = Offers(url, scheduler, ids, rng)
             for size in sorted(sizes):
                 rate = grow(db, made, size, ids)
                 pressure_counts.repair(db)  # the clones bypassed the writers: count them, as the worker would
+                walks.repair(db, datetime.now(UTC), prune=False)  # and list their buckets, as it would
                 print(f"  seeded {size:,} waiting entries ({rate:,.0f} documents/s)", flush=True)
-                results[size] = measure(size, repeats, db, url, scheduler, sweeper, offers, ids)
+                results[size] = measure(size, repeats, db, url, scheduler, sweeper, offers, ids, triage)
     finally:
         client.drop_database(name)
         client.close()
@@ -321,7 +361,28 @@ def _sweeper(infra: Infra, database: str) -> Any:
     sweeper = Worker(service, NullBus(), None).sweeper
     assert sweeper is not None
     sweeper.ensure_index()
-    return sweeper
+    return sweeper, service
+
+
+def _triage(handle: Any, rng: random.Random) -> Any:
+    """One new family's ``assessment.triaged`` through scheduling's consumer handler (waitlisted, maybe offered)."""
+
+    def run() -> None:
+        case_id = "c-" + uuid.uuid4().hex[:20]
+        band = rng.choice(["P1", "P2", "P3"])
+        data = {
+            "case_id": case_id,
+            "triage_version": 1,
+            "band": band,
+            "score": rng.randint(10, 95),
+            "target_days": {"P1": 14, "P2": 30, "P3": 105}[band],
+            "referred_on": date.today().isoformat(),
+            "clinic_type": "school_refusal",
+            "constraints": {"home_district": rng.choice(sorted(DISTRICT_CENTROIDS))},
+        }
+        handle(Event(event_type("assessment.triaged"), "/services/assessment", case_id, data))
+
+    return run
 
 
 def _report(results: dict[int, dict[str, list[float]]]) -> None:

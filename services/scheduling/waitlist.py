@@ -72,11 +72,11 @@ def on_triaged(ctx: Scheduling, message: Event) -> None:
             **fields,
         }
         try:
-            entries.insert(ctx, doc, [_added(doc, message)])
+            written = entries.insert(ctx, doc, [_added(doc, message)])
         except DuplicateKeyError:
             existing = ctx.db.waitlist.find_one({"_id": case_id})
         else:
-            offers.offer_entry(ctx, case_id)
+            offers.offer_entry(ctx, case_id, written, hospitals)
             return
     if existing.get("triage_version", 0) >= version or existing.get("state") == "removed":
         return
@@ -96,7 +96,7 @@ def on_triaged(ctx: Scheduling, message: Event) -> None:
         before=existing,
     )
     if state == "waiting":
-        offers.offer_entry(ctx, case_id)
+        offers.offer_entry(ctx, case_id, hospitals=hospitals)
 
 
 def on_escalated(ctx: Scheduling, message: Event) -> None:

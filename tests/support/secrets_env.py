@@ -6,6 +6,7 @@ These values are public and for tests only.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from shared.settings import KAFKA, Settings
@@ -23,4 +24,8 @@ def kafka_settings(service: str, **fields: Any) -> Settings:
     secrets = {k: v for k, v in TEST_SECRETS.items() if k != "WAYMARK_STAFF_TOKEN_SECRET"}
     extra = secrets | dict(fields.pop("extra", {}))
     fields.setdefault("staff_token_secret", TEST_SECRETS["WAYMARK_STAFF_TOKEN_SECRET"])
+    # The broker of this run's port block (as tests/conftest.py), not the default port: publishing
+    # right after a write would otherwise wait for a broker that is not there on every write.
+    port = os.environ.get("KAFKA_PORT", "19092")
+    fields.setdefault("kafka_bootstrap", os.environ.get("KAFKA_BOOTSTRAP", f"127.0.0.1:{port}"))
     return Settings(service=service, mode=KAFKA, extra=extra, **fields)

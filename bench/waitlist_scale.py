@@ -62,6 +62,7 @@ from shared.settings import KAFKA, Settings
 SIZES, QUICK_SIZES = (1000, 10_000, 100_000), (500, 2000)
 REPEATS, QUICK_REPEATS = 5, 3
 TEMPLATES = 64
+CLONES = random.Random(64)
 CHUNK = 2000
 SLOW_S = 60.0
 HTTP_TIMEOUT_S = 900.0
@@ -165,11 +166,12 @@ def templates(hospitals: list[dict[str, Any]], count: int, rng: random.Random) -
     return made
 
 
-def clone(template: dict[str, Any], case_id: str, age: timedelta) -> dict[str, Any]:
-    """The template under a new case id, every instant in it moved ``age`` into the past.
+def clone(template: dict[str, Any], case_id: str, age: timedelta, rng: random.Random) -> dict[str, Any]:
+    """The template under a new case id and a referral date, score and instants of its own.
 
-    Moving the instants spreads the seeded entries over past weeks, as a real waitlist's are,
-    as a real waitlist's are.
+    Moving the instants and the referral date spreads the seeded entries over past weeks, and a
+    fresh score over the band's range, as a real waitlist's are (64 templates cloned as they were
+    would put every family on one of 64 (referral date, score) pairs).
     """
     old = template["_id"]
 
@@ -187,7 +189,11 @@ def clone(template: dict[str, Any], case_id: str, age: timedelta) -> dict[str, A
     doc = rewrite(template)
     for entry in doc.get(outbox.FIELD, []):
         entry["id"] = uuid.uuid4().hex
-    doc.update(entries.derived(doc))  # buckets cut from the new case id
+    referred = date.today() - timedelta(days=rng.randint(0, 120))
+    doc["referred_on"] = referred.isoformat()
+    doc["target_date"] = (referred + timedelta(days=int(doc.get("target_days") or 30))).isoformat()
+    doc["score"] = rng.randint(10, 95)
+    doc.update(entries.derived(doc))  # sort keys, counts bucket and walk buckets of the new values
     return doc
 
 
@@ -199,7 +205,7 @@ def grow(db: Database, made: list[dict[str, Any]], target: int, ids: list[str]) 
         for _ in range(min(CHUNK, target - len(ids))):
             case_id = "c-" + uuid.uuid4().hex[:20]
             age = timedelta(days=1 + random.random() * 120)
-            batch.append(clone(made[len(ids) % len(made)], case_id, age))
+            batch.append(clone(made[len(ids) % len(made)], case_id, age, CLONES))
             ids.append(case_id)
         db.waitlist.insert_many(batch, ordered=False)
         added += len(batch)

@@ -140,13 +140,19 @@ def best_slot_for_entry(
     return min(candidates, key=rank)
 
 
-def make_offer(ctx: Scheduling, entry: dict[str, Any], slot: dict[str, Any], by: str = "auto") -> dict | None:
-    """Hold ``slot`` for ``entry``; None when someone else took either first."""
+def make_offer(
+    ctx: Scheduling, entry: dict[str, Any], slot: dict[str, Any], by: str = "auto", fresh: bool = False
+) -> dict | None:
+    """Hold ``slot`` for ``entry``; None when someone else took either first.
+
+    ``fresh``: the entry was inserted just now, so it has had no offer round: round 0 is taken
+    without reading the family's rounds (if one existed after all, taking it fails: None).
+    """
     offer_id = uuid.uuid4().hex
     now = ctx.now()
     if slot.get("state", "open") != "open":
         return None
-    n = rounds.next_round(ctx, entry["_id"])
+    n = 0 if fresh else rounds.next_round(ctx, entry["_id"])
     if n is None or not rounds.take(ctx, entry["_id"], n, offer_id):
         return None  # the family has an open offer, or another maker won this round
     if not claims.try_take(ctx, f"slot:{slot['_id']}", offer_id):
@@ -242,11 +248,13 @@ def offer_entry(
     case_id: str,
     entry: dict[str, Any] | None = None,
     hospitals: list[Hospital] | None = None,
+    fresh: bool = False,
 ) -> dict | None:
     """A family joined (or rejoined) the list: offer the best open slot, if any is free.
 
     ``entry`` (the family's document as just written, waiting) and ``hospitals`` spare the
-    first attempt its reads; a retry after a lost race re-reads the entry.
+    first attempt its reads, ``fresh`` (the entry was just inserted) its round read; a retry
+    after a lost race re-reads the entry.
     """
     for attempt in range(5):
         if attempt or entry is None or entry.get("state") != "waiting":
@@ -254,7 +262,7 @@ def offer_entry(
         slot = best_slot_for_entry(ctx, entry, hospitals) if entry else None
         if slot is None:
             return None
-        offer = make_offer(ctx, entry, slot)
+        offer = make_offer(ctx, entry, slot, fresh=fresh and not attempt)
         if offer is not None:
             return offer
     return None

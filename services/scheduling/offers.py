@@ -268,6 +268,18 @@ def offer_entry(
     return None
 
 
+def anyone_waiting(ctx: Scheduling) -> bool:
+    """Whether some family waits: the first entry of each band's waiting walk (a few bucket reads).
+
+    Not ``find_one({"state": "waiting"})``: on FerretDB that fetches every waiting row.
+    """
+    memo: dict[str, list[str]] = {}
+    return any(
+        next(walks.walk(ctx.db, "priority", "waiting", band, memo=memo), None) is not None
+        for band in (*BANDS, None)
+    )
+
+
 def fill_open_slots(ctx: Scheduling, limit: int = 200) -> int:
     """Offer open intake slots, earliest first, until no one waiting can use them.
 
@@ -277,7 +289,7 @@ def fill_open_slots(ctx: Scheduling, limit: int = 200) -> int:
     unusable slots costs one query per group, not one per slot; a slot others passed on
     proves nothing about the group, so it is not remembered.
     """
-    if ctx.db.waitlist.find_one({"state": "waiting"}, {"_id": 1}) is None:
+    if not anyone_waiting(ctx):
         return 0
     made = 0
     normal_from = earliest_start(ctx, False)

@@ -174,16 +174,19 @@ def _listed(db: Database, up: str, memo: dict[str, list[str]]) -> list[str]:
 def repair(db: Database, now: datetime, prune: bool = True) -> dict[str, int]:
     """List every occupied bucket; with ``prune``, drop directory documents of empty ones.
 
-    One aggregation per order (``$group`` by bucket). A bucket that looks empty is deleted and
+    One pass over the entries' bucket fields (O(list), in the worker every ``PRESSURE_REPAIR_S``;
+    FerretDB reads every row for any aggregation too). A bucket that looks empty is deleted and
     then re-read: an entry written into it meanwhile gets its documents back at once (the
     writer inserted them first, before its entry, so a delete can only race a writer that found
     them present; that writer's entry is seen by the re-read, or by the next repair).
     """
     used: dict[str, str] = {}
-    for sort in WIDTHS:
-        for row in db.waitlist.aggregate([{"$group": {"_id": f"${field(sort)}", "n": {"$sum": 1}}}]):
-            if isinstance(row["_id"], str):
-                used[row["_id"]] = sort
+    projection = {"_id": 0, **dict.fromkeys(FIELDS, 1)}
+    for doc in db.waitlist.find({}, projection).batch_size(2000):  # one pass (the store reads every row)
+        for sort in WIDTHS:
+            token = doc.get(field(sort))
+            if isinstance(token, str):
+                used[token] = sort
     listed = {d["_id"] for d in db[DIRECTORY].find({}, {"_id": 1})}
     docs = [
         d for token, sort in used.items() for d in _directory_docs(token, sort, now) if d["_id"] not in listed

@@ -207,3 +207,13 @@ class TestOpenSlotWeeks:
         days = [date(2026, 12, 20) + timedelta(days=n) for n in range(0, 60, 3)]
         weeks = [repo.week_of(d) for d in days]
         assert weeks == sorted(weeks) and repo.week_of(date(2027, 1, 1)) == "2026-W53"
+
+
+class TestAnyoneWaiting:
+    def test_the_fill_guard_sees_waiting_families_only(self, service, ctx, db, small):
+        db.slots.update_many({}, {"$set": {"state": "closed"}})
+        assert not offers.anyone_waiting(ctx)
+        service.handlers["assessment.triaged"](triaged("c-only", "P3"))
+        assert offers.anyone_waiting(ctx)
+        db.waitlist.update_one({"_id": "c-only"}, {"$set": {"state": "offered"}})  # as an offer writes it
+        assert not offers.anyone_waiting(ctx) and offers.fill_open_slots(ctx) == 0

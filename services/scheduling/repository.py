@@ -59,6 +59,29 @@ INDEXES: dict[str, list[Index]] = {
 }
 
 
+OBSOLETE_INDEXES: dict[str, list[str]] = {
+    # The waitlist's lane and candidate indexes before the walks (services/scheduling/walks.py):
+    # nothing queries them any more, and each costs every entry write.
+    "waitlist": [
+        *(f"state_1_eligible_hospitals_1_band_1_sort_keys.{sort}_1" for sort in SORTS),
+        *(f"state_1_band_1_sort_keys.{sort}_1" for sort in SORTS),
+        "offer_candidates",
+    ],
+}
+
+
+def drop_obsolete_indexes(db: Database) -> list[str]:
+    """Drop indexes earlier versions declared and no query uses; returns the names dropped."""
+    dropped = []
+    for collection, names in OBSOLETE_INDEXES.items():
+        present = set(db[collection].index_information())
+        for name in names:
+            if name in present:
+                db[collection].drop_index(name)
+                dropped.append(name)
+    return dropped
+
+
 def aware(value: datetime) -> datetime:
     """Stores hand back naive UTC unless tz_aware; make every instant aware UTC."""
     return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -217,3 +217,20 @@ class TestAnyoneWaiting:
         assert offers.anyone_waiting(ctx)
         db.waitlist.update_one({"_id": "c-only"}, {"$set": {"state": "offered"}})  # as an offer writes it
         assert not offers.anyone_waiting(ctx) and offers.fill_open_slots(ctx) == 0
+
+
+def test_indexes_of_the_lanes_before_the_walks_are_dropped_at_start(db, clock):
+    from services.scheduling.bootstrap import build
+    from shared.settings import Settings
+
+    db.waitlist.create_index([("state", 1), ("band", 1), ("sort_keys.priority", 1)])
+    db.waitlist.create_index(
+        [("state", 1), ("eligible_hospitals", 1), ("clinic_type", 1)], name="offer_candidates"
+    )
+    assert {"state_1_band_1_sort_keys.priority_1", "offer_candidates"} <= set(db.waitlist.index_information())
+    build(
+        Settings(service="scheduling"), db=db, clock=clock, config=Config(offer_secret="x"), run_duties=False
+    )
+    names = set(db.waitlist.index_information())
+    assert not names & {"state_1_band_1_sort_keys.priority_1", "offer_candidates"}
+    assert "walk_priority_1_state_1_eligible_hospitals_1_sort_keys.priority_1" in names

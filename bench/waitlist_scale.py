@@ -14,7 +14,10 @@ shape follows the code when it changes. Everything timed goes through public sur
   family region-wide); the offer is made first with POST /v1/waitlist/<id>/offer
   (offer_entry, timed too) and its token read from GET /v1/offers/<id>/link;
 - an idle outbox sweep: the sweeper a worker builds (shared.runtime.Worker) over scheduling's
-  outbox, run once after everything pending was published (to a null bus).
+  outbox, run once after everything pending was published (to a null bus);
+- one new family's ``assessment.triaged`` through scheduling's consumer handler, in this
+  process (entry written, best slot found, offer made when one is free), with its store
+  round trips counted (pymongo command monitoring) and printed per size.
 
 Baseline: one pymongo ``find_one`` by ``_id`` on the same collection (the store's floor).
 Each figure is the median of the repeats at that size (a call slower than 60 s is run
@@ -37,17 +40,18 @@ import urllib.request
 import uuid
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import mongomock
+from pymongo import monitoring
 from pymongo.database import Database
 
 from bench._infra import Infra, bench_port, gunicorn, infra_or_skip, run_dir
 from bench._table import growth_exponent, print_table
 from services import demo
 from services.scheduling import bootstrap as scheduling
-from services.scheduling import pressure_counts
+from services.scheduling import entries, pressure_counts, walks
 from services.scheduling.domain.geography import DISTRICT_CENTROIDS
 from shared import outbox
 from shared.auth import StaffTokens
@@ -58,12 +62,34 @@ from shared.settings import KAFKA, Settings
 SIZES, QUICK_SIZES = (1000, 10_000, 100_000), (500, 2000)
 REPEATS, QUICK_REPEATS = 5, 3
 TEMPLATES = 64
+CLONES = random.Random(64)
 CHUNK = 2000
 SLOW_S = 60.0
 HTTP_TIMEOUT_S = 900.0
 FAILURES: list[str] = []
 OPS = ("find_one by _id (baseline)", "GET /v1/waitlist", "GET /v1/pressure", "offer_entry: POST /v1/waitlist/<id>/offer",
-       "offer_slot: POST /v1/offer-responses/<token>/decline", "idle outbox sweep")  # fmt: skip
+       "offer_slot: POST /v1/offer-responses/<token>/decline", "idle outbox sweep",
+       "triaged event: scheduling's handler")  # fmt: skip
+
+
+class Commands(monitoring.CommandListener):
+    """Counts the store commands sent while ``on``: the round trips of one handled event."""
+
+    def __init__(self) -> None:
+        self.on, self.count = False, 0
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if self.on:
+            self.count += 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+COMMANDS = Commands()
 
 
 class NullBus:
@@ -140,11 +166,12 @@ def templates(hospitals: list[dict[str, Any]], count: int, rng: random.Random) -
     return made
 
 
-def clone(template: dict[str, Any], case_id: str, age: timedelta) -> dict[str, Any]:
-    """The template under a new case id, every instant in it moved ``age`` into the past.
+def clone(template: dict[str, Any], case_id: str, age: timedelta, rng: random.Random) -> dict[str, Any]:
+    """The template under a new case id and a referral date, score and instants of its own.
 
-    Moving the instants spreads the seeded entries over past weeks, as a real waitlist's are,
-    as a real waitlist's are.
+    Moving the instants and the referral date spreads the seeded entries over past weeks, and a
+    fresh score over the band's range, as a real waitlist's are (64 templates cloned as they were
+    would put every family on one of 64 (referral date, score) pairs).
     """
     old = template["_id"]
 
@@ -162,6 +189,11 @@ def clone(template: dict[str, Any], case_id: str, age: timedelta) -> dict[str, A
     doc = rewrite(template)
     for entry in doc.get(outbox.FIELD, []):
         entry["id"] = uuid.uuid4().hex
+    referred = date.today() - timedelta(days=rng.randint(0, 120))
+    doc["referred_on"] = referred.isoformat()
+    doc["target_date"] = (referred + timedelta(days=int(doc.get("target_days") or 30))).isoformat()
+    doc["score"] = rng.randint(10, 95)
+    doc.update(entries.derived(doc))  # sort keys, counts bucket and walk buckets of the new values
     return doc
 
 
@@ -173,7 +205,7 @@ def grow(db: Database, made: list[dict[str, Any]], target: int, ids: list[str]) 
         for _ in range(min(CHUNK, target - len(ids))):
             case_id = "c-" + uuid.uuid4().hex[:20]
             age = timedelta(days=1 + random.random() * 120)
-            batch.append(clone(made[len(ids) % len(made)], case_id, age))
+            batch.append(clone(made[len(ids) % len(made)], case_id, age, CLONES))
             ids.append(case_id)
         db.waitlist.insert_many(batch, ordered=False)
         added += len(batch)
@@ -220,10 +252,12 @@ def measure(
     sweeper: Any,
     offers: Offers,
     ids: list[str],
+    triage: Any,
 ) -> dict[str, list[float]]:
     """Seconds per call for each operation at this size; a failed or very slow call is not repeated."""
     times: dict[str, list[float]] = {op: [] for op in OPS}
     slow: set[str] = set()
+    trips: list[int] = []
 
     def record(op: str, seconds: float) -> None:
         times[op].append(seconds)
@@ -264,12 +298,21 @@ def measure(
             if sweeper.run_once():
                 raise RuntimeError("the sweep was not idle")
             record(OPS[5], time.perf_counter() - started)
+        COMMANDS.count, COMMANDS.on = 0, True
+        started = time.perf_counter()
+        triage()
+        record(OPS[6], time.perf_counter() - started)
+        COMMANDS.on = False
+        trips.append(COMMANDS.count)
     print(
         f"  {size:,} waiting: "
         + ", ".join(
             f"{op.split(':')[0]} {statistics.median(t) * 1000:,.0f} ms" for op, t in times.items() if t
         ),
         flush=True,
+    )
+    print(
+        f"  {size:,} waiting: store round trips per triaged event {statistics.median(trips):.0f}", flush=True
     )
     return times
 
@@ -282,6 +325,7 @@ def main(quick: bool = False) -> None:
     repeats = int(os.environ.get("BENCH_WAITLIST_REPEATS", QUICK_REPEATS if quick else REPEATS))
     results: dict[int, dict[str, list[float]]] = {}
     name = f"bench_waitlist_{uuid.uuid4().hex[:8]}"
+    monitoring.register(COMMANDS)  # before any client exists
     client = infra.mongo()
     try:
         with _scheduling(infra, name) as url:
@@ -291,14 +335,16 @@ def main(quick: bool = False) -> None:
             demo.seed_hospitals(url, scheduler)
             rng = random.Random(2025)
             made = templates(list(db.hospitals.find()), TEMPLATES, rng)
-            sweeper = _sweeper(infra, name)
+            sweeper, service = _sweeper(infra, name)
+            triage = _triage(service.handlers["assessment.triaged"], rng)
             ids: list[str] = []
             offers = Offers(url, scheduler, ids, rng)
             for size in sorted(sizes):
                 rate = grow(db, made, size, ids)
                 pressure_counts.repair(db)  # the clones bypassed the writers: count them, as the worker would
+                walks.repair(db, datetime.now(UTC), prune=False)  # and list their buckets, as it would
                 print(f"  seeded {size:,} waiting entries ({rate:,.0f} documents/s)", flush=True)
-                results[size] = measure(size, repeats, db, url, scheduler, sweeper, offers, ids)
+                results[size] = measure(size, repeats, db, url, scheduler, sweeper, offers, ids, triage)
     finally:
         client.drop_database(name)
         client.close()
@@ -321,7 +367,28 @@ def _sweeper(infra: Infra, database: str) -> Any:
     sweeper = Worker(service, NullBus(), None).sweeper
     assert sweeper is not None
     sweeper.ensure_index()
-    return sweeper
+    return sweeper, service
+
+
+def _triage(handle: Any, rng: random.Random) -> Any:
+    """One new family's ``assessment.triaged`` through scheduling's consumer handler (waitlisted, maybe offered)."""
+
+    def run() -> None:
+        case_id = "c-" + uuid.uuid4().hex[:20]
+        band = rng.choice(["P1", "P2", "P3"])
+        data = {
+            "case_id": case_id,
+            "triage_version": 1,
+            "band": band,
+            "score": rng.randint(10, 95),
+            "target_days": {"P1": 14, "P2": 30, "P3": 105}[band],
+            "referred_on": date.today().isoformat(),
+            "clinic_type": "school_refusal",
+            "constraints": {"home_district": rng.choice(sorted(DISTRICT_CENTROIDS))},
+        }
+        handle(Event(event_type("assessment.triaged"), "/services/assessment", case_id, data))
+
+    return run
 
 
 def _report(results: dict[int, dict[str, list[float]]]) -> None:

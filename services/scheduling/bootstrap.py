@@ -7,7 +7,7 @@ from pymongo.database import Database
 from services.scheduling import api, duties, handlers
 from services.scheduling.config import Clock, Config, system_clock
 from services.scheduling.context import Scheduling
-from services.scheduling.repository import INDEXES
+from services.scheduling.repository import INDEXES, drop_obsolete_indexes
 from shared import health, store
 from shared.auth import StaffTokens
 from shared.http import create_app
@@ -31,6 +31,7 @@ def build(
 ) -> Service:
     db = db if db is not None else store.connect(settings)
     store.ensure_indexes(db, INDEXES)
+    drop_obsolete_indexes(db)
     ctx = Scheduling(
         db=db,
         config=config

@@ -136,3 +136,26 @@ def materialise(ctx: Scheduling, days: int | None = None) -> int:
             created += exc.details.get("nInserted", 0)
     ctx.db.meta.update_one({"_id": "materialise"}, {"$set": {"at": ctx.now()}}, upsert=True)
     return created
+
+
+WEEKS_BACKFILLED = "slot_weeks"
+
+
+def backfill_weeks(ctx: Scheduling) -> int:
+    """Give slots made before the ``week`` field theirs (offers find open slots by week); once per store.
+
+    One streaming pass over the slots without it; run by the counts' writer on its first pass.
+    """
+    if ctx.db.meta.find_one({"_id": WEEKS_BACKFILLED}, {"_id": 1}) is not None:
+        return 0
+    done = 0
+    for doc in ctx.db.slots.find({"week": {"$exists": False}}, {"day": 1, "start": 1}).batch_size(500):
+        day = (
+            date.fromisoformat(doc["day"])
+            if doc.get("day")
+            else repo.aware(doc["start"]).astimezone(ctx.config.tz).date()
+        )
+        ctx.db.slots.update_one({"_id": doc["_id"]}, {"$set": {"week": repo.week_of(day)}})
+        done += 1
+    ctx.db.meta.update_one({"_id": WEEKS_BACKFILLED}, {"$set": {"at": ctx.now(), "slots": done}}, upsert=True)
+    return done

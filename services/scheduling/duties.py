@@ -19,6 +19,7 @@ from services.scheduling import (
     pressure_ops,
     repository,
     responses,
+    walks,
 )
 from services.scheduling.context import Scheduling
 
@@ -85,7 +86,8 @@ def count_step(ctx: Scheduling, lease: Lease) -> dict[str, int] | None:
     done = {"moves": pressure_counts.apply(ctx.db)}
     last = (ctx.db.meta.find_one({"_id": REPAIRED}) or {}).get("at")
     if last is None or repository.aware(last) + timedelta(seconds=ctx.config.pressure_repair_s) <= ctx.now():
-        done["backfilled"] = entries.backfill(ctx)
+        done["backfilled"] = entries.backfill(ctx) + calendar_ops.backfill_weeks(ctx)
+        done["walks"] = walks.repair(ctx.db, ctx.now())["listed"]
         done["repaired"] = pressure_counts.repair(ctx.db)
         ctx.db.meta.update_one({"_id": REPAIRED}, {"$set": {"at": ctx.now()}}, upsert=True)
     return done

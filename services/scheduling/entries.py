@@ -12,6 +12,9 @@ Three fields are derived from an entry and written by the same update that chang
 * ``pressure_key``: the running-aggregate bucket the family is counted in, or None when
   it is not queued. After the write, a move from the old key to the new one is journaled
   for the counts' single writer (services/scheduling/pressure_counts.py).
+* ``walk_<sort>``: per list order, the small equality bucket the entry sits in, so pages and
+  offer candidates are read bucket by bucket (services/scheduling/walks.py). The directory
+  documents of a new bucket are inserted before the write.
 
 Writes that cannot change any of them (``waiting`` ↔ ``offered``, markers) stay plain
 ``update_one`` calls: both states are queued, and no derived field reads anything else.
@@ -25,7 +28,7 @@ from typing import Any
 
 from pymongo.results import UpdateResult
 
-from services.scheduling import pressure_counts
+from services.scheduling import pressure_counts, walks
 from services.scheduling import repository as repo
 from services.scheduling.context import Scheduling
 from services.scheduling.domain.geography import travel_km
@@ -83,7 +86,8 @@ def pressure_key(doc: Mapping[str, Any]) -> str | None:
 
 
 def derived(doc: Mapping[str, Any]) -> dict[str, Any]:
-    return {"sort_keys": sort_keys(doc), KEY: pressure_key(doc)}
+    keys = sort_keys(doc)
+    return {"sort_keys": keys, KEY: pressure_key(doc), **walks.tokens(doc, keys)}
 
 
 def _applied(doc: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
@@ -95,11 +99,16 @@ def _applied(doc: Mapping[str, Any], update: Mapping[str, Any]) -> dict[str, Any
     return after
 
 
-def insert(ctx: Scheduling, doc: dict[str, Any], events: Sequence[Event] = ()) -> None:
-    """Insert a new entry with its events (DuplicateKeyError as from ``insert_one``) and count it."""
+def insert(ctx: Scheduling, doc: dict[str, Any], events: Sequence[Event] = ()) -> dict[str, Any]:
+    """Insert a new entry with its events (DuplicateKeyError as from ``insert_one``) and count it.
+
+    Returns the document as written (with its derived fields).
+    """
     doc = {**doc, **derived(doc)}
+    walks.ensure(ctx.db, doc, None, ctx.now())
     ctx.writes.insert_one(ctx.db.waitlist, doc, events)
     pressure_counts.move(ctx.db, None, doc[KEY], ctx.now())
+    return doc
 
 
 def update(
@@ -121,6 +130,7 @@ def update(
         if before is None:
             return None
     fields = derived(_applied(before, change))
+    walks.ensure(ctx.db, fields, before, ctx.now())
     update = {**change, "$set": {**change.get("$set", {}), **fields}}
     result = ctx.writes.update_one(ctx.db.waitlist, query, update, events, doc_id=before["_id"])
     if result.matched_count:
@@ -129,6 +139,7 @@ def update(
 
 
 BACKFILLED = "waitlist_derived_fields"
+WALKS_BACKFILLED = "waitlist_walk_fields"
 
 
 def backfill(ctx: Scheduling, batch: int = 500) -> int:
@@ -138,7 +149,7 @@ def backfill(ctx: Scheduling, batch: int = 500) -> int:
     has found nothing left, then marked done in ``meta``.
     """
     if ctx.db.meta.find_one({"_id": BACKFILLED}, {"_id": 1}) is not None:
-        return 0
+        return backfill_walks(ctx)
     hospitals = repo.hospitals(ctx.db)
     done, last = 0, ""
     while True:
@@ -153,4 +164,19 @@ def backfill(ctx: Scheduling, batch: int = 500) -> int:
             break
         last = found[-1]["_id"]
     ctx.db.meta.update_one({"_id": BACKFILLED}, {"$set": {"at": ctx.now(), "entries": done}}, upsert=True)
+    return done + backfill_walks(ctx)
+
+
+def backfill_walks(ctx: Scheduling) -> int:
+    """Give entries written with sort keys but before the walk fields their buckets; once per store.
+
+    The entries' directory documents are then written by ``walks.repair``, which the caller runs
+    next (duties.count_step); until then those entries are missing from pages and offers.
+    """
+    if ctx.db.meta.find_one({"_id": WALKS_BACKFILLED}, {"_id": 1}) is not None:
+        return 0
+    done = walks.backfill(ctx.db, lambda doc: walks.tokens(doc, doc.get("sort_keys") or sort_keys(doc)))
+    ctx.db.meta.update_one(
+        {"_id": WALKS_BACKFILLED}, {"$set": {"at": ctx.now(), "entries": done}}, upsert=True
+    )
     return done

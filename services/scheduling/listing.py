@@ -1,13 +1,12 @@
-"""Keyset pages over the waitlist: every query an index range, whatever the list's length.
+"""Keyset pages over the waitlist: every query a small equality match, whatever the list's length.
 
-A page is read in *lanes*: one lane per combination of the equality filters (state,
-band, and hospital when the caller is scoped), each lane a range ``sort_keys.<sort> >
-<cursor>`` on an index whose keys are exactly those equalities followed by the sort key
-(``repository.INDEXES``), sorted and limited by the store. Lanes are merged in key order
-here; at most ``limit + 1`` entries per lane are ever read, so a page costs
-O(lanes x limit), never O(list). Omitted filters become lanes (any band = P1, P2, P3
-and none; ``all`` states = each state), which keeps every query an equality prefix
-rather than relying on the store to merge ``$in`` branches for a sort.
+A page is read in *lanes*: one lane per state and band (any band = P1, P2, P3 and none;
+``all`` states = each state). Each lane is a walk over its equality buckets in the sort's
+order (services/scheduling/walks.py): the store only ever matches one bucket (a handful of
+families) and sorts and limits that. A caller scoped to hospitals adds the hospital filter to
+each bucket read (one hospital: an equality; several: ``$in`` on the bucket's rows). Lanes
+are merged in key order here; at most ``limit + 1`` entries are read past the buckets
+skipped by the cursor, so a page costs O(lanes x (days + buckets read)), never O(list).
 
 The cursor is the last returned entry's sort key (unique: it ends with the case id),
 base64url-encoded with its sort's name. Entries added after it in the order appear on
@@ -25,7 +24,7 @@ from typing import Any
 
 from pymongo.database import Database
 
-MIN_BATCH = 16
+from services.scheduling import walks
 
 
 class BadCursor(ValueError):
@@ -50,15 +49,13 @@ def decode(sort: str, token: str) -> str:
 def lanes(
     states: Sequence[str], bands: Sequence[str | None], hospitals: Sequence[str] | None
 ) -> list[dict[str, Any]]:
-    """The equality filter of every lane; ``hospitals`` None means region-wide (no hospital filter)."""
-    found = []
-    for state in states:
-        for band in bands:
-            if hospitals is None:
-                found.append({"state": state, "band": band})
-            else:
-                found += [{"state": state, "eligible_hospitals": h, "band": band} for h in hospitals]
-    return found
+    """The filter of every lane; ``hospitals`` None means region-wide (no hospital filter)."""
+    if hospitals is not None and not hospitals:
+        return []
+    scope: dict[str, Any] = {}
+    if hospitals is not None:
+        scope["eligible_hospitals"] = hospitals[0] if len(hospitals) == 1 else {"$in": list(hospitals)}
+    return [{"state": state, "band": band, **scope} for state in states for band in bands]
 
 
 def page(
@@ -67,21 +64,17 @@ def page(
     """Up to ``limit`` entries after ``after`` in ``sort`` order, and the key to continue from (None at the end)."""
     if not filters:
         return [], None
-    field = f"sort_keys.{sort}"
-    batch = max(MIN_BATCH, -(-(limit + 1) // len(filters)))
-    cursors = [
-        db.waitlist.find({**lane, field: {"$gt": after or ""}})
-        .sort(field, 1)
-        .limit(limit + 1)
-        .batch_size(batch)
-        for lane in filters
-    ]
+    memo: dict[str, list[str]] = {}
+    walkers = []
+    for lane in filters:
+        extra = {k: v for k, v in lane.items() if k not in ("state", "band")}
+        walkers.append(walks.walk(db, sort, lane["state"], lane["band"], extra, after=after, memo=memo))
     items: list[dict[str, Any]] = []
     last = None
-    for doc in heapq.merge(*cursors, key=lambda d: d["sort_keys"][sort]):
+    for doc in heapq.merge(*walkers, key=lambda d: d["sort_keys"][sort]):
         key = doc["sort_keys"][sort]
         if key == last:
-            continue  # one family reached through two of the caller's hospitals
+            continue  # the same family twice (never expected: one lane per state and band)
         if len(items) == limit:
             return items, last
         items.append(doc)

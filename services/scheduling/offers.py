@@ -13,21 +13,23 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import heapq
 import hmac
+import itertools
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from services.scheduling import claims, rounds
+from services.scheduling import claims, rounds, walks
 from services.scheduling import repository as repo
 from services.scheduling.context import Scheduling
 from services.scheduling.domain.geography import travel_km
+from services.scheduling.domain.model import BANDS, Hospital
 from services.scheduling.outgoing import event
 
 SLOT_SCAN = 500
-CANDIDATES = 20
-"""Families read per candidate query; more pages only if all of them fail."""
+"""Open slots read per week (a week of the region's intake sessions is far fewer)."""
 
 
 def token_for(ctx: Scheduling, offer_id: str) -> str:
@@ -49,63 +51,86 @@ def earliest_start(ctx: Scheduling, urgent: bool) -> Any:
 
 
 def candidates(ctx: Scheduling, slot: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Families who may take this slot, in fair order, read a page of ``CANDIDATES`` at a time.
+    """Families who may take this slot, in fair order, read one small bucket at a time.
 
-    One index (``offer_candidates``: state, eligible hospital, clinic type, then the fair
-    order's sort key) serves the equalities and the order. A slot too soon for a normal hold
-    is for urgent families only: their keys start with "0", so that is a range on the same
-    key. Weekday limits and families who passed on the slot are filters on the fetched
-    documents: those ahead in the order who fail them are read in vain (the residual cost).
+    The waiting lanes of each band are walked in priority order (services/scheduling/walks.py),
+    each bucket read with the slot's hospital and clinic type as equalities, and merged. A slot
+    too soon for a normal hold is for urgent families only: their keys start with "0", so that
+    is a bound on the walk. Weekday limits and families who passed on the slot are filters on
+    the bucket's rows: those ahead in the order who fail them are read in vain (the residual cost).
     """
     start = repo.aware(slot["start"])
     urgent_ok, normal_ok = start >= earliest_start(ctx, True), start >= earliest_start(ctx, False)
-    order: dict[str, Any] = {}  # urgent families' keys start with "0", the others' with "1"
+    after, before = None, None  # urgent families' keys start with "0", the others' with "1"
     if not normal_ok:
         if not urgent_ok:
             return
-        order["$lt"] = "1"
+        before = "1"
     elif not urgent_ok:
-        order["$gte"] = "1"
-    query: dict[str, Any] = {
-        "state": "waiting",
+        after = "0~"  # after every "0|..." key
+    extra: dict[str, Any] = {
         "eligible_hospitals": slot["hospital_id"],
         "clinic_type": slot["clinic_type"],
         "$or": [{"constraints.weekdays": {"$exists": False}}, {"constraints.weekdays": slot["weekday"]}],
     }
     if slot.get("passed_by"):
-        query["_id"] = {"$nin": list(slot["passed_by"])}
-    while True:
-        if order:
-            query["sort_keys.priority"] = order
-        found = list(ctx.db.waitlist.find(query).sort("sort_keys.priority", 1).limit(CANDIDATES))
-        yield from found
-        if len(found) < CANDIDATES:
-            return
-        order = {**order, "$gt": found[-1]["sort_keys"]["priority"]}
+        extra["_id"] = {"$nin": list(slot["passed_by"])}
+    memo: dict[str, list[str]] = {}
+    lanes = [
+        walks.walk(ctx.db, "priority", "waiting", band, extra, after=after, before=before, memo=memo)
+        for band in (*BANDS, None)
+    ]
+    yield from heapq.merge(*lanes, key=lambda d: d["sort_keys"]["priority"])
 
 
-def best_slot_for_entry(ctx: Scheduling, entry: dict[str, Any]) -> dict[str, Any] | None:
-    """The earliest open intake slot the family accepts; nearer hospital breaks ties on the same day."""
+def open_slots(ctx: Scheduling, query: dict[str, Any], first: datetime) -> Iterator[dict[str, Any]]:
+    """Open intake slots matching ``query`` from ``first`` on, in start order, one local week at a time.
+
+    Each read is an equality on the slot's ``week`` (plus state, kind and ``query``'s equalities),
+    so the store matches one week's open slots, never the whole horizon.
+    """
+    last = ctx.today() + timedelta(days=ctx.config.horizon_days + 7)
+    day = repo.aware(first).astimezone(ctx.config.tz).date()
+    while day <= last:
+        found = {
+            "state": "open",
+            "kind": "intake",
+            "week": repo.week_of(day),
+            **query,
+            "start": {"$gte": first},
+        }
+        yield from ctx.db.slots.find(found).sort("start", 1).limit(SLOT_SCAN)
+        day += timedelta(days=7)
+
+
+def best_slot_for_entry(
+    ctx: Scheduling, entry: dict[str, Any], hospitals: list[Hospital] | None = None
+) -> dict[str, Any] | None:
+    """The earliest open intake slot the family accepts; nearer hospital breaks ties on the same day.
+
+    Walks weeks forward (``open_slots``) and stops at the first week holding a slot the family
+    accepts: the earliest day is in it.
+    """
     eligible = entry.get("eligible_hospitals") or []
     if not eligible:
         return None
     query = {
-        "state": "open",
-        "kind": "intake",
         "clinic_type": entry.get("clinic_type", "school_refusal"),
         "hospital_id": {"$in": eligible},
-        "start": {"$gte": earliest_start(ctx, bool(entry.get("urgent")))},
         "_id": {"$nin": entry.get("passed_slots", [])},
     }
     weekdays = (entry.get("constraints") or {}).get("weekdays") or []
-    candidates = [
-        s
-        for s in ctx.db.slots.find(query).sort("start", 1).limit(SLOT_SCAN)
-        if not weekdays or s["weekday"] in weekdays
-    ]
+    candidates: list[dict[str, Any]] = []
+    week = None
+    for s in open_slots(ctx, query, earliest_start(ctx, bool(entry.get("urgent")))):
+        if week is not None and s["week"] != week:
+            break
+        if not weekdays or s["weekday"] in weekdays:
+            candidates.append(s)
+            week = s["week"]
     if not candidates:
         return None
-    locations = {h.id: h.location for h in repo.hospitals(ctx.db)}
+    locations = {h.id: h.location for h in (repo.hospitals(ctx.db) if hospitals is None else hospitals)}
     home = (entry.get("constraints") or {}).get("home_district")
 
     def rank(slot: dict[str, Any]) -> tuple:
@@ -115,13 +140,19 @@ def best_slot_for_entry(ctx: Scheduling, entry: dict[str, Any]) -> dict[str, Any
     return min(candidates, key=rank)
 
 
-def make_offer(ctx: Scheduling, entry: dict[str, Any], slot: dict[str, Any], by: str = "auto") -> dict | None:
-    """Hold ``slot`` for ``entry``; None when someone else took either first."""
+def make_offer(
+    ctx: Scheduling, entry: dict[str, Any], slot: dict[str, Any], by: str = "auto", fresh: bool = False
+) -> dict | None:
+    """Hold ``slot`` for ``entry``; None when someone else took either first.
+
+    ``fresh``: the entry was inserted just now, so it has had no offer round: round 0 is taken
+    without reading the family's rounds (if one existed after all, taking it fails: None).
+    """
     offer_id = uuid.uuid4().hex
     now = ctx.now()
     if slot.get("state", "open") != "open":
         return None
-    n = rounds.next_round(ctx, entry["_id"])
+    n = 0 if fresh else rounds.next_round(ctx, entry["_id"])
     if n is None or not rounds.take(ctx, entry["_id"], n, offer_id):
         return None  # the family has an open offer, or another maker won this round
     if not claims.try_take(ctx, f"slot:{slot['_id']}", offer_id):
@@ -212,36 +243,59 @@ def _offer(ctx: Scheduling, slot: dict[str, Any]) -> tuple[dict | None, bool]:
     return None, True
 
 
-def offer_entry(ctx: Scheduling, case_id: str) -> dict | None:
-    """A family joined (or rejoined) the list: offer the best open slot, if any is free."""
-    for _ in range(5):
-        entry = ctx.db.waitlist.find_one({"_id": case_id, "state": "waiting"})
-        slot = best_slot_for_entry(ctx, entry) if entry else None
+def offer_entry(
+    ctx: Scheduling,
+    case_id: str,
+    entry: dict[str, Any] | None = None,
+    hospitals: list[Hospital] | None = None,
+    fresh: bool = False,
+) -> dict | None:
+    """A family joined (or rejoined) the list: offer the best open slot, if any is free.
+
+    ``entry`` (the family's document as just written, waiting) and ``hospitals`` spare the
+    first attempt its reads, ``fresh`` (the entry was just inserted) its round read; a retry
+    after a lost race re-reads the entry.
+    """
+    for attempt in range(5):
+        if attempt or entry is None or entry.get("state") != "waiting":
+            entry = ctx.db.waitlist.find_one({"_id": case_id, "state": "waiting"})
+        slot = best_slot_for_entry(ctx, entry, hospitals) if entry else None
         if slot is None:
             return None
-        offer = make_offer(ctx, entry, slot)
+        offer = make_offer(ctx, entry, slot, fresh=fresh and not attempt)
         if offer is not None:
             return offer
     return None
 
 
+def anyone_waiting(ctx: Scheduling) -> bool:
+    """Whether some family waits: the first entry of each band's waiting walk (a few bucket reads).
+
+    Not ``find_one({"state": "waiting"})``: on FerretDB that fetches every waiting row.
+    """
+    memo: dict[str, list[str]] = {}
+    return any(
+        next(walks.walk(ctx.db, "priority", "waiting", band, memo=memo), None) is not None
+        for band in (*BANDS, None)
+    )
+
+
 def fill_open_slots(ctx: Scheduling, limit: int = 200) -> int:
     """Offer open intake slots, earliest first, until no one waiting can use them.
 
-    Linear in the slots read: one indexed slot query, then per slot one candidate query
-    (limited) and the offer's writes. Slots no family could take are remembered per
+    Linear in the slots read: one slot query per week, then per slot a candidate walk
+    (a few small bucket reads) and the offer's writes. Slots no family could take are remembered per
     (hospital, clinic type, weekday, urgent-only) for the rest of the pass, so a run of
     unusable slots costs one query per group, not one per slot; a slot others passed on
     proves nothing about the group, so it is not remembered.
     """
-    if ctx.db.waitlist.find_one({"state": "waiting"}, {"_id": 1}) is None:
+    if not anyone_waiting(ctx):
         return 0
     made = 0
     normal_from = earliest_start(ctx, False)
     nobody: set[tuple[str, str, str, bool]] = set()
     first = min(earliest_start(ctx, True), normal_from)
-    query = {"state": "open", "kind": "intake", "start": {"$gte": first}}
-    for slot in ctx.db.slots.find(query).sort("start", 1).limit(limit * 5):
+    for slot in itertools.islice(open_slots(ctx, {}, first), limit * 5):
         if made >= limit:
             break
         group = (

@@ -3,7 +3,8 @@
 Collections: hospitals, sessions, holidays, slots, waitlist, offers, appointments,
 claims (unique-key decisions, services/scheduling/claims.py), pressure (last published level per hospital and band),
 pressure_counts and pressure_moves (queued families per hospital, band and bucket, and the journal
-of moves its one writer folds in: services/scheduling/pressure_counts.py) and meta (duty bookkeeping).
+of moves its one writer folds in: services/scheduling/pressure_counts.py), waitlist_walk (the directory
+of the waitlist's equality buckets: services/scheduling/walks.py) and meta (duty bookkeeping).
 Every write that changes state and emits events is one ``update_one``/``insert_one``
 with the events in the document's outbox; uniqueness rests on indexes below.
 """
@@ -26,22 +27,22 @@ INDEXES: dict[str, list[Index]] = {
     "slots": [
         Index([("hospital_id", 1), ("start", 1), ("clinic_type", 1)], unique=True, name="slot_key"),
         Index([("state", 1), ("kind", 1), ("start", 1)]),
+        # Open intake slots of one local week (offers.open_slots): best_slot_for_entry, fill_open_slots.
+        Index(
+            [("week", 1), ("state", 1), ("kind", 1), ("clinic_type", 1), ("start", 1)], name="open_by_week"
+        ),
     ],
     "waitlist": [
-        # GET /v1/waitlist lanes (services/scheduling/listing.py): equalities, then the sort key.
+        # One bucket of a lane, in its order (services/scheduling/walks.py): GET /v1/waitlist and
+        # offer candidates; the hospital, when filtered, and the rest are read from the bucket's rows.
         *(
-            Index([("state", 1), ("eligible_hospitals", 1), ("band", 1), (f"sort_keys.{sort}", 1)])
+            Index([(f"walk_{sort}", 1), ("state", 1), ("eligible_hospitals", 1), (f"sort_keys.{sort}", 1)])
             for sort in SORTS
-        ),
-        *(Index([("state", 1), ("band", 1), (f"sort_keys.{sort}", 1)]) for sort in SORTS),
-        # offer_slot's candidates for one slot, in fair order (services/scheduling/offers.py).
-        Index(
-            [("state", 1), ("eligible_hospitals", 1), ("clinic_type", 1), ("sort_keys.priority", 1)],
-            name="offer_candidates",
         ),
         # Pressure suggestions: one pressured hospital's queue of one band, in fair order.
         Index([("home_hospital", 1), ("state", 1), ("band", 1), ("sort_keys.priority", 1)]),
     ],
+    "waitlist_walk": [Index([("up", 1)])],
     "offers": [
         Index([("token_hash", 1)], unique=True, name="offer_token"),
         Index([("state", 1), ("hold_until", 1)]),
@@ -58,6 +59,29 @@ INDEXES: dict[str, list[Index]] = {
 }
 
 
+OBSOLETE_INDEXES: dict[str, list[str]] = {
+    # The waitlist's lane and candidate indexes before the walks (services/scheduling/walks.py):
+    # nothing queries them any more, and each costs every entry write.
+    "waitlist": [
+        *(f"state_1_eligible_hospitals_1_band_1_sort_keys.{sort}_1" for sort in SORTS),
+        *(f"state_1_band_1_sort_keys.{sort}_1" for sort in SORTS),
+        "offer_candidates",
+    ],
+}
+
+
+def drop_obsolete_indexes(db: Database) -> list[str]:
+    """Drop indexes earlier versions declared and no query uses; returns the names dropped."""
+    dropped = []
+    for collection, names in OBSOLETE_INDEXES.items():
+        present = set(db[collection].index_information())
+        for name in names:
+            if name in present:
+                db[collection].drop_index(name)
+                dropped.append(name)
+    return dropped
+
+
 def aware(value: datetime) -> datetime:
     """Stores hand back naive UTC unless tz_aware; make every instant aware UTC."""
     return value if value.tzinfo else value.replace(tzinfo=UTC)
@@ -65,6 +89,12 @@ def aware(value: datetime) -> datetime:
 
 def iso(value: datetime) -> str:
     return aware(value).astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def week_of(day: date) -> str:
+    """A local day's ISO week, ``YYYY-Www``: sorts like the weeks, the equality bucket of a slot."""
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
 
 
 def hospital_from_doc(doc: dict[str, Any]) -> Hospital:
@@ -143,6 +173,7 @@ def slot_to_doc(slot: Slot, now: datetime) -> dict[str, Any]:
         "end": slot.end,
         "weekday": slot.weekday,
         "day": slot.day.isoformat(),
+        "week": week_of(slot.day),
         "state": "open",
         "passed_by": [],
         "created_at": now,

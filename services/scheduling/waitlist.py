@@ -61,23 +61,25 @@ def on_triaged(ctx: Scheduling, message: Event) -> None:
         "triage_version": version,
         "updated_at": ctx.now(),
     }
-    existing = ctx.db.waitlist.find_one({"_id": case_id})
-    if existing is None:
-        doc = {
-            "_id": case_id,
-            "state": "waiting",
-            "urgent": False,
-            "passed_slots": [],
-            "created_at": ctx.now(),
-            **fields,
-        }
-        try:
-            entries.insert(ctx, doc, [_added(doc, message)])
-        except DuplicateKeyError:
-            existing = ctx.db.waitlist.find_one({"_id": case_id})
-        else:
-            offers.offer_entry(ctx, case_id)
+    # Insert first: a new family is the common case (one round trip fewer than reading first);
+    # the unique _id sends a redelivery, a re-triage or an escalated placeholder to the update.
+    doc = {
+        "_id": case_id,
+        "state": "waiting",
+        "urgent": False,
+        "passed_slots": [],
+        "created_at": ctx.now(),
+        **fields,
+    }
+    try:
+        written = entries.insert(ctx, doc, [_added(doc, message)])
+    except DuplicateKeyError:
+        existing = ctx.db.waitlist.find_one({"_id": case_id})
+        if existing is None:  # removed between the two (entries are never deleted today)
             return
+    else:
+        offers.offer_entry(ctx, case_id, written, hospitals, fresh=True)
+        return
     if existing.get("triage_version", 0) >= version or existing.get("state") == "removed":
         return
     if existing.get("urgent_target") and existing["urgent_target"] < fields["target_date"]:
@@ -96,7 +98,7 @@ def on_triaged(ctx: Scheduling, message: Event) -> None:
         before=existing,
     )
     if state == "waiting":
-        offers.offer_entry(ctx, case_id)
+        offers.offer_entry(ctx, case_id, hospitals=hospitals)
 
 
 def on_escalated(ctx: Scheduling, message: Event) -> None:

@@ -83,14 +83,28 @@ HOT = [
     Hot(
         "scheduling",
         "waitlist",
-        {"state": v(3), "eligible_hospitals": v(7), "band": v(2), "sort_keys.priority": {"$gt": ""}},
-        "a waitlist page (cursor and sort applied to the matching rows)",
+        {"walk_priority": v(7), "state": v(3), "sort_keys.priority": {"$gt": ""}},
+        "one bucket of a waitlist page (sort and cursor applied to the bucket's rows)",
+    ),
+    Hot("scheduling", "waitlist", {"walk_breach_date": v(7), "state": v(3)}, "a page by breach date"),
+    Hot(
+        "scheduling",
+        "waitlist",
+        {"walk_referred_on": v(7), "state": v(3), "eligible_hospitals": v(7)},
+        "a hospital's page by referral date",
     ),
     Hot(
         "scheduling",
         "waitlist",
-        {"state": v(3), "eligible_hospitals": v(7), "clinic_type": v(5)},
-        "offer_slot's candidates",
+        {"walk_priority": v(7), "state": v(3), "eligible_hospitals": v(7), "clinic_type": v(5)},
+        "offer candidates: one bucket of a band's waiting families",
+    ),
+    Hot("scheduling", "waitlist_walk", {"up": v(7)}, "the days of a lane, the buckets of a day"),
+    Hot(
+        "scheduling",
+        "slots",
+        {"week": v(7), "state": v(3), "kind": v(2), "clinic_type": v(5)},
+        "open intake slots of one week (best slot for a new family, filling slots)",
     ),
     Hot(
         "scheduling", "waitlist", {"home_hospital": v(7), "state": v(3), "band": v(2)}, "pressure suggestions"

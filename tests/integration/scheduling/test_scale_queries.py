@@ -15,7 +15,16 @@ from datetime import date, timedelta
 
 import pytest
 
-from services.scheduling import booking, duties, entries, offers, pressure_counts, pressure_ops
+from services.scheduling import (
+    booking,
+    duties,
+    entries,
+    listing,
+    offers,
+    pressure_counts,
+    pressure_ops,
+    walks,
+)
 from services.scheduling import repository as repo
 from services.scheduling.bootstrap import build
 from services.scheduling.config import Config
@@ -24,7 +33,7 @@ from services.scheduling.domain.model import QUEUED
 from services.scheduling.seed import seed_region
 from tests.support.concurrency import race
 from tests.support.secrets_env import kafka_settings
-from tests.support.waitlist import ORDERS, escalate, oracle_counts, stored_counts, triage
+from tests.support.waitlist import ORDERS, escalate, oracle_counts, stored_counts, triage, withdraw
 from tests.unit.scheduling.conftest import SECRET, Clock, auth, triaged
 
 pytestmark = pytest.mark.integration
@@ -182,7 +191,39 @@ def test_concurrent_writers_lose_no_count_on_the_real_store(scheduling, mongo_db
     bucket = (False, date(2025, 2, 1), date(2025, 3, 3))
     assert pressure_counts.read(mongo_db, ["bch"], ["P2"])["bch"]["P2"] == {bucket: 40}
     writer = duties.Lease()
-    assert duties.count_step(ctx, writer) == {"moves": 40, "backfilled": 0, "repaired": 0}
+    assert duties.count_step(ctx, writer) == {"moves": 40, "backfilled": 0, "walks": 0, "repaired": 0}
     assert mongo_db.pressure_counts.find_one({"_id": "bch|P2"})["buckets"] == {"n:2025-02-01:2025-03-03": 40}
     assert mongo_db.pressure_moves.count_documents({}) == 0
     assert mongo_db.waitlist.count_documents({"state": {"$in": list(QUEUED)}, "home_hospital": "bch"}) == 40
+
+
+def test_walk_directory_backfill_and_repair_on_the_real_store(scheduling, mongo_db):
+    """Unique-insert duplicates, ``$group`` by the bucket fields and the prune's re-read on FerretDB."""
+    service, ctx = scheduling
+    mongo_db.slots.update_many({}, {"$set": {"state": "closed"}})
+    rng = random.Random(13)
+    for _ in range(20):
+        triage(service, rng, f"c-{rng.getrandbits(32):08x}")
+    legacy = [d["_id"] for d in mongo_db.waitlist.find({"state": "waiting"}, {"_id": 1})][:5]
+    mongo_db.waitlist.update_many({"_id": {"$in": legacy}}, {"$unset": dict.fromkeys(walks.FIELDS, "")})
+    mongo_db[walks.DIRECTORY].delete_many({})
+    assert entries.backfill_walks(ctx) == 5
+    assert walks.repair(mongo_db, ctx.now())["listed"] > 0
+    for sort, order in ORDERS.items():
+        lanes = listing.lanes(["waiting"], ["P1", "P2", "P3", None], None)
+        got = [d["_id"] for d in listing.page(mongo_db, sort, lanes, None, 100)[0]]
+        want = sorted(
+            mongo_db.waitlist.find({"state": "waiting"}), key=lambda d, o=order: o({**d, "id": d["_id"]})
+        )
+        assert got == [d["_id"] for d in want], sort
+    assert walks.repair(mongo_db, ctx.now()) == {"listed": 0, "pruned": 0}
+    for case in legacy:
+        withdraw(service, case)
+    assert walks.repair(mongo_db, ctx.now())["pruned"] > 0
+    lanes = listing.lanes(["waiting", "removed"], ["P1", "P2", "P3", None], None)
+    got = [d["_id"] for d in listing.page(mongo_db, "referred_on", lanes, None, 100)[0]]
+    want = sorted(
+        mongo_db.waitlist.find({"state": {"$in": ["waiting", "removed"]}}),
+        key=lambda d: d["sort_keys"]["referred_on"],
+    )
+    assert got == [d["_id"] for d in want] and set(legacy) <= set(got)

@@ -26,6 +26,7 @@ from services.scheduling import (
     pressure_counts,
     pressure_ops,
     responses,
+    walks,
 )
 from services.scheduling import repository as repo
 from services.scheduling.config import Config
@@ -324,7 +325,12 @@ class TestPressureCounts:
             )
         writer, other = duties.Lease(), duties.Lease()
         first = duties.count_step(ctx, writer)
-        assert first == {"moves": 0, "backfilled": 3, "repaired": 0}  # the backfill journaled the three
+        assert first == {
+            "moves": 0,
+            "backfilled": 3,
+            "walks": 0,
+            "repaired": 0,
+        }  # journaled and listed the three
         assert duties.count_step(ctx, other) is None  # one writer per lease window
         assert duties.count_step(ctx, writer) == {"moves": 3}  # folded; no repair before it is due
         assert db.meta.find_one({"_id": entries.BACKFILLED})["entries"] == 3
@@ -334,7 +340,7 @@ class TestPressureCounts:
         page = listing.page(db, "priority", listing.lanes(["waiting"], ["P2"], None), None, 10)[0]
         assert [d["_id"] for d in page] == ["old0", "old1", "old2"]
         clock.advance(seconds=ctx.config.pressure_repair_s)
-        assert duties.count_step(ctx, other) == {"moves": 0, "backfilled": 0, "repaired": 0}  # a new window
+        assert duties.count_step(ctx, other) == {"moves": 0, "backfilled": 0, "walks": 0, "repaired": 0}
         assert duties.count_step(ctx, writer) is None
         clock.advance(seconds=duties.LEASE_S)
         assert duties.count_step(ctx, writer) == {"moves": 0}  # the next window, first come
@@ -442,7 +448,7 @@ class TestOfferCandidates:
         self, service, ctx, db, small, monkeypatch
     ):
         db.slots.update_many({}, {"$set": {"state": "closed"}})
-        monkeypatch.setattr(offers, "CANDIDATES", 4)
+        monkeypatch.setattr(walks, "BATCH", 4)  # keyset within a bucket, too
         for n in range(11):
             service.handlers["assessment.triaged"](
                 triaged(f"tue-{n:02d}", "P1", referred_on="2025-01-01", constraints={"weekdays": ["tue"]})

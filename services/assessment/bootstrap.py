@@ -13,10 +13,10 @@ from services.assessment.config import AssessmentConfig
 from services.assessment.followup import FollowUp
 from services.assessment.handlers import build_handlers
 from services.assessment.measurement import Measurement
+from services.assessment.policies import POLICIES
 from services.assessment.questionnaires import Questionnaires
 from services.assessment.repository import INDEXES, CaseRepository
-from shared import health, store, topics
-from shared.auth import StaffTokens
+from shared import auth, health, store, topics
 from shared.http import create_app
 from shared.outbox import Outbox
 from shared.service import Service
@@ -53,7 +53,7 @@ def build(
         outbox,
     )
     deps = api.Api(
-        StaffTokens(settings.staff_token_secret),
+        auth.for_service(settings, db),
         casework,
         measurement,
         followup,
@@ -68,7 +68,9 @@ def build(
         blueprints=api.blueprints(deps),
         pages=[pages.pages()],
         checks=health.checks(settings, db),
+        trusted_origins=settings.trusted_origins,
     )
+    auth.install_policies(app, deps.tokens, POLICIES)
     return Service(
         settings=settings,
         db=db,

@@ -136,6 +136,7 @@ async function renderDeadLetters(services) {
 async function refresh() {
   try {
     const res = await fetch("/api/overview");
+    if (res.status === 401) { window.location.assign("/"); return; }  // signed out or token expired
     const data = await res.json();
     const now = Date.now();
     renderServices(data.services, now);

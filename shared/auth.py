@@ -34,7 +34,7 @@ from pymongo import ASCENDING
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from shared.http import require_same_origin
+from shared.http import UNSAFE_METHODS, require_same_origin
 from shared.settings import Settings
 
 SCHOOL_KEY_PREFIX = "wm_school_"
@@ -251,7 +251,7 @@ def require_staff(tokens: StaffTokens, *roles: str, cookie: str | None = None) -
         token = bearer_token()
         if token is None and cookie:
             token = request.cookies.get(cookie) or None
-            if token is not None:
+            if token is not None and request.method in UNSAFE_METHODS:
                 require_same_origin(strict=True)
         try:
             principal = tokens.verify(token) if token else None

@@ -64,7 +64,6 @@ def test_the_page_and_its_assets_are_served(probe_url):
     assert client.get("/assets/console.js").status_code == 200
 
 
-
 ROUTES = [
     ("GET", "/api/overview"),
     ("GET", "/api/dead-letters/assessment"),
@@ -84,7 +83,9 @@ def test_every_api_route_refuses_callers_without_an_operator_token(console, meth
     assert console.open(path, method=method).status_code == 401
     assert console.open(path, method=method, headers=operator(ttl_s=1, hospitals=("*",))).status_code != 401
     scheduler = StaffTokens(Settings.staff_token_secret).issue("s", "scheduler")
-    assert console.open(path, method=method, headers={"Authorization": f"Bearer {scheduler}"}).status_code == 403
+    assert (
+        console.open(path, method=method, headers={"Authorization": f"Bearer {scheduler}"}).status_code == 403
+    )
     assert console.open(path, method=method, headers=operator(("h1",))).status_code == 403
 
 

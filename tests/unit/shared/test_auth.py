@@ -164,3 +164,15 @@ def test_staff_routes_answer_401_for_missing_expired_or_revoked_tokens(app, revo
     assert client.get("/staff", headers={"Authorization": f"Bearer {good}"}).status_code == 401
     scheduler = tokens.issue("s", "scheduler")
     assert client.get("/staff", headers={"Authorization": f"Bearer {scheduler}"}).status_code == 403
+
+
+def test_a_token_is_not_trusted_while_revocations_cannot_be_read(app, revocations, monkeypatch):
+    from pymongo.errors import ServerSelectionTimeoutError
+
+    def down(*_args, **_kwargs):
+        raise ServerSelectionTimeoutError("store down")
+
+    monkeypatch.setattr(revocations.collection, "find_one", down)
+    good = StaffTokens(SECRET).issue("op", "operator")
+    response = app.test_client().get("/staff", headers={"Authorization": f"Bearer {good}"})
+    assert response.status_code == 503 and response.headers["Retry-After"] == "5"

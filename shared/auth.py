@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import secrets
 import threading
 import time
@@ -37,6 +38,8 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 from shared.http import UNSAFE_METHODS, require_same_origin
 from shared.settings import Settings
 
+log = logging.getLogger(__name__)
+
 SCHOOL_KEY_PREFIX = "wm_school_"
 STAFF_ROLES = ("scheduler", "clinician", "operator", "service")
 REGION = "*"
@@ -48,6 +51,8 @@ SERVICE_TTL_S = 15 * 60
 """Tokens services mint for each other are short; :class:`TokenSource` renews them."""
 REVOCATION_CACHE_S = 15.0
 """How long a process trusts its last answer about one token id (WAYMARK_REVOCATION_CACHE_S)."""
+STALE_IF_ERROR_S = 600.0
+"""While the store cannot be read, a token checked this recently keeps its last answer."""
 AUTH_DB = "waymark_auth"
 REVOKED = "revoked_staff_tokens"
 
@@ -90,7 +95,9 @@ class RevocationList:
     The collection lives in the shared auth database (``WAYMARK_AUTH_DB``, default
     ``waymark_auth``) beside every service's own database, so one revocation reaches all of
     them within ``cache_s``. Entries keep the token's expiry; once it has passed the token is
-    refused anyway, so :meth:`revoke` purges them (the store has no TTL indexes).
+    refused anyway, so :meth:`revoke` purges them (the store has no TTL indexes). While the
+    store cannot be read, an id checked within ``STALE_IF_ERROR_S`` keeps its last answer (a
+    signed-in operator can still watch an outage); any other token gets 503.
     """
 
     def __init__(
@@ -105,7 +112,10 @@ class RevocationList:
         self._clock = clock
         self._seen: dict[str, tuple[bool, float]] = {}
         self._lock = threading.Lock()
-        self.collection.create_index([("expires_at", ASCENDING)], name="expiry")
+        try:
+            self.collection.create_index([("expires_at", ASCENDING)], name="expiry")
+        except PyMongoError:  # the store is down at start: revoke() will purge by scan until it is back
+            log.warning("could not create the revoked tokens' expiry index", exc_info=True)
 
     @classmethod
     def beside(cls, db: Database, auth_db: str = AUTH_DB, **kwargs: Any) -> RevocationList:
@@ -121,6 +131,8 @@ class RevocationList:
         try:
             revoked = self.collection.find_one({"_id": token_id}, {"_id": 1}) is not None
         except PyMongoError as exc:
+            if hit is not None and now - hit[1] < STALE_IF_ERROR_S:
+                return hit[0]  # checked a few minutes ago: keep serving an operator through an outage
             raise RevocationUnavailable(str(exc)) from exc
         with self._lock:
             if len(self._seen) > 10_000:

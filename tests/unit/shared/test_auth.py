@@ -176,3 +176,23 @@ def test_a_token_is_not_trusted_while_revocations_cannot_be_read(app, revocation
     good = StaffTokens(SECRET).issue("op", "operator")
     response = app.test_client().get("/staff", headers={"Authorization": f"Bearer {good}"})
     assert response.status_code == 503 and response.headers["Retry-After"] == "5"
+
+
+def test_an_outage_keeps_recent_answers_but_trusts_no_unchecked_token(revocations, monkeypatch):
+    from pymongo.errors import ServerSelectionTimeoutError
+
+    from shared.auth import STALE_IF_ERROR_S, RevocationUnavailable
+
+    revocations.is_revoked("seen-before")
+    revocations.clock.now += 60  # past the cache, within stale-if-error
+
+    def down(*_args, **_kwargs):
+        raise ServerSelectionTimeoutError("store down")
+
+    monkeypatch.setattr(revocations.collection, "find_one", down)
+    assert revocations.is_revoked("seen-before") is False
+    with pytest.raises(RevocationUnavailable):
+        revocations.is_revoked("never-seen")
+    revocations.clock.now += STALE_IF_ERROR_S
+    with pytest.raises(RevocationUnavailable):
+        revocations.is_revoked("seen-before")

@@ -4,12 +4,15 @@
     waymark demo                         the same, with a demo region and referrals seeded
     waymark seed                         seed a running platform (embedded or stack) over its APIs
     waymark school-key create SCHOOL_ID NAME | list [SCHOOL_ID] | revoke KEY_ID
+    waymark staff-token issue SUBJECT ROLE [--hospital H ...] [--hours N] | revoke TOKEN_OR_ID
     waymark dlq list GROUP | replay GROUP   dead letters of a consumer group (Kafka)
     waymark docs                         regenerate docs/asyncapi.json and docs/openapi/*.json
 
 School keys are issued by the referral service itself (its operator routes), so the
 command works against whichever referral is running: ``--referral-url`` or the
-configured REFERRAL_PORT on this host.
+configured REFERRAL_PORT on this host. Staff tokens are signed here with
+WAYMARK_STAFF_TOKEN_SECRET (whoever runs it holds the install's secrets) and revoked
+through the console's operator route (``--console-url`` or CONSOLE_PORT on this host).
 """
 
 from __future__ import annotations
@@ -18,10 +21,11 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from services.client import call
 from shared import topics
-from shared.auth import StaffTokens
+from shared.auth import STAFF_ROLES, StaffTokens
 from shared.settings import Settings
 
 
@@ -34,6 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "school-key":
         return _school_key(args)
+    if args.command == "staff-token":
+        return _staff_token(args)
     if args.command == "seed":
         return _seed(args.referrals)
     if args.command == "docs":
@@ -63,6 +69,18 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("name")
     key_actions.add_parser("list").add_argument("school_id", nargs="?")
     key_actions.add_parser("revoke").add_argument("key_id")
+
+    staff = commands.add_parser("staff-token", help="issue and revoke staff tokens (expire after a shift)")
+    staff.add_argument("--console-url", default=None, help="default: http://127.0.0.1:$CONSOLE_PORT")
+    staff_actions = staff.add_subparsers(dest="action", required=True)
+    issue = staff_actions.add_parser("issue")
+    issue.add_argument("subject", help="who holds it, e.g. a staff member's id")
+    issue.add_argument("role", choices=STAFF_ROLES)
+    issue.add_argument("--hospital", action="append", help="hospital scope (repeat); default: the region")
+    issue.add_argument(
+        "--hours", type=float, default=None, help="lifetime; default WAYMARK_STAFF_TOKEN_TTL_H"
+    )
+    staff_actions.add_parser("revoke").add_argument("token", help="the token, or its id")
 
     dlq = commands.add_parser("dlq", help="dead-letter topics on Kafka").add_subparsers(
         dest="action", required=True
@@ -99,15 +117,43 @@ def _school_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def _staff_token(args: argparse.Namespace) -> int:
+    settings = Settings.from_env("console")
+    tokens = StaffTokens(settings.staff_token_secret, ttl_s=settings.staff_token_ttl_s)
+    if args.action == "issue":
+        ttl_s = args.hours * 3600 if args.hours else None
+        token = tokens.issue(args.subject, args.role, args.hospital or ["*"], ttl_s=ttl_s)
+        principal = tokens.decode(token)
+        assert principal is not None
+        expires = datetime.fromtimestamp(principal.expires_at, UTC).isoformat(timespec="seconds")
+        print(
+            f"token id {principal.token_id} ({args.role}, hospitals {','.join(principal.hospitals)}), expires {expires}"
+        )
+        print(token)
+        return 0
+    base = (args.console_url or f"http://127.0.0.1:{settings.port}").rstrip("/")
+    body = {"token": args.token} if "." in args.token else {"token_id": args.token}
+    operator = tokens.issue("waymark-cli", "operator", ttl_s=300)
+    status, answer = call("POST", f"{base}/api/staff-tokens/revocations", operator, body)
+    if status != 201:
+        print(f"error {status}: {json.dumps(answer)}", file=sys.stderr)
+        return 1
+    print(
+        f"revoked {answer['token_id']} (every service refuses it within WAYMARK_REVOCATION_CACHE_S seconds)"
+    )
+    return 0
+
+
 def _seed(referrals: int) -> int:
     from services import demo
-    from services.platform import available, print_banner
+    from services.platform import available, operator_token, print_banner
 
     urls = {name: f"http://127.0.0.1:{Settings.from_env(name).port}" for name in available()}
     secret = Settings.from_env("referral").staff_token_secret
     print(f"Seeding the demo region and {referrals} synthetic referrals into {urls['referral']}...")
     schools = demo.seed(urls, secret, referrals)
-    print_banner({**urls, "console": f"http://127.0.0.1:{Settings.from_env('console').port}"}, schools)
+    console = Settings.from_env("console")
+    print_banner({**urls, "console": f"http://127.0.0.1:{console.port}"}, schools, operator_token(console))
     return 0
 
 

@@ -19,6 +19,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from services.console import bootstrap as console
 from shared import logs
+from shared.auth import StaffTokens
 from shared.memory_bus import MemoryBus
 from shared.runtime import Worker, embedded_workers
 from shared.service import Service
@@ -126,7 +127,7 @@ def run_forever(*, seed: bool = False, referrals: int = 0) -> None:
         schools = demo.seed(
             urls, next(iter(platform.services.values())).settings.staff_token_secret, referrals
         )
-    print_banner(platform.urls(), schools)
+    print_banner(platform.urls(), schools, operator_token(_embedded_settings("console")))
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
@@ -135,11 +136,26 @@ def run_forever(*, seed: bool = False, referrals: int = 0) -> None:
         platform.stop()
 
 
-def print_banner(urls: dict[str, str], schools: Sequence[DemoSchool] = ()) -> None:
+def operator_token(settings: Settings, subject: str = "demo-operator") -> str:
+    """A regional operator token for signing in to the console (it expires after one shift)."""
+    return StaffTokens(settings.staff_token_secret, ttl_s=settings.staff_token_ttl_s).issue(
+        subject, "operator"
+    )
+
+
+def print_banner(
+    urls: dict[str, str], schools: Sequence[DemoSchool] = (), console_token: str | None = None
+) -> None:
     lines = ["", "Waymark is running. Ctrl-C stops the embedded platform; `make stack-down` the stack."]
     for name, url in urls.items():
         extra = "(operator dashboard)" if name == "console" else f"docs {url}/docs   health {url}/readyz"
         lines.append(f"  {name:<13} {url}   {extra}")
+    if console_token and "console" in urls:
+        lines += [
+            "",
+            "Console sign-in: paste this operator token (valid one shift; `waymark staff-token issue` makes more):",
+            f"  {console_token}",
+        ]
     if schools and "referral" in urls:
         school, url = schools[0], urls["referral"]
         lines += [

@@ -13,10 +13,11 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import Blueprint as FlaskBlueprint
-from flask import Flask, Response, g, jsonify, request
-from flask_smorest import Api, Blueprint
+from flask import Flask, Response, current_app, g, jsonify, request
+from flask_smorest import Api, Blueprint, abort
 from werkzeug.exceptions import HTTPException
 
 from shared import context, metrics
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 Check = Callable[[], None]
 MAX_BODY_BYTES = 64 * 1024
 _OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def create_app(
@@ -39,6 +41,7 @@ def create_app(
     checks: Mapping[str, Check] | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
     config: Mapping[str, Any] | None = None,
+    trusted_origins: Iterable[str] = (),
 ) -> Flask:
     app = Flask(service)
     app.config.update(
@@ -52,6 +55,7 @@ def create_app(
         API_SPEC_OPTIONS={"info": {"description": description}},
         MAX_CONTENT_LENGTH=max_body_bytes,
         JSON_SORT_KEYS=False,
+        WAYMARK_TRUSTED_ORIGINS=frozenset(o.rstrip("/").lower() for o in trusted_origins if o.strip()),
         **(config or {}),
     )
     api = Api(app)
@@ -124,6 +128,8 @@ def _install_request_hooks(app: Flask, service: str) -> None:
         g.started = time.perf_counter()
         g.correlation = context.bound(request.headers.get(context.HEADER))
         g.correlation.__enter__()
+        if request.method in UNSAFE_METHODS:
+            require_same_origin()
 
     @app.after_request
     def _finish(response: Response) -> Response:
@@ -143,6 +149,30 @@ def _install_request_hooks(app: Flask, service: str) -> None:
         bound = g.pop("correlation", None)
         if bound is not None:
             bound.__exit__(None, None, None)
+
+
+def require_same_origin(*, strict: bool = False) -> None:
+    """Refuse (403) a request a browser sent from another site's page (CSRF).
+
+    Browsers name the page's origin in ``Origin`` on every state-changing request, and newer
+    ones say ``Sec-Fetch-Site``. A request is ours when its Origin's host is the host it was
+    sent to (scheme ignored: TLS may end at a proxy) or one of ``WAYMARK_TRUSTED_ORIGINS``.
+    A request with neither header comes from a program (curl, another service), which can only
+    authenticate with a header it sets itself, so it is let through — unless ``strict``: a
+    request authenticated by a cookie must prove where it comes from.
+    """
+    origin = request.headers.get("Origin")
+    site = request.headers.get("Sec-Fetch-Site", "").lower()
+    if origin is not None:
+        trusted = current_app.config.get("WAYMARK_TRUSTED_ORIGINS", frozenset())
+        own = origin != "null" and urlsplit(origin).netloc.lower() == request.host.lower()
+        if own or origin.rstrip("/").lower() in trusted:
+            return
+        abort(403, message="Cross-origin request refused (Origin is not this site).")
+    if site in ("cross-site", "same-site"):
+        abort(403, message="Cross-site request refused (Sec-Fetch-Site).")
+    if strict and site != "same-origin":
+        abort(403, message="A cookie-authenticated change must come from this site's own page (Origin).")
 
 
 def _install_ops_routes(app: Flask, checks: dict[str, Check]) -> None:

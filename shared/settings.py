@@ -52,6 +52,15 @@ class Settings:
     outbox_grace_s: float = 5.0
     staff_token_secret: str = DEV_STAFF_TOKEN_SECRET
     """Public default for the embedded demo only; kafka mode refuses it (shared/secret_keys.py)."""
+    staff_token_ttl_s: float = 10 * 3600.0
+    """Lifetime of an issued staff token (WAYMARK_STAFF_TOKEN_TTL_H, hours; a shift by default)."""
+    revocation_cache_s: float = 15.0
+    """How long a process trusts its answer about one revoked/not-revoked token id."""
+    auth_db: str = "waymark_auth"
+    """The shared database holding revoked staff-token ids (WAYMARK_AUTH_DB)."""
+    trusted_origins: tuple[str, ...] = ()
+    """Extra origins whose pages may send state-changing requests (WAYMARK_TRUSTED_ORIGINS,
+    comma-separated, e.g. a public base URL behind a proxy that rewrites Host)."""
     consumer: ConsumerPolicy = field(default_factory=ConsumerPolicy)
     api_workers: int = 1
     """Processes serving this API: GUNICORN_WORKERS in kafka mode, 1 when embedded. Per-process
@@ -100,6 +109,12 @@ class Settings:
             outbox_grace_s=float(env.get("WAYMARK_OUTBOX_GRACE_S", 5.0)),
             staff_token_secret=env.get(
                 "WAYMARK_STAFF_TOKEN_SECRET", "" if mode == KAFKA else cls.staff_token_secret
+            ),
+            staff_token_ttl_s=float(env.get("WAYMARK_STAFF_TOKEN_TTL_H", 10)) * 3600,
+            revocation_cache_s=float(env.get("WAYMARK_REVOCATION_CACHE_S", 15)),
+            auth_db=env.get("WAYMARK_AUTH_DB", "waymark_auth"),
+            trusted_origins=tuple(
+                o.strip() for o in env.get("WAYMARK_TRUSTED_ORIGINS", "").split(",") if o.strip()
             ),
             consumer=policy,
             api_workers=1 if mode == EMBEDDED else int(env.get("GUNICORN_WORKERS", DEFAULT_API_WORKERS)),

@@ -16,10 +16,10 @@ from services.assessment.domain import rules as rule_table
 from services.assessment.followup import FollowUp
 from services.assessment.handlers import build_handlers
 from services.assessment.measurement import Measurement
+from services.assessment.policies import POLICIES
 from services.assessment.questionnaires import Questionnaires
 from services.assessment.repository import INDEXES, CaseRepository
-from shared import health, store, topics
-from shared.auth import StaffTokens
+from shared import auth, health, store, topics
 from shared.http import create_app
 from shared.outbox import Outbox
 from shared.service import Service
@@ -59,16 +59,20 @@ def build(
         outbox,
         CrisisResources.load(config.crisis_resources_file),
     )
-    tokens = StaffTokens(settings.staff_token_secret)
     referral_url = config.referral_url or f"http://127.0.0.1:{Settings.from_env('referral').port}"
     worklist = tasks.Tasks(
-        db, repo, outbox, config, clock, ReferralContacts(referral_url, lambda: tokens.issue(NAME, "service"))
+        db,
+        repo,
+        outbox,
+        config,
+        clock,
+        ReferralContacts(referral_url, auth.TokenSource(auth.StaffTokens(settings.staff_token_secret), NAME)),
     )
     if not settings.embedded and (gaps := worklist.hospitals_without_oncall()):
         # Stack mode refuses to start with hospitals holding cases and nobody on call (HZ-02).
         raise ConfigError(f"ASSESSMENT_ONCALL has no clinician for hospitals holding cases: {gaps}")
     deps = api.Api(
-        tokens,
+        auth.for_service(settings, db),
         casework,
         measurement,
         followup,
@@ -85,7 +89,9 @@ def build(
         blueprints=api.blueprints(deps),
         pages=[pages.pages()],
         checks=health.checks(settings, db),
+        trusted_origins=settings.trusted_origins,
     )
+    auth.install_policies(app, deps.tokens, POLICIES)
     return Service(
         settings=settings,
         db=db,

@@ -1,34 +1,125 @@
-"""The console's JSON API and page: one overview call per refresh, dead-letter list and replay."""
+"""The console's JSON API and page: one overview call per refresh, dead-letter list and replay.
+
+Every ``/api`` route needs a regional operator staff token (shared.auth policies), either as
+``Authorization: Bearer`` (scripts, the CLI) or — for the page in a browser — in the
+``waymark_console`` cookie that ``POST /login`` sets after checking a pasted token:
+HttpOnly (page scripts cannot read it), SameSite=Strict (other sites' pages do not send
+it), ``Secure`` on HTTPS, and no longer-lived than the token. A cookie-authenticated
+change must also carry this site's Origin (shared.http.require_same_origin).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import marshmallow as ma
 from flask import Blueprint as FlaskBlueprint
-from flask import send_from_directory
+from flask import Response, g, redirect, request, send_from_directory
 from flask_smorest import Blueprint, abort
 
 from services.console import sources
 from services.console.dead_letters import DeadLetters
+from shared.auth import (
+    MAX_TTL_S,
+    OPEN,
+    REGION,
+    Policies,
+    Principal,
+    RevocationUnavailable,
+    StaffTokens,
+    staff,
+)
 
 STATIC = Path(__file__).parent / "static"
+COOKIE = "waymark_console"
+OPERATOR = staff("operator", scope=REGION)
+POLICIES: Policies = {
+    ("GET", "/"): OPEN,  # the sign-in form, or the page once signed in; no data in either
+    ("GET", "/assets/<path:name>"): OPEN,
+    ("POST", "/login"): OPEN,  # checks the token it is given
+    ("POST", "/logout"): OPEN,  # only clears the cookie
+    ("GET", "/api/overview"): OPERATOR,
+    ("GET", "/api/dead-letters/<group>"): OPERATOR,
+    ("POST", "/api/dead-letters/<group>/replay"): OPERATOR,
+    ("POST", "/api/staff-tokens/revocations"): OPERATOR,
+}
 
 
 class GroupArgs(ma.Schema):
     group = ma.fields.String(required=True, validate=ma.validate.Regexp(r"^[a-z][a-z0-9_]{1,40}$"))
 
 
-def pages() -> FlaskBlueprint:
-    """The page itself: for people, so not part of the OpenAPI document."""
+class RevocationIn(ma.Schema):
+    token = ma.fields.String(
+        load_default=None, metadata={"description": "The token itself (its id and expiry are read from it)."}
+    )
+    token_id = ma.fields.String(
+        load_default=None,
+        validate=ma.validate.Regexp(r"^[A-Za-z0-9_-]{8,64}$"),
+        metadata={"description": "Or only its id (``waymark staff-token issue`` prints it)."},
+    )
+
+
+class RevocationOut(ma.Schema):
+    token_id = ma.fields.String()
+    expires_at = ma.fields.DateTime()
+
+
+def _signed_in(tokens: StaffTokens) -> Principal | None:
+    token = request.cookies.get(COOKIE)
+    try:
+        principal = tokens.verify(token) if token else None
+    except RevocationUnavailable:
+        return None
+    return principal if principal and principal.role == "operator" and principal.regional else None
+
+
+def pages(tokens: StaffTokens, secure_cookie: bool = False) -> FlaskBlueprint:
+    """The page, sign-in and sign-out: for people, so not part of the OpenAPI document."""
     page_blp = FlaskBlueprint("console_pages", __name__)
 
     @page_blp.get("/")
     def page() -> Any:
-        return send_from_directory(STATIC, "console.html")
+        name = "console.html" if _signed_in(tokens) else "signin.html"
+        response = send_from_directory(STATIC, name)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @page_blp.post("/login")
+    def login() -> Any:
+        """Check a pasted operator token and keep it in an HttpOnly, SameSite=Strict cookie."""
+        token = (request.form.get("token") or "").strip()
+        try:
+            principal = tokens.verify(token) if token else None
+        except RevocationUnavailable:
+            principal = None
+        if principal is None or principal.role != "operator" or not principal.regional:
+            response = send_from_directory(STATIC, "signin.html")
+            response.status_code = 401
+            response.headers["Cache-Control"] = "no-store"
+            return response
+        response = redirect("/", code=303)
+        response.set_cookie(
+            COOKIE,
+            token,
+            max_age=max(0, int(principal.expires_at - time.time())),
+            path="/",
+            secure=secure_cookie or request.is_secure,
+            httponly=True,
+            samesite="Strict",
+        )
+        return response
+
+    @page_blp.post("/logout")
+    def logout() -> Response:
+        response = redirect("/", code=303)
+        response.delete_cookie(COOKIE, path="/", httponly=True, samesite="Strict")
+        return response
 
     @page_blp.get("/assets/<path:name>")
     def asset(name: str) -> Any:
@@ -38,7 +129,10 @@ def pages() -> FlaskBlueprint:
 
 
 def blueprint(
-    endpoints: Sequence[sources.ServiceEndpoint], dead_letters: DeadLetters, operator_token: str
+    endpoints: Sequence[sources.ServiceEndpoint],
+    dead_letters: DeadLetters,
+    operator_token: Callable[[], str],
+    tokens: StaffTokens,
 ) -> Blueprint:
     blp = Blueprint("console", __name__, description="Operator console: health, events, lag, DLQ, pressure.")
     by_name = {e.name: e for e in endpoints}
@@ -54,7 +148,7 @@ def blueprint(
             for e, h, m in zip(endpoints, healths, figures, strict=True)
         ]
         scheduling = by_name.get("scheduling")
-        pressure = sources.pressure(scheduling, operator_token) if scheduling else None
+        pressure = sources.pressure(scheduling, operator_token()) if scheduling else None
         return {"services": services, "pressure": pressure, "warnings": sources.warnings(services)}
 
     @blp.get("/api/dead-letters/<group>")
@@ -66,6 +160,25 @@ def blueprint(
     def dead_letter_replay(group: str) -> dict[str, Any]:
         _known(group)
         return {"group": group, "replayed": dead_letters.replay(group)}
+
+    @blp.post("/api/staff-tokens/revocations")
+    @blp.arguments(RevocationIn)
+    @blp.response(201, RevocationOut)
+    def revoke(body: dict[str, Any]) -> dict[str, Any]:
+        """Revoke a staff token before it expires; every service refuses it within WAYMARK_REVOCATION_CACHE_S."""
+        assert tokens.revocations is not None
+        if body["token"]:
+            principal = tokens.decode(body["token"])
+            if principal is None:
+                abort(422, message="Not a valid, unexpired staff token (an expired one needs no revocation).")
+            token_id, expires = principal.token_id, principal.expires_at
+        elif body["token_id"]:
+            token_id, expires = body["token_id"], time.time() + MAX_TTL_S  # its expiry is unknown
+        else:
+            abort(422, message="Give the token or its id.", messages={"token_id": ["Missing data."]})
+        expires_at = datetime.fromtimestamp(expires, UTC)
+        tokens.revocations.revoke(token_id, expires_at, by=g.principal.subject)
+        return {"token_id": token_id, "expires_at": expires_at}
 
     def _known(group: str) -> None:
         if group not in by_name:

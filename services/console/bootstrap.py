@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from flask import Flask
+from pymongo.database import Database
 
 from services.console import api, sources
 from services.console.dead_letters import DeadLetters, for_mode
-from shared.auth import StaffTokens
+from shared import auth, store
+from shared.auth import StaffTokens, TokenSource
 from shared.http import create_app
 from shared.memory_bus import MemoryBus
 from shared.settings import Settings
@@ -32,16 +34,29 @@ def build(
     urls: Mapping[str, str] | None = None,
     bus: MemoryBus | None = None,
     dead_letters: DeadLetters | None = None,
+    auth_db: Database | None = None,
 ) -> Flask:
+    """``auth_db``: where revoked staff tokens are kept (default: the store's WAYMARK_AUTH_DB)."""
     urls = dict(urls or service_urls(settings))
     endpoints = [sources.ServiceEndpoint(name, url) for name, url in urls.items()]
-    token = StaffTokens(settings.staff_token_secret).issue("console", "operator")
-    blueprint = api.blueprint(endpoints, dead_letters or for_mode(bus, settings.kafka_bootstrap), token)
-    return create_app(
+    auth_db = auth_db if auth_db is not None else store.connect(settings.but(mongo_db=settings.auth_db))
+    tokens = StaffTokens(
+        settings.staff_token_secret,
+        revocations=auth.RevocationList(auth_db, cache_s=settings.revocation_cache_s),
+        ttl_s=settings.staff_token_ttl_s,
+    )
+    own_token = TokenSource(tokens, "console", role="operator")
+    blueprint = api.blueprint(
+        endpoints, dead_letters or for_mode(bus, settings.kafka_bootstrap), own_token, tokens
+    )
+    app = create_app(
         NAME,
         title="Waymark operator console",
         description="Health, event flow, consumer lag, dead letters and waitlist pressure across the network.",
         blueprints=[blueprint],
-        pages=[api.pages()],
+        pages=[api.pages(tokens, secure_cookie=settings.extra.get("CONSOLE_SECURE_COOKIE") == "1")],
         checks={},
+        trusted_origins=settings.trusted_origins,
     )
+    auth.install_policies(app, tokens, api.POLICIES, cookie=api.COOKIE)
+    return app

@@ -25,12 +25,13 @@ from services.notification.directory import (
 )
 from services.notification.handlers import EventHandlers
 from services.notification.offer_links import HttpOfferLinks, OfferLinks
+from services.notification.policies import POLICIES
 from services.notification.questionnaire_links import HttpQuestionnaireLinks, QuestionnaireLinks
 from services.notification.rendering import Renderer
 from services.notification.repository import CLAIMS, INDEXES, ReminderStore
 from services.notification.sender import Clock, Sender
-from shared import health, housekeeping, store, topics
-from shared.auth import StaffTokens
+from shared import auth, health, housekeeping, store, topics
+from shared.auth import StaffTokens, TokenSource
 from shared.http import create_app
 from shared.outbox import Outbox
 from shared.service import Service
@@ -65,25 +66,19 @@ def default_channels(config: NotificationConfig) -> dict[str, Channel]:
 
 
 def default_directory(settings: Settings, config: NotificationConfig) -> ContactDirectory:
-    tokens = StaffTokens(settings.staff_token_secret)
-    http = HttpContactDirectory(
-        config.referral_url, lambda: tokens.issue(NAME, "service"), timeout_s=config.http_timeout_s
-    )
+    token = TokenSource(StaffTokens(settings.staff_token_secret), NAME)
+    http = HttpContactDirectory(config.referral_url, token, timeout_s=config.http_timeout_s)
     return http
 
 
 def default_offer_links(settings: Settings, config: NotificationConfig) -> OfferLinks:
-    tokens = StaffTokens(settings.staff_token_secret)
-    return HttpOfferLinks(
-        config.scheduling_url, lambda: tokens.issue(NAME, "service"), timeout_s=config.http_timeout_s
-    )
+    token = TokenSource(StaffTokens(settings.staff_token_secret), NAME)
+    return HttpOfferLinks(config.scheduling_url, token, timeout_s=config.http_timeout_s)
 
 
 def default_questionnaire_links(settings: Settings, config: NotificationConfig) -> QuestionnaireLinks:
-    tokens = StaffTokens(settings.staff_token_secret)
-    return HttpQuestionnaireLinks(
-        config.assessment_url, lambda: tokens.issue(NAME, "service"), timeout_s=config.http_timeout_s
-    )
+    token = TokenSource(StaffTokens(settings.staff_token_secret), NAME)
+    return HttpQuestionnaireLinks(config.assessment_url, token, timeout_s=config.http_timeout_s)
 
 
 def build(
@@ -116,14 +111,17 @@ def build(
             else default_questionnaire_links(settings, config)
         ),
     )
+    tokens = auth.for_service(settings, db)
     handlers = EventHandlers(sender, reminders.Reminders(db, config, clock), config)
     app = create_app(
         NAME,
         title="Waymark notification",
         description="Delivery log, dead letters and reminders of every outbound message.",
-        blueprints=api.blueprints(sender, ReminderStore(db), StaffTokens(settings.staff_token_secret)),
+        blueprints=api.blueprints(sender, ReminderStore(db), tokens),
         checks=health.checks(settings, db),
+        trusted_origins=settings.trusted_origins,
     )
+    auth.install_policies(app, tokens, POLICIES)
 
     def scheduler(stop: threading.Event) -> None:
         reminders.loop(stop, db, clock, sender, config)

@@ -23,11 +23,11 @@ from services.referral.deps import Deps
 from services.referral.handlers import CONSUMES, handlers
 from services.referral.idempotency import IdempotencyStore, retention
 from services.referral.keys import caller_by_hash
+from services.referral.policies import POLICIES
 from services.referral.ratelimit import RateLimiter
 from services.referral.repository import INDEXES, Cases
 from services.referral.webhooks import internal_blueprint, webhook_blueprint
-from shared import health, store
-from shared.auth import StaffTokens
+from shared import auth, health, store
 from shared.http import create_app
 from shared.outbox import Outbox
 from shared.service import Service
@@ -69,7 +69,7 @@ def build(
         callers=CallerCache(
             lambda digest: caller_by_hash(db, digest), config.key_cache_s, lambda: clock().timestamp()
         ),
-        staff_tokens=StaffTokens(settings.staff_token_secret),
+        staff_tokens=auth.for_service(settings, db),
         clock=clock,
         allow_http_webhooks=config.allow_http_webhooks,
         allow_loopback_webhooks=config.allow_loopback_webhooks,
@@ -87,7 +87,9 @@ def build(
         ],
         checks=health.checks(settings, db),
         max_body_bytes=config.max_body_bytes,
+        trusted_origins=settings.trusted_origins,
     )
+    auth.install_policies(app, deps.staff_tokens, POLICIES)
     return Service(
         settings=settings,
         db=db,

@@ -7,9 +7,9 @@ from pymongo.database import Database
 from services.scheduling import api, duties, handlers
 from services.scheduling.config import Clock, Config, system_clock
 from services.scheduling.context import Scheduling
+from services.scheduling.policies import POLICIES
 from services.scheduling.repository import INDEXES, drop_obsolete_indexes
-from shared import health, store
-from shared.auth import StaffTokens
+from shared import auth, health, store
 from shared.http import create_app
 from shared.outbox import Outbox
 from shared.service import Service
@@ -43,7 +43,7 @@ def build(
         clock=clock or system_clock,
         outbox=Outbox.for_settings(db, settings),
     )
-    tokens = StaffTokens(settings.staff_token_secret)
+    tokens = auth.for_service(settings, db)
     app = create_app(
         settings.service,
         title="Waymark scheduling",
@@ -51,7 +51,9 @@ def build(
         blueprints=api.blueprints(ctx, tokens),
         pages=api.pages(ctx, tokens),
         checks=health.checks(settings, db),
+        trusted_origins=settings.trusted_origins,
     )
+    auth.install_policies(app, tokens, POLICIES)
     app.extensions["scheduling"] = ctx
     return Service(
         settings=settings,

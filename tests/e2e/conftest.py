@@ -66,6 +66,7 @@ class Platform:
 def base_env(mode: str, run_id: str) -> dict[str, str]:
     env = {f"{name.upper()}_PORT": str(port) for name, port in PORTS[mode].items()}
     env |= {f"{name.upper()}_DB": f"e2e_{run_id}_{name}" for name in SERVICES}
+    env["WAYMARK_AUTH_DB"] = f"e2e_{run_id}_auth"  # revoked staff tokens (shared.auth)
     env |= {
         "KAFKA_BOOTSTRAP": KAFKA_BOOTSTRAP,
         "MONGO_URI": MONGO_URI,
@@ -121,7 +122,7 @@ def stack(kafka_bootstrap: str, mongo_client) -> Iterator[Platform]:
         yield Platform("stack", urls, env)
     finally:
         subprocess.run([str(ROOT / "deploy" / "stack.sh"), "stop"], env=full_env, timeout=120)
-        for name in SERVICES:
+        for name in [*SERVICES, "auth"]:
             mongo_client.drop_database(f"e2e_{run_id}_{name}")
 
 

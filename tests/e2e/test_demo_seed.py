@@ -34,3 +34,9 @@ def test_seeding_the_stack_gives_schools_keys_and_cases_that_reach_the_waitlist(
         what="a seeded case to be triaged and waitlisted",
     )
     assert f"curl -s -H 'Authorization: Bearer {key}'" in out
+    # the banner gives the operator a console sign-in token
+    operator = re.search(r"Console sign-in: .*\n\s+(\S+)", out).group(1)
+    overview = stack.url("console", "/api/overview")
+    assert (
+        requests.get(overview, headers={"Authorization": f"Bearer {operator}"}, timeout=10).status_code == 200
+    )

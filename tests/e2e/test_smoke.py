@@ -5,6 +5,7 @@ from __future__ import annotations
 import requests
 
 from services.platform import available
+from tests.e2e.steps import staff
 
 
 def test_every_service_is_healthy_ready_and_documented(platform):
@@ -24,6 +25,8 @@ def test_every_service_is_healthy_ready_and_documented(platform):
 
 
 def test_the_console_sees_every_service(platform):
-    overview = requests.get(platform.url("console", "/api/overview"), timeout=10).json()
+    url = platform.url("console", "/api/overview")
+    assert requests.get(url, timeout=10).status_code == 401  # operators only
+    overview = requests.get(url, headers=staff(platform, "operator"), timeout=10).json()
     assert {s["name"] for s in overview["services"]} == set(available())
     assert all(s["ready"] for s in overview["services"]), overview["services"]

@@ -25,6 +25,7 @@ from services.assessment.bootstrap import build as build_assessment
 from services.notification.bootstrap import build as build_notification
 from services.referral.bootstrap import build as build_referral
 from services.scheduling.bootstrap import build as build_scheduling
+from shared.auth import REVOKED, RevocationList
 from shared.settings import Settings
 from tests.support.plans import assert_index_used
 
@@ -38,6 +39,7 @@ BUILDERS: Mapping[str, Callable[..., Any]] = {
     "assessment": build_assessment,
     "scheduling": lambda settings, db: build_scheduling(settings, db=db, run_duties=False),
     "notification": build_notification,
+    "auth": lambda settings, db: RevocationList(db),  # every service's database's neighbour
 }
 
 
@@ -127,6 +129,8 @@ HOT = [
     Hot("notification", "delivery_claims", {"_id": v(7)}, "an attempt's claim"),
     Hot("notification", "reminders", {"state": v(3), "due_at": {"$lte": NOW}}, "due reminders"),
     Hot("notification", "reminders", {"appointment_id": v(7)}, "an appointment's reminders"),
+    # shared auth database: every staff request whose token id is not in the process's cache
+    Hot("auth", REVOKED, {"_id": v(7)}, "is this staff token revoked"),
 ]
 
 

@@ -143,6 +143,7 @@ function renderWarnings(warnings) {
 async function refresh() {
   try {
     const res = await fetch("/api/overview");
+    if (res.status === 401) { window.location.assign("/"); return; }  // signed out or token expired
     const data = await res.json();
     const now = Date.now();
     renderWarnings(data.warnings || []);

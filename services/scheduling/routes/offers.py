@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_smorest import Blueprint
+from flask_smorest import Blueprint, abort
 
 from services.scheduling import offers, responses
 from services.scheduling.routes.common import READERS, Deps, domain_errors, public
@@ -28,11 +28,17 @@ def blueprint(deps: Deps) -> Blueprint:
 
     @blp.get("/offers/<offer_id>/link")
     def offer_link(offer_id: str) -> dict[str, Any]:
-        """The guardian's answer link, for the notification service to send (never put on the bus)."""
-        deps.staff(roles=("service", "scheduler"))
+        """The guardian's answer link, for the notification service to send (never put on the bus).
+
+        A scheduler gets only the links of offers at hospitals their token covers (403 otherwise).
+        """
+        principal = deps.staff(roles=("service", "scheduler"))
         with domain_errors():
-            if ctx.db.offers.find_one({"_id": offer_id}, {"_id": 1}) is None:
+            offer = ctx.db.offers.find_one({"_id": offer_id}, {"_id": 1, "hospital_id": 1})
+            if offer is None:
                 raise responses.NotFound(f"offer {offer_id} not found")
+        if not principal.can_act_for(offer["hospital_id"]):
+            abort(403, message=f"Your staff token does not cover hospital {offer['hospital_id']}.")
         return {"offer_id": offer_id, "url": offers.respond_url(ctx, offer_id)}
 
     @blp.get("/offer-responses/<token>")

@@ -67,8 +67,10 @@ def blueprint(deps: Deps) -> Blueprint:
     def make_offer(data: dict[str, Any], case_id: str) -> dict[str, Any]:
         """Offer a family a slot now: the one given, or the best free one they accept."""
         principal = deps.staff()
-        entry = ctx.db.waitlist.find_one({"_id": case_id, "state": "waiting"})
-        if entry is None:
+        entry = ctx.db.waitlist.find_one({"_id": case_id})
+        if entry is None or not _visible(principal, entry):
+            abort(404, message=f"case {case_id} is not on the waitlist")  # same answer as get_entry
+        if entry.get("state") != "waiting":
             abort(409, message=f"case {case_id} is not waiting for an offer")
         if data["slot_id"]:
             slot = ctx.db.slots.find_one({"_id": data["slot_id"], "state": "open", "kind": "intake"})

@@ -9,10 +9,16 @@ from werkzeug.serving import make_server
 
 from services.console.bootstrap import build
 from shared import metrics
+from shared.auth import StaffTokens
 from shared.events import Event, event_type, to_kafka
 from shared.http import create_app
 from shared.memory_bus import MemoryBus
 from shared.settings import Settings
+
+
+def operator(hospitals: tuple[str, ...] = ("*",), **issue) -> dict[str, str]:
+    token = StaffTokens(Settings.staff_token_secret).issue("op-1", "operator", hospitals, **issue)
+    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture
@@ -27,7 +33,7 @@ def probe_url():
 def test_overview_reports_readiness_and_event_figures(probe_url):
     metrics.EVENTS_PUBLISHED.labels("referral", "referral.submitted").inc(3)
     console = build(Settings(service="console"), urls={"referral": probe_url, "gone": "http://127.0.0.1:9"})
-    overview = console.test_client().get("/api/overview").get_json()
+    overview = console.test_client().get("/api/overview", headers=operator()).get_json()
     by_name = {s["name"]: s for s in overview["services"]}
     assert by_name["referral"]["ready"] is True
     assert by_name["referral"]["checks"] == {"store": "ok"}
@@ -41,14 +47,15 @@ def test_dead_letters_are_listed_and_replayed_once(probe_url):
     key, value, headers = to_kafka(event)
     bus.send("waymark.assessment.dlq", key, value, [*headers, ("dlq_topic", b"waymark.referral.events")])
     client = build(Settings(service="console"), urls={"assessment": probe_url}, bus=bus).test_client()
-    [listed] = client.get("/api/dead-letters/assessment").get_json()["dead_letters"]
+    op = operator()
+    [listed] = client.get("/api/dead-letters/assessment", headers=op).get_json()["dead_letters"]
     assert listed["event_id"] == event.id
-    assert client.post("/api/dead-letters/assessment/replay").get_json()["replayed"] == 1
-    assert client.post("/api/dead-letters/assessment/replay").get_json()["replayed"] == 0
+    assert client.post("/api/dead-letters/assessment/replay", headers=op).get_json()["replayed"] == 1
+    assert client.post("/api/dead-letters/assessment/replay", headers=op).get_json()["replayed"] == 0
     [replayed] = bus.records("waymark.referral.events")
     assert replayed.header("ce_id") == event.id
     assert replayed.header("dlq_topic") is None
-    assert client.get("/api/dead-letters/nobody").status_code == 404
+    assert client.get("/api/dead-letters/nobody", headers=op).status_code == 404
 
 
 def test_the_page_and_its_assets_are_served(probe_url):
@@ -69,3 +76,75 @@ def test_on_call_gaps_and_unowned_escalations_are_warnings():
     assert "1 hospital(s) hold cases but have no on-call clinician" in found[0]
     assert "2 escalation task(s) have no owner" in found[1]
     assert warnings([{"name": "assessment", "metrics": {"oncall_gaps": 0.0}}]) == []
+
+
+ROUTES = [
+    ("GET", "/api/overview"),
+    ("GET", "/api/dead-letters/assessment"),
+    ("POST", "/api/dead-letters/assessment/replay"),
+    ("POST", "/api/staff-tokens/revocations"),
+]
+
+
+@pytest.fixture
+def console(probe_url):
+    bus = MemoryBus()
+    return build(Settings(service="console"), urls={"assessment": probe_url}, bus=bus).test_client()
+
+
+@pytest.mark.parametrize(("method", "path"), ROUTES)
+def test_every_api_route_refuses_callers_without_an_operator_token(console, method, path):
+    assert console.open(path, method=method).status_code == 401
+    assert console.open(path, method=method, headers=operator(ttl_s=1, hospitals=("*",))).status_code != 401
+    scheduler = StaffTokens(Settings.staff_token_secret).issue("s", "scheduler")
+    assert (
+        console.open(path, method=method, headers={"Authorization": f"Bearer {scheduler}"}).status_code == 403
+    )
+    assert console.open(path, method=method, headers=operator(("h1",))).status_code == 403
+
+
+def test_a_foreign_origin_cannot_replay_even_with_a_token(console):
+    foreign = {**operator(), "Origin": "https://evil.example"}
+    assert console.post("/api/dead-letters/assessment/replay", headers=foreign).status_code == 403
+    own = {**operator(), "Origin": "http://localhost"}
+    assert console.post("/api/dead-letters/assessment/replay", headers=own).status_code == 200
+
+
+def test_a_browser_signs_in_with_a_token_and_gets_a_strict_httponly_cookie(console):
+    assert b"Sign in" in console.get("/").data
+    assert console.post("/login", data={"token": "forged"}).status_code == 401
+    token = operator()["Authorization"].removeprefix("Bearer ")
+    signed_in = console.post("/login", data={"token": token}, headers={"Origin": "http://localhost"})
+    assert signed_in.status_code == 303
+    cookie = signed_in.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Max-Age=" in cookie
+    assert b"Sign out" in console.get("/").data
+    assert console.get("/api/overview").status_code == 200  # the cookie authenticates reads
+    # a change needs the page's own Origin besides the cookie (no Origin = not provably ours)
+    assert console.post("/api/dead-letters/assessment/replay").status_code == 403
+    cross = {"Origin": "https://evil.example"}
+    assert console.post("/api/dead-letters/assessment/replay", headers=cross).status_code == 403
+    same = {"Origin": "http://localhost"}
+    assert console.post("/api/dead-letters/assessment/replay", headers=same).status_code == 200
+    assert console.post("/logout", headers=same).status_code == 303
+    assert console.get("/api/overview").status_code == 401
+
+
+def test_a_login_from_another_site_is_refused(console):
+    token = operator()["Authorization"].removeprefix("Bearer ")
+    response = console.post("/login", data={"token": token}, headers={"Origin": "https://evil.example"})
+    assert response.status_code == 403 and "Set-Cookie" not in response.headers
+
+
+def test_a_scheduler_token_cannot_sign_in(console):
+    token = StaffTokens(Settings.staff_token_secret).issue("s", "scheduler")
+    assert console.post("/login", data={"token": token}).status_code == 401
+
+
+def test_a_revoked_token_is_refused_at_once_here(console):
+    victim = operator()
+    assert console.get("/api/overview", headers=victim).status_code == 200
+    body = {"token": victim["Authorization"].removeprefix("Bearer ")}
+    revoked = console.post("/api/staff-tokens/revocations", json=body, headers=operator())
+    assert revoked.status_code == 201 and revoked.get_json()["token_id"]
+    assert console.get("/api/overview", headers=victim).status_code == 401

@@ -134,6 +134,13 @@ class TestGuardianAnswers:
         url = client.get(f"/v1/offers/{offer_id}/link", headers=auth("service")).json["url"]
         assert url.endswith(offers.token_for(small, offer_id))
 
+    def test_a_scheduler_gets_only_links_of_offers_at_their_own_hospitals(self, service, small, db, client):
+        service.handlers["assessment.triaged"](triaged("c1"))
+        offer_id = offer_of(db, "c1")["_id"]  # at hospital "a"
+        elsewhere = client.get(f"/v1/offers/{offer_id}/link", headers=auth("scheduler", ("b",)))
+        assert elsewhere.status_code == 403 and "url" not in elsewhere.json
+        assert client.get(f"/v1/offers/{offer_id}/link", headers=auth("scheduler", ("a",))).status_code == 200
+
 
 class TestPages:
     def test_scheduler_and_guardian_pages_are_served(self, client):

@@ -1,0 +1,27 @@
+"""Who may call each referral route (enforced by shared.auth.install_policies).
+
+School routes authenticate a school API key (services/referral/access.py) and show only
+that school's cases. Staff routes are regional: operators manage every school's keys, and
+the notification service reads any case's contacts.
+"""
+
+from __future__ import annotations
+
+from shared.auth import REGION, SCHOOL_KEY, Policies, staff
+
+POLICIES: Policies = {
+    ("POST", "/v1/referrals"): SCHOOL_KEY,
+    ("GET", "/v1/referrals"): SCHOOL_KEY,
+    ("GET", "/v1/referrals/<case_id>"): SCHOOL_KEY,
+    ("GET", "/v1/referrals/<case_id>/fhir"): SCHOOL_KEY,
+    ("PATCH", "/v1/referrals/<case_id>"): SCHOOL_KEY,
+    ("POST", "/v1/referrals/<case_id>/withdraw"): SCHOOL_KEY,
+    ("POST", "/v1/referrals/<case_id>/attendance"): SCHOOL_KEY,
+    ("PUT", "/v1/webhook"): SCHOOL_KEY,
+    ("GET", "/v1/webhook"): SCHOOL_KEY,
+    ("DELETE", "/v1/webhook"): SCHOOL_KEY,
+    ("GET", "/internal/v1/cases/<case_id>/contacts"): staff("service", scope=REGION),
+    ("POST", "/admin/v1/school-keys"): staff("operator", scope=REGION),
+    ("GET", "/admin/v1/school-keys"): staff("operator", scope=REGION),
+    ("DELETE", "/admin/v1/school-keys/<key_id>"): staff("operator", scope=REGION),
+}

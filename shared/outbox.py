@@ -210,7 +210,13 @@ class Outbox:
         at = _now()  # stores keep milliseconds: ``seq`` orders this process's writes within one
         self.pending.insert_many(
             [
-                {"_id": e.id, "collection": collection.name, "doc_id": doc_id, "at": at, "seq": next(self._seq)}
+                {
+                    "_id": e.id,
+                    "collection": collection.name,
+                    "doc_id": doc_id,
+                    "at": at,
+                    "seq": next(self._seq),
+                }
                 for e in events
             ],
             ordered=True,

@@ -107,3 +107,19 @@ def test_hostile_bodies_never_answer_500(service, method, path, body):
         )
         assert response.status_code < 500, (headers, response.get_json())
         assert (response.is_json and "error" in response.get_json()) or response.status_code < 400
+
+
+@pytest.mark.parametrize(
+    ("service", "path"),
+    [
+        ("referral", "/v1/referrals"),
+        ("assessment", "/v1/questionnaire-responses/x-1"),
+        ("scheduling", "/v1/allocation/rebalance"),
+    ],
+)
+def test_the_reported_routes_answer_deep_json_with_400_naming_the_problem(service, path):
+    app, credentials = APPS[service]
+    headers = credentials[0]
+    response = app.test_client().post(path, data=DEEP, content_type="application/json", headers=headers)
+    assert response.status_code == 400, response.get_json()
+    assert "nested too deeply" in response.get_json()["error"]["message"]

@@ -95,7 +95,7 @@ def test_a_store_outage_answers_503_with_retry_after(client, school_a, monkeypat
     def down(*args, **kwargs):
         raise ServerSelectionTimeoutError("127.0.0.1:1: [Errno 111] Connection refused")
 
-    monkeypatch.setattr(Cases, "claim_child", down)
+    monkeypatch.setattr(Cases, "insert", down)
     response = client.post("/v1/referrals", json=referral(), headers=school_a)
     assert response.status_code == 503
     assert response.headers["Retry-After"].isdigit()

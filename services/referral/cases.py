@@ -83,6 +83,9 @@ class Referrals:
             existing = self.cases.holder(child)
             if existing is None:  # closed meanwhile: the child is free again
                 continue
+            if not st.is_open(existing["status"]):  # closed by a write that kept the slot: free it
+                self.cases.release(existing["_id"], child)
+                continue
             if school_id in existing["school_ids"]:
                 return self._link(existing, school_id, referral)
             return self._open_linked(school_id, referral, case_id, child, existing)

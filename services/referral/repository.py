@@ -116,6 +116,12 @@ class Cases:
         """The open case holding the child (by the unique ``child_slot``), if any."""
         return self.col.find_one({"child_slot": child_index}, {"outbox": 0})
 
+    def release(self, case_id: str, child_index: str) -> None:
+        """Free the child held by a case that is closed (closing normally frees it in its own update)."""
+        self.col.update_one(
+            {"_id": case_id, "child_slot": child_index}, {"$set": {"child_slot": released(case_id)}}
+        )
+
 
 def backfill_child_slots(db: Database) -> int:
     """Give cases written before ``child_slot`` existed theirs, from the former ``children``

@@ -176,3 +176,11 @@ def test_cases_from_before_child_slot_get_theirs_from_the_former_claims(settings
     assert db.cases.find_one({"_id": closed})["child_slot"] == f"case:{closed}"
     again = client.post("/v1/referrals", json=referral(), headers=school_a)
     assert again.status_code == 200 and again.json["case_id"] == held  # still found as a duplicate
+
+
+def test_a_closed_case_still_holding_its_child_is_freed_not_linked(submit, db):
+    first = submit()
+    db.cases.update_one({"_id": first}, {"$set": {"status": "withdrawn"}})  # closed, slot kept
+    second = submit()
+    assert second != first and holders(db) == [second]
+    assert "linked_referrals" not in db.cases.find_one({"_id": first})

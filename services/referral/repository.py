@@ -51,7 +51,6 @@ SUMMARY = {"outbox": 0, "applied_events": 0, "linked_referrals": 0, "attendance"
 class Cases:
     def __init__(self, db: Database, outbox: Outbox) -> None:
         self.col = db.cases
-        self.children = db.children
         self._outbox = outbox
 
     def insert(self, case: dict[str, Any], events: Sequence[Event]) -> bool:

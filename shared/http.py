@@ -15,12 +15,17 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+import flask_smorest
 from flask import Blueprint as FlaskBlueprint
 from flask import Flask, Response, current_app, g, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 from flask_smorest import Api, Blueprint, abort
-from werkzeug.exceptions import HTTPException
+from marshmallow import Schema, missing
+from pymongo.errors import ConnectionFailure
+from webargs.flaskparser import FlaskParser, is_json_request
+from werkzeug.exceptions import BadRequest, HTTPException
 
-from shared import context, metrics
+from shared import context, json_input, metrics
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +33,48 @@ Check = Callable[[], None]
 MAX_BODY_BYTES = 64 * 1024
 _OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+STORE_RETRY_AFTER_S = 5
+"""Retry-After on a 503 for a store outage: about pymongo's server selection timeout."""
+
+
+class BodyParser(FlaskParser):
+    """webargs' parser with Waymark's body rules (shared.json_input): bounded depth → 400,
+    control, bidi and surrogate characters → 422 naming the field.
+
+    Body parsing runs inside the view's ``@blp.arguments`` wrapper, after the blueprint's
+    ``before_request`` authentication, so a stranger gets 401 before any validation answer.
+    """
+
+    def _raw_load_json(self, req: Any) -> Any:
+        if not is_json_request(req):
+            return missing
+        return json_input.loads(req.get_data(cache=True))
+
+    def load_json(self, req: Any, schema: Schema) -> Any:
+        try:
+            data = super().load_json(req, schema)
+            found = json_input.problems(data, schema) if data is not missing else {}
+        except json_input.TooDeep as exc:
+            abort(400, message=str(exc), messages={"json": [str(exc)]})
+        if found:
+            abort(422, messages={"json": found})
+        return data
+
+
+class JSONProvider(DefaultJSONProvider):
+    """``request.get_json`` for the few routes that read a body themselves: absurd nesting is a
+    400 naming the problem, not a RecursionError (a 500), even with ``silent=True``."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        try:
+            return super().loads(s, **kwargs)
+        except RecursionError:
+            raise BadRequest(json_input.TOO_DEEP) from None
+
+
+# Every flask_smorest blueprint parses with Waymark's parser. ``arguments()`` binds the parser
+# when a route is decorated, and services build their blueprints after importing this module.
+flask_smorest.Blueprint.ARGUMENTS_PARSER = BodyParser()
 
 
 def create_app(
@@ -44,6 +91,7 @@ def create_app(
     trusted_origins: Iterable[str] = (),
 ) -> Flask:
     app = Flask(service)
+    app.json = JSONProvider(app)
     app.config.update(
         API_TITLE=title,
         API_VERSION=version,
@@ -115,6 +163,12 @@ def _install_error_handlers(app: Flask) -> None:
         return response, status
 
     def handle_unexpected(exc: Exception) -> tuple[Response, int]:
+        if isinstance(exc, ConnectionFailure):  # the store is down or unreachable: retry later
+            log.warning("store unavailable", extra={"path": request.path, "error": repr(exc)[:300]})
+            message = "The service's store is unavailable; please retry shortly."
+            response = jsonify(error_body(503, "store_unavailable", message))
+            response.headers["Retry-After"] = str(STORE_RETRY_AFTER_S)
+            return response, 503
         log.exception("unhandled error", extra={"path": request.path})
         return jsonify(error_body(500, "internal_error", "Something went wrong; it has been logged.")), 500
 

@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pymongo import DeleteOne
 from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError, OperationFailure
@@ -189,7 +190,7 @@ class Outbox:
         publisher.send_many(self.topic, [to_kafka(e) for e in events])
         for event in events:
             metrics.EVENTS_PUBLISHED.labels(self.service, event.name).inc()
-        self.pending.delete_many({"_id": {"$in": [e.id for e in events]}})
+        self.forget([e.id for e in events])
 
     def _publisher_now(self) -> Publisher | None:
         with self._lock:
@@ -198,6 +199,12 @@ class Outbox:
             return self._publisher
 
     def _intend(self, collection: Collection, doc_id: Any, events: Sequence[Event]) -> None:
+        """Record the events as in flight: their ids and where the proof will be, not the events.
+
+        The sweeper takes a proven event from the aggregate's ``outbox`` (it reads that
+        anyway to prove the write happened), so the intent stays a small document: on
+        FerretDB an insert costs in proportion to what it stores.
+        """
         if not events:
             return
         at = _now()  # stores keep milliseconds: ``seq`` orders this process's writes within one
@@ -209,7 +216,6 @@ class Outbox:
                     "doc_id": doc_id,
                     "at": at,
                     "seq": next(self._seq),
-                    "event": e.to_dict(),
                 }
                 for e in events
             ],
@@ -218,7 +224,17 @@ class Outbox:
 
     def _withdraw(self, events: Sequence[Event]) -> None:
         if events:
-            self.pending.delete_many({"_id": {"$in": [e.id for e in events]}})
+            self.forget([e.id for e in events])
+
+    def forget(self, ids: Sequence[str]) -> None:
+        """Delete intents by ``_id``: one command whose every statement is an ``_id`` equality.
+
+        Not ``{_id: {$in: ids}}``: FerretDB 1.x pushes only equality down, so ``$in`` scans
+        the collection, and a backlog (a broker outage) would make every delete slower
+        (measured: 2 ids among 1,400 intents 205 ms of FerretDB CPU; as equalities 1.9 ms).
+        """
+        if ids:
+            self.pending.bulk_write([DeleteOne({"_id": i}) for i in ids], ordered=False)
 
     def _dispatch(self, events: Sequence[Event]) -> None:
         if not events:
@@ -322,7 +338,7 @@ class OutboxSweeper:
             .limit(SWEEP_BATCH)
         )
         proven = self._proven(entries)
-        ready = [Event.from_dict(e["event"]) for e in entries if e["_id"] in proven]
+        ready = [Event.from_dict(proven[e["_id"]]) for e in entries if e["_id"] in proven]
         if ready:
             self.outbox.publish(ready)
             log.info("sweeper published events left by a writer", extra={"events": len(ready)})
@@ -332,12 +348,13 @@ class OutboxSweeper:
             if e["_id"] not in proven and _aware(e["at"]) < now - self._abandon_after
         ]
         if stale:  # intents of writes that never happened (the writer died before its write)
-            self.outbox.pending.delete_many({"_id": {"$in": stale}})
+            self.outbox.forget(stale)
         metrics.OUTBOX_PENDING.labels(self.outbox.service).set(self.pending())
         return len(ready)
 
-    def _proven(self, entries: Iterable[Mapping[str, Any]]) -> set[str]:
-        """Ids of the intents whose aggregate carries the event: one ``_id`` lookup per aggregate.
+    def _proven(self, entries: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+        """The events (by id) of the intents whose aggregate carries them, taken from the
+        aggregate's ``outbox``: one ``_id`` lookup per aggregate.
 
         Lookups one by one rather than ``_id $in``: FerretDB 1.x pushes only equality down to
         its indexes, and this runs only for what a writer left behind.
@@ -345,11 +362,11 @@ class OutboxSweeper:
         wanted: dict[tuple[str, Any], set[str]] = defaultdict(set)
         for entry in entries:
             wanted[(entry["collection"], entry["doc_id"])].add(entry["_id"])
-        proven: set[str] = set()
+        proven: dict[str, dict[str, Any]] = {}
         for (name, doc_id), ids in wanted.items():
             doc = self.outbox.db[name].find_one({"_id": doc_id}, {FIELD: 1})
             if doc is not None:
-                proven |= ids & {e["id"] for e in doc.get(FIELD, [])}
+                proven.update({e["id"]: e for e in doc.get(FIELD, []) if e["id"] in ids})
         return proven
 
     def run(self, stop: threading.Event, interval_s: float) -> None:

@@ -64,7 +64,10 @@ class OverrideIn(Schema):
     reason = fields.Str(
         required=True,
         validate=validate.Length(min=5, max=1000),
-        metadata={"description": "why the clinician changes the priority (audited); no names"},
+        metadata={
+            "description": "why the clinician changes the priority (audited); no names",
+            "multiline": True,
+        },
     )
     score = fields.Int(validate=validate.Range(min=0, max=100), allow_none=True, load_default=None)
     expected_version = fields.Int(

@@ -42,26 +42,28 @@ class KeyQuery(ma.Schema):
 def admin_blueprint(deps: Deps) -> Blueprint:
     blp = Blueprint("admin", __name__, url_prefix="/admin/v1", description="Schools' API keys (operators).")
 
+    @blp.before_request
+    def _operator() -> None:
+        """Authenticate before the body is parsed: a stranger gets 401, never a validation answer."""
+        require_staff(deps.staff_tokens, "operator")
+
     @blp.post("/school-keys")
     @blp.arguments(NewKeySchema)
     @blp.response(201, IssuedKeySchema)
     def create(body: dict[str, str]) -> Any:
         """Register the school if new and issue it a key (rotate by creating, then revoking the old)."""
-        require_staff(deps.staff_tokens, "operator")
         return create_school_key(deps.db, body["school_id"], body["name"], now=deps.clock())
 
     @blp.get("/school-keys")
     @blp.arguments(KeyQuery, location="query")
     @blp.response(200, KeySchema(many=True))
     def listing(query: dict[str, str]) -> Any:
-        require_staff(deps.staff_tokens, "operator")
         return list_school_keys(deps.db, query.get("school_id"))
 
     @blp.delete("/school-keys/<key_id>")
     @blp.response(204)
     def revoke(key_id: str) -> None:
         """Revoke a key: API workers stop accepting it within REFERRAL_KEY_CACHE_S seconds (default 30)."""
-        require_staff(deps.staff_tokens, "operator")
         if not revoke_school_key(deps.db, key_id, now=deps.clock()):
             abort(404, message=f"No active key {key_id!r}.")
         deps.callers.forget(key_id)

@@ -34,6 +34,11 @@ from services.referral.schemas import (
 )
 
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,200}$")
+# Built once per process: webargs instantiates a schema *class* on every request, and a
+# marshmallow schema's construction (deep-copying every declared and nested field) cost
+# more than validating the body. Schemas hold no per-call state, so threads share them.
+REFERRAL, AMENDMENT, WITHDRAWAL = ReferralSchema(), AmendmentSchema(), WithdrawalSchema()
+ATTENDANCE, LIST_QUERY = AttendanceSchema(), CaseListQuery()
 LINKED = "This child already has an open case; the referral was linked to it instead of opening another."
 
 
@@ -64,14 +69,14 @@ def check(errors: dict[str, list[str]]) -> None:
 
 def _submission(blp: Blueprint, deps: Deps) -> None:
     @blp.route("", methods=["POST"])
-    @blp.arguments(ReferralSchema)
+    @blp.arguments(REFERRAL)
     @blp.response(201, SubmittedSchema, description="A new case was opened.")
     @blp.alt_response(200, schema=SubmittedSchema, description="Linked to the child's open case.")
     @blp.alt_response(409, description="Idempotency-Key reused with another body, or still in progress.")
     def submit(referral: dict[str, Any]) -> Any:
         """Refer a child. Send an ``Idempotency-Key`` header to make retries safe."""
         check(checks.referral_errors(referral, deps.clock()) | checks.sharing_errors(referral))
-        stored = ReferralSchema().dump(referral)
+        stored = REFERRAL.dump(referral)
         school_id, key = school().school_id, request.headers.get(HEADER)
         if key is None:
             with refusals():
@@ -110,7 +115,7 @@ def _submission(blp: Blueprint, deps: Deps) -> None:
 
 def _reading(blp: Blueprint, deps: Deps) -> None:
     @blp.route("", methods=["GET"])
-    @blp.arguments(CaseListQuery, location="query", unknown=RAISE)
+    @blp.arguments(LIST_QUERY, location="query", unknown=RAISE)
     @blp.response(200, CasePageSchema)
     def list_cases(query: dict[str, Any]) -> dict[str, Any]:
         """This school's cases, newest first; filter by ``status``."""
@@ -140,19 +145,19 @@ def _reading(blp: Blueprint, deps: Deps) -> None:
 
 def _changes(blp: Blueprint, deps: Deps) -> None:
     @blp.route("/<case_id>", methods=["PATCH"])
-    @blp.arguments(AmendmentSchema)
+    @blp.arguments(AMENDMENT)
     @blp.response(200, CaseSchema)
     def amend(changes: dict[str, Any], case_id: str) -> dict[str, Any]:
         """Add or correct information; each section sent replaces the stored one (referral.amended)."""
         case = own_case(deps, case_id)
         check(checks.referral_errors(changes, deps.clock()))
-        stored = AmendmentSchema().dump(changes)
+        stored = AMENDMENT.dump(changes)
         check(checks.sharing_errors({**deps.cipher.unseal(case["referral"]), **stored}))
         with refusals():
             return views.full(deps.referrals.amend(case_id, school().school_id, stored, case), deps.cipher)
 
     @blp.route("/<case_id>/withdraw", methods=["POST"])
-    @blp.arguments(WithdrawalSchema)
+    @blp.arguments(WITHDRAWAL)
     @blp.response(200, CaseSchema)
     def withdraw(body: dict[str, Any], case_id: str) -> dict[str, Any]:
         """Withdraw the referral (referral.withdrawn); the case closes."""
@@ -164,8 +169,8 @@ def _changes(blp: Blueprint, deps: Deps) -> None:
         return views.full(case, deps.cipher)
 
     @blp.route("/<case_id>/attendance", methods=["POST"])
-    @blp.arguments(AttendanceSchema)
-    @blp.response(202, AttendanceSchema)
+    @blp.arguments(ATTENDANCE)
+    @blp.response(202, ATTENDANCE)
     def report_attendance(body: dict[str, Any], case_id: str) -> dict[str, Any]:
         """Report a week's hours in school during the return plan (attendance.reported)."""
         case = own_case(deps, case_id)

@@ -25,7 +25,7 @@ from services.referral.idempotency import IdempotencyStore, retention
 from services.referral.keys import caller_by_hash
 from services.referral.policies import POLICIES
 from services.referral.ratelimit import RateLimiter
-from services.referral.repository import INDEXES, Cases
+from services.referral.repository import INDEXES, Cases, backfill_child_slots
 from services.referral.webhooks import internal_blueprint, webhook_blueprint
 from shared import auth, health, store
 from shared.http import create_app
@@ -52,6 +52,7 @@ def build(
     cipher: FieldCipher | None = None,
 ) -> Service:
     db = db if db is not None else store.connect(settings)
+    backfill_child_slots(db)  # before the unique child_slot index exists
     store.ensure_indexes(db, INDEXES)
     store.ensure_indexes(db, CLINICAL_INDEXES)
     clock = clock or _utcnow

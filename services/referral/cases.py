@@ -17,7 +17,7 @@ from services.referral import events
 from services.referral.crypto import FieldCipher
 from services.referral.domain import status as st
 from services.referral.domain.facts import referral_facts
-from services.referral.repository import Cases
+from services.referral.repository import Cases, released
 
 ATTEMPTS = 5
 
@@ -61,27 +61,35 @@ class Referrals:
     def submit(self, school_id: str, referral: Mapping[str, Any], case_id: str | None = None) -> Submitted:
         """Open a case, or link to the child's open case (the blind index finds it).
 
-        A duplicate of this school's own open case is linked and answered as one. A match on
-        another school's case is never revealed (that would confirm a referral elsewhere):
-        this school gets its own case, answered exactly like a new one, which is *linked*
+        Opening is one insert whose unique ``child_slot`` is the child's claim: it fails when
+        the child already has an open case, and only then is that case read. A duplicate of
+        this school's own open case is linked and answered as one. A match on another
+        school's case is never revealed (that would confirm a referral elsewhere): this
+        school gets its own case, answered exactly like a new one, which is *linked*
         (``linked_to``) — it emits no events, so the hospitals work on the first case, where
         the clinicians see the linked referral.
         """
+        derived = case_id is not None  # from an Idempotency-Key: a retry may find it written
         case_id = case_id or "c-" + secrets.token_hex(10)
         student = referral["student"]
         child = self.cipher.child_index(student["name"], student["date_of_birth"])
         for _ in range(ATTEMPTS):
-            held = self.cases.claim_child(child, case_id)
-            if held is None or held == case_id:
-                return self._open(school_id, referral, case_id, child)
-            existing = self.cases.get(held)
-            if existing is not None and st.is_open(existing["status"]) and existing["child_index"] == child:
-                if school_id in existing["school_ids"]:
-                    return self._link(existing, school_id, referral)
-                return self._open_linked(school_id, referral, case_id, child, existing)
-            # the claim's case is closed, was never written, or is another child's (a reused key)
-            self.cases.take_over_child(child, held, case_id)
-        raise Contended("the child's claim kept changing")
+            opened = self._open(school_id, referral, case_id, child)
+            if opened is not None:
+                return opened
+            mine = self.cases.get(case_id) if derived else None  # a fresh random id cannot clash
+            if mine is not None:  # a retry of a request that already wrote it
+                return self._written(mine, child)
+            existing = self.cases.holder(child)
+            if existing is None:  # closed meanwhile: the child is free again
+                continue
+            if not st.is_open(existing["status"]):  # closed by a write that kept the slot: free it
+                self.cases.release(existing["_id"], child)
+                continue
+            if school_id in existing["school_ids"]:
+                return self._link(existing, school_id, referral)
+            return self._open_linked(school_id, referral, case_id, child, existing)
+        raise Contended("the child's open case kept changing")
 
     def opened(self, case_id: str) -> Submitted | None:
         """The answer :meth:`submit` gave when it opened ``case_id``, if that case exists."""
@@ -90,7 +98,10 @@ class Referrals:
             return None
         return Submitted(case_id, st.SUBMITTED, iso(case["submitted_at"]), duplicate=False)
 
-    def _open(self, school_id: str, referral: Mapping[str, Any], case_id: str, child: str) -> Submitted:
+    def _open(
+        self, school_id: str, referral: Mapping[str, Any], case_id: str, child: str
+    ) -> Submitted | None:
+        """The new case holding the child, with its events; None if the id or the child clashed."""
         now = self.clock()
         at, referred_on = iso(now), now.date().isoformat()
         case = self._new_case(school_id, referral, case_id, child, now)
@@ -99,7 +110,19 @@ class Referrals:
             events.submitted(facts),
             events.status_changed(case, st.SUBMITTED, None, "referral.submitted", at),
         ]
-        return self._insert(case, emitted, child)
+        if not self.cases.insert(case, emitted):
+            return None
+        return Submitted(case_id, st.SUBMITTED, at, duplicate=False)
+
+    def _written(self, case: dict[str, Any], child: str) -> Submitted:
+        """The answer for a case this request's id already names (a retry, or a reused key)."""
+        if case["child_index"] != child:
+            raise KeyReused(case["_id"])
+        if case.get("linked_to"):  # the first request may have died before linking it
+            first = self.cases.get(case["linked_to"])
+            if first is not None:
+                self._push_link(first, case)
+        return Submitted(case["_id"], case["status"], iso(case["submitted_at"]), duplicate=False)
 
     def _open_linked(
         self, school_id: str, referral: Mapping[str, Any], case_id: str, child: str, existing: dict[str, Any]
@@ -111,15 +134,28 @@ class Referrals:
         """
         case = self._new_case(school_id, referral, case_id, child, self.clock())
         case["linked_to"] = existing["_id"]
-        answer = self._insert(case, [], child)
+        case["child_slot"] = released(case_id)
+        if not self.cases.insert(case, []):
+            written = self.cases.get(case_id)
+            if written is None:
+                raise Contended("the linked case clashed but cannot be read")
+            return self._written(written, child)
+        self._push_link(existing, case)
+        return Submitted(case_id, case["status"], iso(case["submitted_at"]), duplicate=False)
+
+    def _push_link(self, existing: dict[str, Any], case: dict[str, Any]) -> None:
         at = iso(self.clock())
-        linked = {"school_id": school_id, "case_id": case_id, "at": at, "referral": case["referral"]}
+        linked = {
+            "school_id": case["school_id"],
+            "case_id": case["_id"],
+            "at": at,
+            "referral": case["referral"],
+        }
         entry = st.timeline_entry("duplicate_referral_linked", at, existing["status"])
         self.cases.col.update_one(
-            {"_id": existing["_id"], "linked_referrals.case_id": {"$ne": case_id}},
+            {"_id": existing["_id"], "linked_referrals.case_id": {"$ne": case["_id"]}},
             {"$push": {"linked_referrals": linked, "timeline": entry}},
         )
-        return answer
 
     def _new_case(
         self, school_id: str, referral: Mapping[str, Any], case_id: str, child: str, now: datetime
@@ -132,6 +168,7 @@ class Referrals:
             "status": st.SUBMITTED,
             "version": 1,
             "child_index": child,
+            "child_slot": child,
             "referral": self.cipher.seal(referral),
             "referred_on": now.date().isoformat(),
             "submitted_at": now,
@@ -140,15 +177,6 @@ class Referrals:
             "attendance": {},
             "applied_events": [],
         }
-
-    def _insert(self, case: dict[str, Any], emitted: list, child: str) -> Submitted:
-        case_id = case["_id"]
-        if not self.cases.insert(case, emitted):  # a retry of a request that already wrote it
-            case = self.cases.get(case_id) or case
-            if case["child_index"] != child:  # never a claim on another child's case
-                self.cases.release_child(child, case_id)
-                raise KeyReused(case_id)
-        return Submitted(case_id, case["status"], iso(case["submitted_at"]), duplicate=False)
 
     def _link(self, existing: dict[str, Any], school_id: str, referral: Mapping[str, Any]) -> Submitted:
         """Attach this school's new referral to its own open case for the child."""
@@ -189,7 +217,12 @@ class Referrals:
                 withdrawal["note"] = self.cipher.encrypt(note)
             entry = st.timeline_entry("withdrawn", at, st.WITHDRAWN, reason=reason)
             update = {
-                "$set": {"status": st.WITHDRAWN, "withdrawal": withdrawal, "updated_at": now},
+                "$set": {
+                    "status": st.WITHDRAWN,
+                    "withdrawal": withdrawal,
+                    "updated_at": now,
+                    "child_slot": released(case_id),  # the child may be referred again
+                },
                 "$push": {"timeline": entry},
             }
             emitted = [
@@ -198,9 +231,7 @@ class Referrals:
             ]
             return update, emitted
 
-        case = self._change(case_id, school_id, change, current)
-        self.cases.release_child(case["child_index"], case_id)
-        return case
+        return self._change(case_id, school_id, change, current)
 
     def report_attendance(
         self,

@@ -56,8 +56,11 @@ def codes(choices: tuple[str, ...], *, min_length: int = 0, **kwargs: Any) -> fi
     )
 
 
-def text(max_length: int, **kwargs: Any) -> fields.String:
-    return fields.String(validate=validate.Length(min=1, max=max_length), **kwargs)
+def text(max_length: int, *, multiline: bool = False, **kwargs: Any) -> fields.String:
+    """Free text. Single-line unless ``multiline``: shared.json_input refuses line breaks
+    (and, everywhere, control, bidi-override and surrogate characters) before loading."""
+    metadata = {**kwargs.pop("metadata", {}), **({"multiline": True} if multiline else {})}
+    return fields.String(validate=validate.Length(min=1, max=max_length), metadata=metadata, **kwargs)
 
 
 def operator_errors(value: Any, path: str = "", depth: int = 0) -> dict[str, list[str]]:

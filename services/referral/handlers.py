@@ -15,7 +15,7 @@ from datetime import datetime
 from services.referral import events
 from services.referral.cases import ATTEMPTS, Contended
 from services.referral.domain import status as st
-from services.referral.repository import Cases
+from services.referral.repository import Cases, released
 from shared import inbox, topics
 from shared.consumer import Handler
 from shared.events import Event
@@ -50,11 +50,11 @@ class TimelineHandler:
             emitted = []
             if new != case["status"]:
                 update["$set"]["status"] = new
+                if new in st.CLOSED:  # discharged: the child may be referred again
+                    update["$set"]["child_slot"] = released(case_id)
                 emitted.append(events.status_changed(case, new, case["status"], event.name, event.time))
             guard = inbox.once(event, {})
             if self.cases.update(case, inbox.record_applied(event, update), emitted, **guard):
-                if new in st.CLOSED and case["status"] not in st.CLOSED:
-                    self.cases.release_child(case["child_index"], case_id)
                 return
         raise Contended(case_id)
 

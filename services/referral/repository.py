@@ -2,11 +2,15 @@
 
 Only single-document atomic operations are used (FerretDB 1.x): a case and its events are
 one document; concurrent writers are kept apart by a ``version`` condition; "one open case
-per child" is a unique ``_id`` in ``children``.
+per child" is the unique ``child_slot`` of cases: the child's blind index while the case is
+open and holds the child, ``case:<id>`` (unique by construction) once it is closed or when
+it is another school's linked case. Opening a case and claiming its child is therefore one
+insert, atomic on every store (only unique-key inserts are, on FerretDB 1.x).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Sequence
 from typing import Any
@@ -15,6 +19,7 @@ from pymongo import DESCENDING
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
+from services.referral.domain.status import CLOSED
 from shared.events import Event
 from shared.outbox import Outbox
 from shared.store import Index
@@ -24,10 +29,20 @@ INDEXES = {
         Index([("school_ids", 1), ("submitted_at", DESCENDING)], name="school_recent"),
         Index([("school_ids", 1), ("status", 1), ("submitted_at", DESCENDING)], name="school_status_recent"),
         Index([("child_index", 1)], name="child"),
+        Index([("child_slot", 1)], unique=True, name="child_slot"),
     ],
     "school_keys": [Index([("key_hash", 1)], unique=True, name="key_hash")],
     "idempotency": [Index([("created_at", 1)], name="created")],  # pruning (shared.housekeeping)
 }
+
+MIGRATIONS = "migrations"
+SLOT_MIGRATION = "cases.child_slot"
+
+
+def released(case_id: str) -> str:
+    """The ``child_slot`` of a case that does not hold its child (closed, or linked)."""
+    return f"case:{case_id}"
+
 
 # The plaintext-free parts of a case a list needs (the sealed referral is decrypted per item).
 SUMMARY = {"outbox": 0, "applied_events": 0, "linked_referrals": 0, "attendance": 0}
@@ -36,11 +51,11 @@ SUMMARY = {"outbox": 0, "applied_events": 0, "linked_referrals": 0, "attendance"
 class Cases:
     def __init__(self, db: Database, outbox: Outbox) -> None:
         self.col = db.cases
-        self.children = db.children
         self._outbox = outbox
 
     def insert(self, case: dict[str, Any], events: Sequence[Event]) -> bool:
-        """Insert a new case with its events; False when a case with this id already exists."""
+        """Insert a new case with its events; False on a clash: a case with this id exists, or
+        (``child_slot``) the child already has an open case. Nothing of it is left behind."""
         try:
             self._outbox.insert_one(self.col, case, events)
         except DuplicateKeyError:
@@ -96,24 +111,37 @@ class Cases:
         return self._outbox.update_one(self.col, query, update, events).modified_count == 1
 
     # -- one open case per child ------------------------------------------------------------
-    def claim_child(self, child_index: str, case_id: str) -> str | None:
-        """Claim the child for ``case_id``; the case id already holding the claim, or None if won."""
-        try:
-            self.children.insert_one({"_id": child_index, "case_id": case_id})
-            return None
-        except DuplicateKeyError:
-            held = self.children.find_one({"_id": child_index})
-            return held["case_id"] if held else self.claim_child(child_index, case_id)
+    def holder(self, child_index: str) -> dict[str, Any] | None:
+        """The open case holding the child (by the unique ``child_slot``), if any."""
+        return self.col.find_one({"child_slot": child_index}, {"outbox": 0})
 
-    def take_over_child(self, child_index: str, stale_case_id: str, case_id: str) -> bool:
-        """Replace a claim whose case is closed or was never written (a crash after claiming)."""
-        result = self.children.update_one(
-            {"_id": child_index, "case_id": stale_case_id}, {"$set": {"case_id": case_id}}
+    def release(self, case_id: str, child_index: str) -> None:
+        """Free the child held by a case that is closed (closing normally frees it in its own update)."""
+        self.col.update_one(
+            {"_id": case_id, "child_slot": child_index}, {"$set": {"child_slot": released(case_id)}}
         )
-        return result.modified_count == 1
 
-    def release_child(self, child_index: str, case_id: str) -> None:
-        self.children.delete_one({"_id": child_index, "case_id": case_id})
+
+def backfill_child_slots(db: Database) -> int:
+    """Give cases written before ``child_slot`` existed theirs, from the former ``children``
+    claims; once per database (a marker in ``migrations``), before the unique index is built.
+
+    Stop every referral process of the old version first: an old process inserting a case
+    without ``child_slot`` would clash with the index once it exists.
+    """
+    if db[MIGRATIONS].find_one({"_id": SLOT_MIGRATION}) is not None:
+        return 0
+    done = 0
+    for case in db.cases.find({"child_slot": {"$exists": False}}, {"child_index": 1, "status": 1}):
+        claim = db.children.find_one({"_id": case["child_index"]}) or {}
+        holds = claim.get("case_id") == case["_id"] and case["status"] not in CLOSED
+        slot = case["child_index"] if holds else released(case["_id"])
+        done += db.cases.update_one(
+            {"_id": case["_id"], "child_slot": {"$exists": False}}, {"$set": {"child_slot": slot}}
+        ).modified_count
+    with contextlib.suppress(DuplicateKeyError):
+        db[MIGRATIONS].insert_one({"_id": SLOT_MIGRATION, "cases": done})
+    return done
 
 
 def applied(doc: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:

@@ -8,13 +8,11 @@ old key. Blind-index key: deploy the new ``REFERRAL_INDEX_KEY`` and run
 
 from __future__ import annotations
 
-import contextlib
-
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from services.referral.crypto import FieldCipher
-from services.referral.domain.status import CLOSED
+from services.referral.repository import released
 
 
 def rotate_data_keys(db: Database, cipher: FieldCipher) -> int:
@@ -40,17 +38,22 @@ def rotate_data_keys(db: Database, cipher: FieldCipher) -> int:
 
 
 def rebuild_child_index(db: Database, cipher: FieldCipher) -> int:
-    """Recompute every case's blind index under the current index key and move open claims."""
+    """Recompute every case's blind index under the current index key; an open case holding
+    its child (``child_slot`` = the old index) holds it under the new index."""
     moved = 0
-    for case in db.cases.find({}, {"referral": 1, "child_index": 1, "status": 1, "linked_to": 1}):
+    for case in db.cases.find({}, {"referral": 1, "child_index": 1, "child_slot": 1}):
         student = cipher.unseal(case["referral"])["student"]
         index = cipher.child_index(student["name"], student["date_of_birth"])
         if index == case["child_index"]:
             continue
-        db.cases.update_one({"_id": case["_id"]}, {"$set": {"child_index": index}})
-        if case["status"] not in CLOSED and not case.get("linked_to"):  # a linked case never claims
-            with contextlib.suppress(DuplicateKeyError):  # another open case of the child holds it
-                db.children.insert_one({"_id": index, "case_id": case["_id"]})
-            db.children.delete_one({"_id": case["child_index"], "case_id": case["_id"]})
+        changes = {"child_index": index}
+        if case.get("child_slot") == case["child_index"]:  # closed and linked cases hold no claim
+            changes["child_slot"] = index
+        try:
+            db.cases.update_one({"_id": case["_id"]}, {"$set": changes})
+        except (DuplicateKeyError, OperationFailure):  # another open case of the child holds it
+            db.cases.update_one(
+                {"_id": case["_id"]}, {"$set": {"child_index": index, "child_slot": released(case["_id"])}}
+            )
         moved += 1
     return moved

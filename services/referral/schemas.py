@@ -88,7 +88,7 @@ class RiskSchema(Schema):
 
 class SchoolActionsSchema(Schema):
     tried = codes(vocab.SCHOOL_ACTIONS, required=True)
-    details = text(2000)
+    details = text(2000, multiline=True)
 
 
 class ReturnAttemptSchema(Schema):
@@ -123,7 +123,7 @@ def _referral_fields(required: bool) -> dict[str, fields.Field]:
         "exam_year": StrictBoolean(),
         "transition_year": StrictBoolean(),
         "preferences": fields.Nested(PreferencesSchema, required=required),
-        "note": text(4000),
+        "note": text(4000, multiline=True),
     }
 
 
@@ -154,7 +154,7 @@ class AmendmentSchema(InputSchema.from_dict(_referral_fields(required=False))): 
 
 class WithdrawalSchema(InputSchema):
     reason = fields.String(required=True, validate=validate.OneOf(vocab.WITHDRAW_REASONS))
-    note = text(2000)
+    note = text(2000, multiline=True)
 
 
 class AttendanceSchema(InputSchema):

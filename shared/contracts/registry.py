@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
 from marshmallow import EXCLUDE, RAISE, Schema, ValidationError
@@ -28,13 +29,21 @@ def schema_for(event_name: str) -> type[Schema]:
     return PRODUCERS[producer][event_name]
 
 
+@cache
+def _instance(event_name: str, unknown: str) -> Schema:
+    """One schema instance per event and mode, built once: constructing a marshmallow schema
+    (deep-copying its fields) costs more than validating an event; instances hold no state
+    between calls, so threads share them."""
+    return schema_for(event_name)(unknown=unknown)
+
+
 def check(event_name: str, data: Mapping[str, Any]) -> None:
     """Producer side: raise ``ValidationError`` unless ``data`` is exactly the contract (unknown=RAISE)."""
-    errors = schema_for(event_name)(unknown=RAISE).validate(dict(data))
+    errors = _instance(event_name, RAISE).validate(dict(data))
     if errors:
         raise ValidationError(errors)
 
 
 def read(event_name: str, data: Mapping[str, Any]) -> dict[str, Any]:
     """Consumer side: load tolerantly, ignoring fields added after this consumer was written."""
-    return schema_for(event_name)(unknown=EXCLUDE).load(dict(data))
+    return _instance(event_name, EXCLUDE).load(dict(data))

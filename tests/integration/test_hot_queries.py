@@ -61,7 +61,7 @@ HOT = [
     Hot("referral", "processed_batches", {"_id": v(7)}, "inbox: did that claim's batch complete"),
     # referral
     Hot("referral", "cases", {"_id": v(7)}, "every case route reads by _id"),
-    Hot("referral", "children", {"_id": v(7)}, "a duplicate referral reads the child's claim"),
+    Hot("referral", "cases", {"child_slot": v(7)}, "a duplicate referral reads the child's open case"),
     Hot("referral", "school_keys", {"key_hash": v(7), "revoked_at": None}, "a key's first request"),
     Hot("referral", "idempotency", {"_id": v(7)}, "a replayed Idempotency-Key"),
     Hot("referral", "schools", {"_id": v(7)}, "webhook and FHIR: the school document"),

@@ -58,8 +58,8 @@ def test_round_trips_of_reads_and_new_cases(counted, mongo_db):
 
     response, sent = trips(commands, lambda: app.post("/v1/referrals", json=referral(), headers=headers))
     assert response.status_code == 201
-    assert sent == ["insert children", "insert outbox_pending", "insert cases"], (
-        "a new case: the child's claim and the case"
+    assert sent == ["insert outbox_pending", "insert cases"], (
+        "a new case: the events' intents, then the case, whose unique child_slot claims the child"
     )
     case_id = response.json["case_id"]
 
@@ -78,9 +78,7 @@ def test_round_trips_of_reads_and_new_cases(counted, mongo_db):
     second = referral(student={**referral()["student"], "name": "Zhao Lei"})
     response, sent = trips(commands, lambda: app.post("/v1/referrals", json=second, headers=keyed))
     assert response.status_code == 201
-    assert sent == ["insert idempotency", "insert children", "insert outbox_pending", "insert cases"], (
-        "keyed: one more insert"
-    )
+    assert sent == ["insert idempotency", "insert outbox_pending", "insert cases"], "keyed: one more insert"
 
     response, sent = trips(commands, lambda: app.post("/v1/referrals", json=second, headers=keyed))
     assert response.status_code == 201 and response.headers["Idempotent-Replayed"] == "true"
@@ -98,15 +96,23 @@ def test_round_trips_of_duplicates_and_changes(counted, mongo_db):
 
     response, sent = trips(commands, lambda: app.post("/v1/referrals", json=referral(), headers=headers))
     assert response.status_code == 200 and response.json["duplicate"] is True
-    assert sent == ["insert children", "find children", "find cases", "update cases"], "linked duplicate"
+    assert sent == [
+        "insert outbox_pending",
+        "insert cases",
+        "delete outbox_pending",
+        "find cases",
+        "update cases",
+    ], "linked duplicate: the insert clashes on child_slot, its intents are withdrawn, the open case read"
 
     linked = {**headers, "Idempotency-Key": "rt-link"}
     response, sent = trips(commands, lambda: app.post("/v1/referrals", json=referral(), headers=linked))
     assert response.status_code == 200
     assert sent == [
         "insert idempotency",
-        "insert children",
-        "find children",
+        "insert outbox_pending",
+        "insert cases",
+        "delete outbox_pending",
+        "find cases",
         "find cases",
         "update cases",
         "update idempotency",
@@ -138,8 +144,8 @@ def test_round_trips_of_duplicates_and_changes(counted, mongo_db):
         lambda: app.post(f"/v1/referrals/{case_id}/withdraw", json={"reason": "other"}, headers=headers),
     )
     assert response.status_code == 200 and response.json["status"] == "withdrawn"
-    assert sent == ["find cases", "insert outbox_pending", "update cases", "delete children"], (
-        "withdraw: and the child's claim"
+    assert sent == ["find cases", "insert outbox_pending", "update cases"], (
+        "withdraw: the guarded update also releases the child (child_slot)"
     )
 
     response, sent = trips(commands, lambda: app.get(f"/v1/referrals/{case_id}/fhir", headers=headers))

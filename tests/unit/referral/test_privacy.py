@@ -109,11 +109,13 @@ def test_index_key_rotation_never_gives_the_claim_to_another_schools_linked_case
     """A linked case (issue 11 item 7) must not take the child's claim when the index is rebuilt."""
     first = submit()
     linked = submit(headers=school_b)
-    db.children.delete_many({})
     db.cases.update_many({}, {"$set": {"child_index": "old"}})
+    db.cases.update_one({"_id": first}, {"$set": {"child_slot": "old"}})  # the first case holds the child
     moved = db.cases.find_one_and_delete({"_id": first})  # stored after the linked case: read second
     db.cases.insert_one(moved)
     assert [c["_id"] for c in db.cases.find()] == [linked, first]
     new_index_key = "a-brand-new-index-key-0123456789"
     assert rebuild_child_index(db, FieldCipher([DEV_DATA_KEY], new_index_key)) == 2
-    assert [claim["case_id"] for claim in db.children.find()] == [first]
+    holders = [c["_id"] for c in db.cases.find() if not c["child_slot"].startswith("case:")]
+    assert holders == [first]
+    assert db.cases.find_one({"_id": linked})["child_slot"] == f"case:{linked}"

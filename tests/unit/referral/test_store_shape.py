@@ -8,14 +8,17 @@ from datetime import timedelta
 import pytest
 
 from services.referral.bootstrap import build
-from services.referral.crypto import FieldCipher
 from services.referral.idempotency import case_id_for
 from services.referral.repository import applied
 from shared import housekeeping
-from shared.settings import Settings
 from tests.unit.referral.conftest import incoming, referral
 
 OTHER_CHILD = {**referral()["student"], "name": "Zhao Lei"}
+
+
+def holders(db) -> list[str]:
+    """The cases holding their child (``child_slot`` is the blind index, not ``case:<id>``)."""
+    return [c["_id"] for c in db.cases.find() if not c["child_slot"].startswith("case:")]
 
 
 def without_correlation(body: dict) -> dict:
@@ -87,19 +90,22 @@ class TestIdempotentRetries:
         assert db.idempotency.count_documents({}) == 0
         reused = client.post("/v1/referrals", json=referral(student=OTHER_CHILD), headers=headers)
         assert reused.status_code == 409 and "another child" in reused.json["error"]["message"]
-        assert [c["case_id"] for c in db.children.find()] == [first.json["case_id"]]
+        assert holders(db) == [first.json["case_id"]]
         fresh = client.post("/v1/referrals", json=referral(student=OTHER_CHILD), headers=school_a)
         assert fresh.status_code == 201 and fresh.json["case_id"] != first.json["case_id"]
 
-    def test_a_claim_left_on_another_childs_case_is_taken_over_not_linked(self, submit, db):
-        case_id = submit()
-        cipher = FieldCipher.from_settings(Settings(service="referral"))
-        index = cipher.child_index(OTHER_CHILD["name"], OTHER_CHILD["date_of_birth"])
-        db.children.insert_one({"_id": index, "case_id": case_id})  # a crash left it pointing there
-        new = submit(referral(student=OTHER_CHILD))
-        assert new != case_id
-        assert db.children.find_one({"_id": index})["case_id"] == new
-        assert "linked_referrals" not in db.cases.find_one({"_id": case_id})
+    def test_a_retry_after_a_crash_between_the_linked_case_and_its_link_completes_the_link(
+        self, client, school_a, school_b, db
+    ):
+        first = client.post("/v1/referrals", json=referral(), headers=school_a).json["case_id"]
+        headers = {**school_b, "Idempotency-Key": "b-1"}
+        linked = client.post("/v1/referrals", json=referral(), headers=headers).json["case_id"]
+        db.cases.update_one({"_id": first}, {"$unset": {"linked_referrals": ""}})  # the link never landed
+        db.idempotency.delete_many({})  # the record was pruned: the retry runs the work again
+        again = client.post("/v1/referrals", json=referral(), headers=headers)
+        assert again.status_code == 201 and again.json["case_id"] == linked
+        assert [link["case_id"] for link in db.cases.find_one({"_id": first})["linked_referrals"]] == [linked]
+        assert holders(db) == [first]
 
     def test_records_are_pruned_after_the_window_and_answer_inside_it(
         self, service, client, school_a, db, clock
@@ -148,3 +154,33 @@ class TestAnswersWithoutReadingBack:
 
 def test_case_ids_from_keys_are_per_school():
     assert case_id_for("school-a", "k") != case_id_for("school-b", "k")
+
+
+def test_cases_from_before_child_slot_get_theirs_from_the_former_claims(settings, db, clock, school_a):
+    """The one-time backfill: the open case its child's claim names holds the child; the rest do not."""
+    service = build(settings, db=db, clock=clock)
+    client = service.app.test_client()
+    held = client.post("/v1/referrals", json=referral(), headers=school_a).json["case_id"]
+    closed = client.post("/v1/referrals", json=referral(student=OTHER_CHILD), headers=school_a).json[
+        "case_id"
+    ]
+    client.post(f"/v1/referrals/{closed}/withdraw", json={"reason": "other"}, headers=school_a)
+    index = db.cases.find_one({"_id": held})["child_index"]
+    # the database as the previous version left it: claims in `children`, no child_slot, no index
+    db.cases.drop_index("child_slot")
+    db.cases.update_many({}, {"$unset": {"child_slot": ""}})
+    db.migrations.delete_many({})
+    db.children.insert_one({"_id": index, "case_id": held})
+    build(settings, db=db, clock=clock)
+    assert holders(db) == [held]
+    assert db.cases.find_one({"_id": closed})["child_slot"] == f"case:{closed}"
+    again = client.post("/v1/referrals", json=referral(), headers=school_a)
+    assert again.status_code == 200 and again.json["case_id"] == held  # still found as a duplicate
+
+
+def test_a_closed_case_still_holding_its_child_is_freed_not_linked(submit, db):
+    first = submit()
+    db.cases.update_one({"_id": first}, {"$set": {"status": "withdrawn"}})  # closed, slot kept
+    second = submit()
+    assert second != first and holders(db) == [second]
+    assert "linked_referrals" not in db.cases.find_one({"_id": first})

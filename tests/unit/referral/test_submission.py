@@ -195,8 +195,9 @@ class TestDuplicates:
 
     def test_the_blind_index_holds_no_plaintext(self, submit, db):
         submit()
-        [claim] = list(db.children.find())
-        assert "xiaoming" not in str(claim).lower() and "2012" not in claim["_id"]
+        [case] = list(db.cases.find())
+        assert case["child_slot"] == case["child_index"]  # the open case holds its child
+        assert "xiaoming" not in case["child_slot"].lower() and "2012" not in case["child_slot"]
 
 
 class TestScoping:

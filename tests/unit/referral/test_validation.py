@@ -10,7 +10,7 @@ from tests.unit.referral.conftest import referral
 
 
 def nothing_stored(db) -> bool:
-    return db.cases.count_documents({}) == 0 and db.children.count_documents({}) == 0
+    return db.cases.count_documents({}) == 0
 
 
 def fields_of(response) -> dict:

@@ -157,7 +157,7 @@ class TestSweeper:
         def crash(*args, **kwargs):
             raise SystemExit("killed between publish and forgetting the intent")
 
-        monkeypatch.setattr(writer.pending, "delete_many", crash)
+        monkeypatch.setattr(writer, "forget", crash)
         with pytest.raises(SystemExit):
             writer.insert_one(db.cases, {"_id": "c1"}, [e])
         monkeypatch.undo()

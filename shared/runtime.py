@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from types import FrameType
 
-from shared import housekeeping, kafka, topics
+from shared import housekeeping, kafka, liveness, topics
 from shared.consumer import ConsumerLoop
 from shared.inbox import Inbox
 from shared.memory_bus import MemoryBus
@@ -29,9 +29,16 @@ log = logging.getLogger(__name__)
 class Worker:
     """A service's outbox sweeper and duties on threads, plus its consumer loop; stoppable from a signal handler."""
 
-    def __init__(self, service: Service, publisher: Publisher, source: Source | None) -> None:
+    def __init__(
+        self,
+        service: Service,
+        publisher: Publisher,
+        source: Source | None,
+        heartbeat: liveness.Heartbeat | None = None,
+    ) -> None:
         self.service = service
         self.stop_event = threading.Event()
+        self.heartbeat = heartbeat
         self.sweeper = None
         if service.outbox is not None:
             service.outbox.attach(publisher)
@@ -48,6 +55,7 @@ class Worker:
                 dead_letters=publisher,
                 inbox=Inbox(service.db),
                 policy=service.settings.consumer,
+                heartbeat=heartbeat.beat if heartbeat is not None else None,
             )
         self._source = source
         self._threads: list[threading.Thread] = []
@@ -64,10 +72,14 @@ class Worker:
         try:
             if self.loop is not None:
                 self.loop.run()
-            else:
-                self.stop_event.wait()
+            else:  # nothing to consume: the heartbeat says the duties' process is alive
+                while not self.stop_event.wait(1.0):
+                    if self.heartbeat is not None:
+                        self.heartbeat.beat()
         finally:
             self.stop()
+            if self.heartbeat is not None:
+                self.heartbeat.clear()  # stopped on purpose: readiness says so at once
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -111,7 +123,10 @@ def kafka_worker(service: Service) -> Worker:
             settings.kafka_bootstrap, subscription.group, subscription.topics, f"{service.name}-worker"
         )
     publisher = kafka.KafkaPublisher(settings.kafka_bootstrap, f"{service.name}-worker")
-    return Worker(service, publisher, source)
+    heartbeat = None
+    if settings.heartbeat_dir:
+        heartbeat = liveness.Heartbeat(liveness.heartbeat_path(settings.heartbeat_dir, service.name))
+    return Worker(service, publisher, source, heartbeat)
 
 
 def embedded_workers(services: Sequence[Service], bus: MemoryBus) -> list[Worker]:

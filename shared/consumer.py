@@ -29,7 +29,7 @@ from typing import TypeVar
 
 from pymongo.errors import ConnectionFailure
 
-from shared import context, metrics
+from shared import context, metrics, store
 from shared.events import EnvelopeError, Event, from_kafka
 from shared.inbox import Inbox, InboxBatch
 from shared.messaging import Publisher, Record, Source
@@ -50,6 +50,14 @@ class DependencyUnavailable(RuntimeError):
 
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (ConnectionFailure, DependencyUnavailable)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """An outage of something the handler needs: retried until it ends, never dead-lettered.
+
+    Besides TRANSIENT_ERRORS, FerretDB's own storage going away (shared.store.unavailable).
+    """
+    return isinstance(exc, TRANSIENT_ERRORS) or store.unavailable(exc)
 
 
 class DeadLetterCapExceeded(RuntimeError):
@@ -205,7 +213,22 @@ class ConsumerLoop:
                 handler(event)
                 metrics.EVENT_HANDLING.labels(self.service, event.name).observe(time.perf_counter() - started)
                 return None, attempt
-            except TRANSIENT_ERRORS as exc:
+            except Exception as exc:
+                if not is_outage(exc):
+                    metrics.EVENTS_FAILED.labels(self.service, event.name).inc()
+                    log.warning(
+                        "handler failed",
+                        extra={
+                            "type": event.type,
+                            "event_id": event.id,
+                            "attempt": attempt,
+                            "error": repr(exc),
+                        },
+                    )
+                    if attempt >= self._policy.max_attempts or self._stop.is_set():
+                        return exc, attempt
+                    self._sleep(self._backoff(attempt))
+                    continue
                 attempt -= 1  # outages do not count towards dead-lettering
                 outages += 1
                 delay = self._backoff(outages)
@@ -216,26 +239,15 @@ class ConsumerLoop:
                 if self._stop.is_set():
                     return exc, attempt
                 self._sleep(delay)
-                continue
-            except Exception as exc:
-                metrics.EVENTS_FAILED.labels(self.service, event.name).inc()
-                log.warning(
-                    "handler failed",
-                    extra={"type": event.type, "event_id": event.id, "attempt": attempt, "error": repr(exc)},
-                )
-                error = exc
-                if attempt >= self._policy.max_attempts:
-                    return error, attempt
-            if self._stop.is_set():
-                return error, attempt
-            self._sleep(self._backoff(max(attempt, 1)))
 
     def _with_retry(self, call: Callable[[], T]) -> T:
         attempt = 0
         while True:
             try:
                 return call()
-            except TRANSIENT_ERRORS as exc:
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
                 attempt += 1
                 log.warning("store unavailable; will retry", extra={"error": repr(exc)})
                 if self._stop.is_set():

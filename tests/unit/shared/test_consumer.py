@@ -3,7 +3,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from pymongo.errors import ServerSelectionTimeoutError
+from pymongo.errors import OperationFailure, ServerSelectionTimeoutError
 
 from shared.consumer import ConsumerLoop, DeadLetterCapExceeded, DependencyUnavailable, Subscription
 from shared.events import Event, event_type, to_kafka
@@ -309,3 +309,30 @@ def test_the_loop_stamps_its_heartbeat_while_it_polls_and_while_it_waits(bus, se
     bus.send(TOPIC, *_kv(event()))
     drain(loop, source)
     assert len(beats) >= 1 + 3 * 2  # the record, then before and after each of the three waits
+
+
+FERRETDB_BACKEND_DOWN = OperationFailure(
+    "[msg_find.go:344 handler.handleMaxTimeMSError] [collection.go:109 postgresql.(*collection).Query] "
+    "failed to connect to `user=ferretdb database=ferretdb`: 127.0.0.1:55432 (127.0.0.1): dial error",
+    code=1,
+)
+
+
+def test_a_storage_outage_behind_ferretdb_is_retried_not_dead_lettered(bus, settings, db):
+    # More failures than max_attempts (3 here): as a handler error this was dead-lettered.
+    handler = Recorder([FERRETDB_BACKEND_DOWN] * 8)
+    loop, source = make_loop(bus, settings, db, handler)
+    bus.send(TOPIC, *_kv(event()))
+    drain(loop, source)
+    assert len(handler.seen) == 1
+    assert bus.source("dlq-reader", [DLQ]).poll(0.01) == []
+
+
+def test_a_unique_violation_from_an_update_is_still_a_handler_failure(bus, settings, db):
+    duplicate = OperationFailure("E11000 duplicate key error collection: cases index: _id_", code=1)
+    handler = Recorder([duplicate] * 8)
+    loop, source = make_loop(bus, settings, db, handler)
+    bus.send(TOPIC, *_kv(event()))
+    drain(loop, source)
+    assert handler.seen == []
+    assert len(bus.source("dlq-reader", [DLQ]).poll(0.01)) == 1

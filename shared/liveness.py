@@ -41,14 +41,19 @@ class Heartbeat:
         now = self._clock()
         if self._last is not None and now - self._last < self._every_s:
             return
-        self._last = now
-        try:
-            os.utime(self.path)
-        except FileNotFoundError:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(f"{os.getpid()}\n")
-            tmp.replace(self.path)
+        first, self._last = self._last is None, now
+        if not first:
+            try:
+                os.utime(self.path)
+                return
+            except FileNotFoundError:
+                pass
+        # The first beat (re)writes the file with this process's pid: a restarted worker is told
+        # apart from the stale file of the one it replaced.
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+        tmp.write_text(f"{os.getpid()}\n")
+        tmp.replace(self.path)
 
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)

@@ -27,7 +27,7 @@ POSTGRES_SH = str(ROOT / "deploy" / "postgres.sh")
 
 
 def postgres(action: str) -> None:
-    env = {**os.environ, "WAYMARK_FERRETDB_KEEP_DATA": "1"}  # older scripts wiped on start without it
+    env = dict(os.environ)  # start keeps the cluster (deploy/postgres.sh)
     subprocess.run([POSTGRES_SH, action], env=env, check=True, timeout=180)
 
 

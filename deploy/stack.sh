@@ -64,11 +64,16 @@ supervisor_running() { pid_matches "$(pid_from_file "$SUPERVISOR_PIDFILE")" supe
 
 ctl() { "$VENV_BIN/supervisorctl" -c "$SUPERVISOR_CONF" "$@"; }
 
-# program NAME LOGFILE ENV COMMAND: one [program:] section. supervisord restarts the process
-# whenever it exits (autorestart), and stops or kills its whole process group (gunicorn's workers
-# with their master). startretries is large so a dependency still starting does not leave it FATAL.
+# program NAME LOGFILE ENV COMMAND [KEEP_STOPPED_ON]: one [program:] section. supervisord restarts
+# the process whenever it exits or is killed, except with an exit status in KEEP_STOPPED_ON (a
+# worker at its dead-letter cap exits 78: restarting it would drain its topic into the DLQ, ten
+# events per restart), and stops or kills its whole process group (gunicorn's workers with their
+# master). startretries is large so a dependency still starting does not leave it FATAL.
 program() {
-  local name=$1 logfile=$2 env=$3 command=$4
+  local name=$1 logfile=$2 env=$3 command=$4 keep_stopped_on=${5:-} autorestart=true exitcodes=0
+  if [[ -n "$keep_stopped_on" ]]; then
+    autorestart=unexpected exitcodes=$keep_stopped_on
+  fi
   cat <<EOF
 
 [program:$name]
@@ -76,7 +81,8 @@ command=$command
 directory=$WM_REPO_ROOT
 environment=$env
 autostart=true
-autorestart=true
+autorestart=$autorestart
+exitcodes=$exitcodes
 startsecs=3
 startretries=100
 stopsignal=TERM
@@ -121,7 +127,7 @@ EOF
       program "$svc-api" "$dir/api.log" "GUNICORN_BIND=\"127.0.0.1:$port\",PROMETHEUS_MULTIPROC_DIR=\"$dir/metrics\"" \
         "$VENV_BIN/gunicorn -c python:shared.gunicorn_conf --name waymark-$svc services.$svc.wsgi:app"
       program "$svc-worker" "$dir/worker.log" "PROMETHEUS_MULTIPROC_DIR=\"$dir/metrics\"" \
-        "$VENV_BIN/python -m services.$svc.worker"
+        "$VENV_BIN/python -m services.$svc.worker" 78
     done
     port=$(port_of console)
     program console-api "$STACK_DIR/console/api.log" "GUNICORN_BIND=\"127.0.0.1:$port\"" \

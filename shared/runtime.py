@@ -16,7 +16,7 @@ from datetime import timedelta
 from types import FrameType
 
 from shared import housekeeping, kafka, liveness, topics
-from shared.consumer import ConsumerLoop
+from shared.consumer import ConsumerLoop, DeadLetterCapExceeded
 from shared.inbox import Inbox
 from shared.memory_bus import MemoryBus
 from shared.messaging import Publisher, Source
@@ -24,6 +24,13 @@ from shared.outbox import OutboxSweeper
 from shared.service import Service
 
 log = logging.getLogger(__name__)
+
+EXIT_DEAD_LETTER_CAP = 78
+"""The worker's exit status when it stopped at the dead-letter cap (EX_CONFIG: a bad deploy or bad
+data, not a crash). Its supervisor must not restart it for this one status — each restart would
+dead-letter another ``WAYMARK_DEAD_LETTER_CAP`` events and drain the topic after all — so
+deploy/stack.sh (supervisord ``exitcodes``) and deploy/systemd (``RestartPreventExitStatus``)
+leave it stopped, and /readyz says "worker not running" until an operator looks."""
 
 
 class Worker:
@@ -151,4 +158,11 @@ def serve_worker(service: Service) -> None:
     signal.signal(signal.SIGTERM, _graceful)
     signal.signal(signal.SIGINT, _graceful)
     log.info("worker started", extra={"topic": service.topic, "dlq": topics.dead_letters(service.name)})
-    worker.run()
+    try:
+        worker.run()
+    except DeadLetterCapExceeded as exc:
+        log.critical(
+            "stopped at the dead-letter cap; not restarting until an operator looks (docs/runbooks/dlq-replay.md)",
+            extra={"error": str(exc)},
+        )
+        raise SystemExit(EXIT_DEAD_LETTER_CAP) from exc

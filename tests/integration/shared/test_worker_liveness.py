@@ -14,7 +14,11 @@ import pytest
 
 from services.assessment.bootstrap import build
 from shared import kafka, topics
+from shared.events import Event, to_kafka
+from shared.runtime import EXIT_DEAD_LETTER_CAP
 from tests.conftest import MONGO_URI
+from tests.integration.shared.test_delivery import worker_env
+from tests.support import probe_service
 from tests.support.processes import ROOT, eventually, python_module, running
 from tests.support.secrets_env import TEST_SECRETS, kafka_settings
 
@@ -98,3 +102,45 @@ def test_without_a_heartbeat_dir_the_api_does_not_check_a_worker(kafka_bootstrap
     )
     response = build(settings).app.test_client().get("/readyz")
     assert "worker" not in response.get_json()["checks"]
+
+
+def test_a_worker_at_its_dead_letter_cap_stays_stopped_and_readiness_says_so(
+    kafka_bootstrap, mongo_db, unique, tmp_path
+):
+    """Exit 78, which the supervisor does not restart: each restart would dead-letter `cap` more events."""
+    name = f"probe_cap_{unique}"
+    topic = topics.events(name)
+    kafka.ensure_topics(kafka_bootstrap, [topic, topics.dead_letters(name)])
+    heartbeats = tmp_path / "heartbeats"
+    env = worker_env(
+        name,
+        mongo_db.name,
+        kafka_bootstrap,
+        WAYMARK_DEAD_LETTER_CAP="2",
+        WAYMARK_HEARTBEAT_DIR=str(heartbeats),
+    )
+    settings = kafka_settings(
+        name,
+        kafka_bootstrap=kafka_bootstrap,
+        mongo_db=mongo_db.name,
+        heartbeat_dir=str(heartbeats),
+        worker_stall_s=60,
+    )
+    api = probe_service.build(settings, db=mongo_db).app.test_client()
+    publisher = kafka.KafkaPublisher(kafka_bootstrap, f"it-{unique}")
+    try:
+        with running(python_module("tests.support.probe_service"), env, LOGS / f"{name}-cap.log") as proc:
+            eventually(lambda: readiness(api) == (200, "ok"), timeout=45, what="the worker's first heartbeat")
+            for n in range(5):  # more poison than the cap allows
+                event = Event(
+                    probe_service.PINGED,
+                    f"/services/{name}",
+                    f"bad-{n}",
+                    {"ping_id": f"bad-{n}", "poison": True},
+                )
+                publisher.send(topic, *to_kafka(event))
+            assert proc.wait(60) == EXIT_DEAD_LETTER_CAP
+        status, check = readiness(api)
+        assert status == 503 and "worker not running" in check
+    finally:
+        publisher.close()

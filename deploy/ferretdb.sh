@@ -2,7 +2,7 @@
 # FerretDB 1.x (MongoDB wire protocol) for local development and tests, built from the Go module
 # proxy through the wrapper module in deploy/ferretdb/. Storage: PostgreSQL (default; the cluster is
 # deploy/postgres.sh, which this script starts and stops with FerretDB) or SQLite, by FERRETDB_BACKEND.
-# Usage: deploy/ferretdb.sh {install|start|stop|status|version}
+# Usage: deploy/ferretdb.sh {install|start|stop|reset|status|version}
 # Docs: docs/runbooks/local-infra.md, docs/adr/0004-store-ferretdb-on-postgresql.md
 set -euo pipefail
 
@@ -156,14 +156,12 @@ cmd_start() {
   mkdir -p "$RUN_DIR"
   local where
   if [[ "$BACKEND" == postgresql ]]; then
-    # Fresh or kept data is the cluster's business (same WAYMARK_FERRETDB_KEEP_DATA rule).
+    # Kept data is the cluster's business (a restart keeps it; only `reset` wipes it).
     "$POSTGRES" start
     where="PostgreSQL $PG_URL"
   else
-    if [[ "${WAYMARK_FERRETDB_KEEP_DATA:-0}" == 1 && -d "$DATA_DIR" ]]; then
-      log "keeping existing data in $DATA_DIR (WAYMARK_FERRETDB_KEEP_DATA=1)"
-    else
-      rm -rf "${DATA_DIR:?}"
+    if [[ -d "$DATA_DIR" ]]; then
+      log "keeping existing data in $DATA_DIR (wipe it with: deploy/ferretdb.sh reset)"
     fi
     mkdir -p "$DATA_DIR"
     where="SQLite data in $DATA_DIR"
@@ -187,6 +185,14 @@ cmd_stop() {
     "$POSTGRES" stop || rc=1
   fi
   return "$rc"
+}
+
+# reset: stop, then delete the store's data (the SQLite files and the PostgreSQL cluster).
+cmd_reset() {
+  cmd_stop
+  rm -rf "${DATA_DIR:?}"
+  "$POSTGRES" reset
+  log "data deleted; the next start begins empty"
 }
 
 cmd_status() {
@@ -223,10 +229,11 @@ case "${1:-}" in
   install) cmd_install ;;
   start) cmd_start ;;
   stop) cmd_stop ;;
+  reset) cmd_reset ;;
   status) cmd_status ;;
   version) cmd_version ;;
   *)
-    echo "usage: $0 {install|start|stop|status|version}" >&2
+    echo "usage: $0 {install|start|stop|reset|status|version}" >&2
     exit 2
     ;;
 esac

@@ -2,7 +2,8 @@
 # Waymark local infrastructure: Kafka (deploy/kafka.sh) + FerretDB (deploy/ferretdb.sh). FerretDB owns
 # its storage: with FERRETDB_BACKEND=postgresql (the default) its install, start, stop, status and version
 # also cover the PostgreSQL cluster (deploy/postgres.sh); with sqlite, a directory.
-# Usage: deploy/infra.sh {install|start|stop|status|versions}
+# Usage: deploy/infra.sh {install|start|stop|reset|status|versions}
+#   start keeps existing data (a restart loses nothing); reset stops and deletes it.
 # Docs: docs/runbooks/local-infra.md
 set -euo pipefail
 
@@ -39,6 +40,16 @@ cmd_stop() {
   return "$rc"
 }
 
+# reset: stop both and delete their data. `start` never wipes: a restart after a crash or an
+# outage keeps every topic, offset and document (docs/runbooks/local-infra.md).
+cmd_reset() {
+  local rc=0
+  "$KAFKA" reset || rc=1
+  "$FERRETDB" reset || rc=1
+  ((rc == 0)) || die "reset failed (see messages above)"
+  log "all data deleted; the next start begins empty"
+}
+
 cmd_status() {
   local rc=0
   "$KAFKA" status || rc=1
@@ -55,10 +66,11 @@ case "${1:-}" in
   install) cmd_install ;;
   start) cmd_start ;;
   stop) cmd_stop ;;
+  reset) cmd_reset ;;
   status) cmd_status ;;
   versions) cmd_versions ;;
   *)
-    echo "usage: $0 {install|start|stop|status|versions}" >&2
+    echo "usage: $0 {install|start|stop|reset|status|versions}" >&2
     exit 2
     ;;
 esac

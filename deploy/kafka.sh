@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Single-node Apache Kafka (KRaft, combined broker+controller) for local development and tests,
-# run from Maven Central jars. Usage: deploy/kafka.sh {install|start|stop|status|version}
+# run from Maven Central jars. Usage: deploy/kafka.sh {install|start|stop|reset|status|version}
 # Docs: docs/runbooks/local-infra.md
 set -euo pipefail
 
@@ -190,8 +190,9 @@ cmd_start() {
   ensure_run_root
   mkdir -p "$RUN_DIR/logs"
   write_config
-  if [[ "${WAYMARK_KAFKA_KEEP_DATA:-0}" == 1 && -f "$DATA_DIR/meta.properties" ]]; then
-    log "keeping existing data in $DATA_DIR (WAYMARK_KAFKA_KEEP_DATA=1)"
+  # A restart keeps the log (topics, offsets, backlog); only `reset` wipes it.
+  if [[ -f "$DATA_DIR/meta.properties" ]]; then
+    log "keeping existing data in $DATA_DIR (wipe it with: deploy/kafka.sh reset)"
   else
     rm -rf "${DATA_DIR:?}"
     mkdir -p "$DATA_DIR"
@@ -212,6 +213,13 @@ cmd_start() {
 }
 
 cmd_stop() { stop_process "$PID_FILE" "$PID_PATTERN" "$STOP_TIMEOUT"; }
+
+# reset: stop the broker and delete its data (topics, committed offsets); the next start formats anew.
+cmd_reset() {
+  cmd_stop
+  rm -rf "${DATA_DIR:?}"
+  log "data deleted ($DATA_DIR); the next start begins empty"
+}
 
 cmd_status() {
   local pid
@@ -241,10 +249,11 @@ case "${1:-}" in
   install) cmd_install ;;
   start) cmd_start ;;
   stop) cmd_stop ;;
+  reset) cmd_reset ;;
   status) cmd_status ;;
   version) cmd_version ;;
   *)
-    echo "usage: $0 {install|start|stop|status|version}" >&2
+    echo "usage: $0 {install|start|stop|reset|status|version}" >&2
     exit 2
     ;;
 esac

@@ -2,7 +2,7 @@
 # PostgreSQL (Debian's package) as FerretDB's storage: a private cluster per run dir, listening on
 # loopback only, with the database `ferretdb` and the companion-index event trigger of
 # deploy/postgres/ferretdb-indexes.sql. deploy/ferretdb.sh drives it when FERRETDB_BACKEND=postgresql.
-# Usage: deploy/postgres.sh {install|start|stop|status|version}
+# Usage: deploy/postgres.sh {install|start|stop|reset|status|version}
 # Docs: docs/runbooks/local-infra.md, docs/adr/0004-store-ferretdb-on-postgresql.md
 set -euo pipefail
 
@@ -165,8 +165,9 @@ cmd_start() {
   local sock_path="$SOCK_DIR/.s.PGSQL.$PORT"
   ((${#sock_path} < 108)) || die "socket path $sock_path is longer than 107 bytes; use a shorter WAYMARK_RUN"
   mkdir -p "$RUN_DIR"
-  if [[ "${WAYMARK_FERRETDB_KEEP_DATA:-0}" == 1 && -f "$DATA_DIR/PG_VERSION" ]]; then
-    log "keeping existing cluster in $DATA_DIR (WAYMARK_FERRETDB_KEEP_DATA=1)"
+  # A restart keeps the cluster; only `reset` wipes it. A half-made one (no PG_VERSION) is redone.
+  if [[ -f "$DATA_DIR/PG_VERSION" ]]; then
+    log "keeping existing cluster in $DATA_DIR (wipe it with: deploy/postgres.sh reset)"
   else
     rm -rf "${DATA_DIR:?}"
   fi
@@ -204,6 +205,13 @@ cmd_stop() {
   log "stopped"
 }
 
+# reset: stop the cluster and delete it; the next start runs initdb again.
+cmd_reset() {
+  cmd_stop
+  rm -rf "${DATA_DIR:?}"
+  log "cluster deleted ($DATA_DIR); the next start begins empty"
+}
+
 cmd_status() {
   if [[ -n "$BIN" ]] && running && port_open "$HOST" "$PORT"; then
     log "running on $HOST:$PORT, PostgreSQL $(cmd_version), data $DATA_DIR, log $LOG_FILE"
@@ -239,10 +247,11 @@ case "${1:-}" in
     cmd_start
     ;;
   stop) cmd_stop ;;
+  reset) cmd_reset ;;
   status) cmd_status ;;
   version) cmd_version ;;
   *)
-    echo "usage: $0 {install|start|stop|status|version}" >&2
+    echo "usage: $0 {install|start|stop|reset|status|version}" >&2
     exit 2
     ;;
 esac

@@ -4,11 +4,17 @@ Offsets are committed only after an event is handled (or dead-lettered) — once
 batch, for what was finished — so a process that dies mid-batch gets those events again;
 the inbox (checked and marked once per batch) and idempotent handlers make the second
 delivery harmless. Infrastructure outages (store unreachable) are retried until they
-end, never dead-lettered; any other failure is retried ``max_attempts`` times with
+end, never dead-lettered, with a backoff that doubles up to ``backoff_max_s`` for as long as
+the outage lasts (a two-minute outage costs a few dozen retries, not hundreds); any other
+failure is retried ``max_attempts`` times with
 exponential backoff and jitter, then the record goes to the group's dead-letter topic
 with headers saying where it came from and why. After ``dead_letter_cap`` consecutive
 dead letters the loop stops without committing: a bad deploy must not empty a topic
 into the dead-letter queue.
+
+The loop calls ``heartbeat`` on every poll, every record and every retry, so a process
+watching it (shared.liveness) can tell a consumer that is working from one that is dead
+or stuck.
 """
 
 from __future__ import annotations
@@ -23,10 +29,10 @@ from typing import TypeVar
 
 from pymongo.errors import ConnectionFailure
 
-from shared import context, metrics
+from shared import context, metrics, store
 from shared.events import EnvelopeError, Event, from_kafka
 from shared.inbox import Inbox, InboxBatch
-from shared.messaging import CommitFailed, Publisher, Record, Source
+from shared.messaging import Publisher, Record, Source
 from shared.settings import ConsumerPolicy
 
 log = logging.getLogger(__name__)
@@ -44,6 +50,14 @@ class DependencyUnavailable(RuntimeError):
 
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (ConnectionFailure, DependencyUnavailable)
+
+
+def is_outage(exc: BaseException) -> bool:
+    """An outage of something the handler needs: retried until it ends, never dead-lettered.
+
+    Besides TRANSIENT_ERRORS, FerretDB's own storage going away (shared.store.unavailable).
+    """
+    return isinstance(exc, TRANSIENT_ERRORS) or store.unavailable(exc)
 
 
 class DeadLetterCapExceeded(RuntimeError):
@@ -69,6 +83,7 @@ class ConsumerLoop:
         inbox: Inbox | None,
         policy: ConsumerPolicy,
         sleep: Callable[[float], object] | None = None,
+        heartbeat: Callable[[], object] | None = None,
     ) -> None:
         self.service = service
         self.subscription = subscription
@@ -77,7 +92,8 @@ class ConsumerLoop:
         self._inbox = inbox
         self._policy = policy
         self._stop = threading.Event()
-        self._sleep = sleep or self._stop.wait
+        self._wait = sleep or self._stop.wait
+        self._heartbeat = heartbeat or (lambda: None)
         self._consecutive_dead = 0
 
     def stop(self) -> None:
@@ -88,6 +104,7 @@ class ConsumerLoop:
         log.info("consumer started", extra={"group": self.subscription.group})
         try:
             while not self._stop.is_set():
+                self._heartbeat()
                 done: list[Record] = []
                 try:
                     self._process_batch(self._source.poll(poll_timeout_s), done)
@@ -99,10 +116,14 @@ class ConsumerLoop:
             log.info("consumer stopping", extra={"group": self.subscription.group})
 
     def _commit(self, done: Sequence[Record]) -> None:
-        """Commit what was finished; a refused commit costs redeliveries, never the worker."""
+        """Commit what was finished; a refused commit costs redeliveries, never the worker.
+
+        Whatever the commit raised (a rebalance, a timeout, a lost coordinator or connection),
+        the records are simply redelivered to the partitions' next owner; nothing else is lost.
+        """
         try:
             self._source.commit(done)
-        except CommitFailed as exc:
+        except Exception as exc:  # CommitFailed from a Source; anything else is treated alike
             metrics.COMMIT_FAILURES.labels(self.service).inc()
             log.warning(
                 "commit refused; these records will be redelivered",
@@ -136,6 +157,7 @@ class ConsumerLoop:
         handled: set[str] = set()
         try:
             for record, event in decoded:
+                self._heartbeat()
                 if self._stop.is_set() or not self._process(record, event, seen, handled):
                     break  # the rest stays uncommitted: redelivered to whoever consumes next
                 done.append(record)
@@ -182,7 +204,8 @@ class ConsumerLoop:
             return True
 
     def _handle(self, handler: Handler, event: Event) -> tuple[BaseException | None, int]:
-        attempt = 0
+        attempt = 0  # failures of the handler itself: these lead to the dead-letter topic
+        outages = 0  # dependency outages: never dead-lettered, but backed off like any retry
         while True:
             attempt += 1
             started = time.perf_counter()
@@ -190,37 +213,55 @@ class ConsumerLoop:
                 handler(event)
                 metrics.EVENT_HANDLING.labels(self.service, event.name).observe(time.perf_counter() - started)
                 return None, attempt
-            except TRANSIENT_ERRORS as exc:
-                log.warning("dependency unavailable; will retry", extra={"error": repr(exc)})
-                attempt -= 1  # outages do not count towards dead-lettering
-                error: BaseException = exc
             except Exception as exc:
-                metrics.EVENTS_FAILED.labels(self.service, event.name).inc()
+                if not is_outage(exc):
+                    metrics.EVENTS_FAILED.labels(self.service, event.name).inc()
+                    log.warning(
+                        "handler failed",
+                        extra={
+                            "type": event.type,
+                            "event_id": event.id,
+                            "attempt": attempt,
+                            "error": repr(exc),
+                        },
+                    )
+                    if attempt >= self._policy.max_attempts or self._stop.is_set():
+                        return exc, attempt
+                    self._sleep(self._backoff(attempt))
+                    continue
+                attempt -= 1  # outages do not count towards dead-lettering
+                outages += 1
+                delay = self._backoff(outages)
                 log.warning(
-                    "handler failed",
-                    extra={"type": event.type, "event_id": event.id, "attempt": attempt, "error": repr(exc)},
+                    "dependency unavailable; will retry",
+                    extra={"error": repr(exc), "retry": outages, "delay_s": round(delay, 3)},
                 )
-                error = exc
-                if attempt >= self._policy.max_attempts:
-                    return error, attempt
-            if self._stop.is_set():
-                return error, attempt
-            self._sleep(self._backoff(max(attempt, 1)))
+                if self._stop.is_set():
+                    return exc, attempt
+                self._sleep(delay)
 
     def _with_retry(self, call: Callable[[], T]) -> T:
         attempt = 0
         while True:
             try:
                 return call()
-            except TRANSIENT_ERRORS as exc:
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
                 attempt += 1
                 log.warning("store unavailable; will retry", extra={"error": repr(exc)})
                 if self._stop.is_set():
                     raise
                 self._sleep(self._backoff(attempt))
 
+    def _sleep(self, seconds: float) -> None:
+        """Wait between retries (the stop event cuts it short); a waiting loop is still alive."""
+        self._heartbeat()
+        self._wait(seconds)
+        self._heartbeat()
+
     def _backoff(self, attempt: int) -> float:
-        ceiling = min(self._policy.backoff_max_s, self._policy.backoff_initial_s * 2 ** (attempt - 1))
+        ceiling = min(self._policy.backoff_max_s, self._policy.backoff_initial_s * 2 ** min(attempt - 1, 30))
         return random.uniform(ceiling / 2, ceiling)
 
     def _dead_letter(self, record: Record, type_name: str, reason: str, attempts: int) -> None:

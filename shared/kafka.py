@@ -106,9 +106,10 @@ class KafkaSource:
             return
         try:
             self._consumer.commit(offsets)
-        except (
-            KafkaError
-        ) as exc:  # CommitFailedError after a rebalance, KafkaTimeoutError, a lost coordinator
+        except (KafkaError, OSError, TimeoutError, AssertionError) as exc:
+            # CommitFailedError after a rebalance, KafkaTimeoutError when the broker is away,
+            # a lost coordinator, a dropped connection, or the client's internal assertions on a
+            # connection torn down mid-request: in every case the offsets were not stored.
             raise CommitFailed(repr(exc)) from exc
 
     def lag(self) -> dict[tuple[str, int], int]:

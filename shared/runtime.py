@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from datetime import timedelta
 from types import FrameType
 
-from shared import housekeeping, kafka, topics
-from shared.consumer import ConsumerLoop
+from shared import housekeeping, kafka, liveness, topics
+from shared.consumer import ConsumerLoop, DeadLetterCapExceeded
 from shared.inbox import Inbox
 from shared.memory_bus import MemoryBus
 from shared.messaging import Publisher, Source
@@ -25,13 +25,27 @@ from shared.service import Service
 
 log = logging.getLogger(__name__)
 
+EXIT_DEAD_LETTER_CAP = 78
+"""The worker's exit status when it stopped at the dead-letter cap (EX_CONFIG: a bad deploy or bad
+data, not a crash). Its supervisor must not restart it for this one status — each restart would
+dead-letter another ``WAYMARK_DEAD_LETTER_CAP`` events and drain the topic after all — so
+deploy/stack.sh (supervisord ``exitcodes``) and deploy/systemd (``RestartPreventExitStatus``)
+leave it stopped, and /readyz says "worker not running" until an operator looks."""
+
 
 class Worker:
     """A service's outbox sweeper and duties on threads, plus its consumer loop; stoppable from a signal handler."""
 
-    def __init__(self, service: Service, publisher: Publisher, source: Source | None) -> None:
+    def __init__(
+        self,
+        service: Service,
+        publisher: Publisher,
+        source: Source | None,
+        heartbeat: liveness.Heartbeat | None = None,
+    ) -> None:
         self.service = service
         self.stop_event = threading.Event()
+        self.heartbeat = heartbeat
         self.sweeper = None
         if service.outbox is not None:
             service.outbox.attach(publisher)
@@ -48,6 +62,7 @@ class Worker:
                 dead_letters=publisher,
                 inbox=Inbox(service.db),
                 policy=service.settings.consumer,
+                heartbeat=heartbeat.beat if heartbeat is not None else None,
             )
         self._source = source
         self._threads: list[threading.Thread] = []
@@ -64,10 +79,14 @@ class Worker:
         try:
             if self.loop is not None:
                 self.loop.run()
-            else:
-                self.stop_event.wait()
+            else:  # nothing to consume: the heartbeat says the duties' process is alive
+                while not self.stop_event.wait(1.0):
+                    if self.heartbeat is not None:
+                        self.heartbeat.beat()
         finally:
             self.stop()
+            if self.heartbeat is not None:
+                self.heartbeat.clear()  # stopped on purpose: readiness says so at once
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -111,7 +130,10 @@ def kafka_worker(service: Service) -> Worker:
             settings.kafka_bootstrap, subscription.group, subscription.topics, f"{service.name}-worker"
         )
     publisher = kafka.KafkaPublisher(settings.kafka_bootstrap, f"{service.name}-worker")
-    return Worker(service, publisher, source)
+    heartbeat = None
+    if settings.heartbeat_dir:
+        heartbeat = liveness.Heartbeat(liveness.heartbeat_path(settings.heartbeat_dir, service.name))
+    return Worker(service, publisher, source, heartbeat)
 
 
 def embedded_workers(services: Sequence[Service], bus: MemoryBus) -> list[Worker]:
@@ -136,4 +158,11 @@ def serve_worker(service: Service) -> None:
     signal.signal(signal.SIGTERM, _graceful)
     signal.signal(signal.SIGINT, _graceful)
     log.info("worker started", extra={"topic": service.topic, "dlq": topics.dead_letters(service.name)})
-    worker.run()
+    try:
+        worker.run()
+    except DeadLetterCapExceeded as exc:
+        log.critical(
+            "stopped at the dead-letter cap; not restarting until an operator looks (docs/runbooks/dlq-replay.md)",
+            extra={"error": str(exc)},
+        )
+        raise SystemExit(EXIT_DEAD_LETTER_CAP) from exc

@@ -65,6 +65,11 @@ class Settings:
     api_workers: int = 1
     """Processes serving this API: GUNICORN_WORKERS in kafka mode, 1 when embedded. Per-process
     state that must respect a service-wide bound (referral's rate limit) divides by it."""
+    heartbeat_dir: str = ""
+    """Where the worker stamps its heartbeat and the API's /readyz looks for it (shared.liveness);
+    empty (the default outside ``make stack``): the API does not check its worker."""
+    worker_stall_s: float = 60.0
+    """/readyz fails when the worker's heartbeat is older than this (dead or stuck)."""
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -117,6 +122,8 @@ class Settings:
                 o.strip() for o in env.get("WAYMARK_TRUSTED_ORIGINS", "").split(",") if o.strip()
             ),
             consumer=policy,
+            heartbeat_dir=env.get("WAYMARK_HEARTBEAT_DIR", ""),
+            worker_stall_s=float(env.get("WAYMARK_WORKER_STALL_S", 60.0)),
             api_workers=1 if mode == EMBEDDED else int(env.get("GUNICORN_WORKERS", DEFAULT_API_WORKERS)),
             extra={k: v for k, v in env.items() if k.startswith(f"{prefix}_")},
         )

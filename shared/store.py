@@ -13,6 +13,7 @@ from typing import Any
 import mongomock
 from pymongo import MongoClient
 from pymongo.database import Database
+from pymongo.errors import ConnectionFailure, OperationFailure
 
 from shared.settings import Settings
 
@@ -62,3 +63,35 @@ def ensure_indexes(db: Database, spec: Mapping[str, Sequence[Index]]) -> None:
 
 def ping(db: Database) -> None:
     db.command("ping")
+
+
+# What FerretDB answers when *its* storage (PostgreSQL) is down or restarting: the wire
+# connection is fine, so pymongo raises OperationFailure (code 1), not ConnectionFailure.
+_BACKEND_DOWN = (
+    "failed to connect to",
+    "dial error",
+    "connection refused",
+    "the database system is starting up",
+    "the database system is shutting down",
+    "terminating connection",
+    "conn closed",
+    "unexpected eof",
+    "server closed the connection",
+)
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the store is unreachable (retry until it is back), not that a request is wrong.
+
+    A lost connection to MongoDB or FerretDB is ConnectionFailure. A lost connection between
+    FerretDB and its PostgreSQL is OperationFailure code 1 with the driver's message; code 1
+    is also what a unique violation from an update gives, so the message decides. Treating the
+    second kind as a handler failure dead-lettered referral's timeline events during a
+    PostgreSQL restart and then stopped the consumer at the dead-letter cap (issue 11, item 9).
+    """
+    if isinstance(exc, ConnectionFailure):
+        return True
+    if isinstance(exc, OperationFailure) and exc.code in (None, 1):
+        message = str(exc).lower()
+        return any(marker in message for marker in _BACKEND_DOWN)
+    return False

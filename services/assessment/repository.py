@@ -24,7 +24,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from shared import inbox
+from shared import faults, inbox
 from shared.events import Event
 from shared.outbox import Outbox
 from shared.store import Index
@@ -98,6 +98,7 @@ class CaseRepository:
         except DuplicateKeyError:
             self._catch_up(doc["_id"])  # a redelivery after a crash before the fold must still fold
             return False
+        faults.crash_point("assessment.case_created_before_fold")  # tests only (shared.faults)
         self._fold(record)
         return True
 

@@ -19,7 +19,7 @@ KAFKA_SH = str(ROOT / "deploy" / "kafka.sh")
 
 
 def kafka_script(action: str) -> None:
-    env = {**os.environ, "WAYMARK_KAFKA_KEEP_DATA": "1"}
+    env = dict(os.environ)  # start keeps topics and offsets (deploy/kafka.sh)
     subprocess.run([KAFKA_SH, action], env=env, check=True, timeout=180)
 
 

@@ -3,14 +3,14 @@ from __future__ import annotations
 import threading
 
 import pytest
-from pymongo.errors import ServerSelectionTimeoutError
+from pymongo.errors import OperationFailure, ServerSelectionTimeoutError
 
 from shared.consumer import ConsumerLoop, DeadLetterCapExceeded, DependencyUnavailable, Subscription
 from shared.events import Event, event_type, to_kafka
 from shared.inbox import Inbox
 from shared.memory_bus import MemoryBus
 from shared.messaging import CommitFailed
-from shared.settings import Settings
+from shared.settings import ConsumerPolicy, Settings
 from tests.support.processes import eventually
 
 TOPIC, DLQ = "waymark.probe.events", "waymark.probe.dlq"
@@ -205,3 +205,134 @@ def test_a_refused_commit_does_not_stop_the_loop(bus, settings, db):
         loop.stop()
         thread.join(5)
     assert thread.is_alive() is False
+
+
+class FakeClock:
+    """Time that moves only when the loop sleeps: a two-minute outage runs in microseconds."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+class TestOutageBackoff:
+    def test_a_long_outage_backs_off_exponentially_up_to_the_cap(self, bus, settings, db):
+        clock = FakeClock()
+        policy = ConsumerPolicy()  # the shipped defaults: 0.2 s doubling to 5 s
+        outage_s = 120.0
+
+        def store_down_for_two_minutes(e: Event) -> None:
+            if clock.now < outage_s:
+                raise ServerSelectionTimeoutError("store down")
+
+        subscription = Subscription("probe", (TOPIC,), {"probe.pinged": store_down_for_two_minutes}, DLQ)
+        source = bus.source("probe", [TOPIC])
+        loop = ConsumerLoop("probe", subscription, source, bus, Inbox(db), policy, sleep=clock.sleep)
+        bus.send(TOPIC, *_kv(event()))
+        drain(loop, source)
+
+        assert source.lag() == {(TOPIC, 0): 0}  # handled once the outage ended, never dead-lettered
+        for n, delay in enumerate(clock.sleeps):
+            ceiling = min(policy.backoff_max_s, policy.backoff_initial_s * 2**n)
+            assert ceiling / 2 <= delay <= ceiling, (n, delay)
+        assert max(clock.sleeps) > policy.backoff_max_s / 2
+        # ~ 5 doubling steps, then one retry per 2.5-5 s: dozens, not the hundreds a fixed 0.2 s gives.
+        assert len(clock.sleeps) <= 5 + outage_s / (policy.backoff_max_s / 2) + 1
+
+    def test_the_backoff_starts_again_after_the_outage(self, bus, settings, db):
+        clock = FakeClock()
+        handler = Recorder([ServerSelectionTimeoutError("down")] * 6)
+        subscription = Subscription("probe", (TOPIC,), {"probe.pinged": handler}, DLQ)
+        source = bus.source("probe", [TOPIC])
+        loop = ConsumerLoop(
+            "probe", subscription, source, bus, Inbox(db), settings.consumer, sleep=clock.sleep
+        )
+        bus.send(TOPIC, *_kv(event(subject="a")))
+        drain(loop, source)
+        handler.failures = [ServerSelectionTimeoutError("down again")]
+        bus.send(TOPIC, *_kv(event(subject="b")))
+        drain(loop, source)
+        assert [e.subject for e in handler.seen] == ["a", "b"]
+        assert clock.sleeps[-1] <= settings.consumer.backoff_initial_s  # a new outage starts small
+
+
+class ExplodingCommitSource(RefusingSource):
+    """A source whose commit raises something other than CommitFailed (a client-internal error)."""
+
+    def commit(self, records):
+        if self.refusals:
+            self.refusals -= 1
+            raise TimeoutError("commit timed out inside the client")
+        self.inner.commit(records)
+
+
+def test_any_commit_error_costs_redeliveries_not_the_worker(bus, settings, db):
+    handler = Recorder()
+    subscription = Subscription("probe", (TOPIC,), {"probe.pinged": handler}, DLQ)
+    source = ExplodingCommitSource(bus.source("probe", [TOPIC]), refusals=2)
+    loop = ConsumerLoop(
+        "probe", subscription, source, bus, Inbox(db), settings.consumer, sleep=lambda s: None
+    )
+    bus.send(TOPIC, *_kv(event(subject="c1")))
+    thread = threading.Thread(target=loop.run, kwargs={"poll_timeout_s": 0.01})
+    thread.start()
+    try:
+        eventually(lambda: source.refusals == 0 and source.polls > 3, timeout=5, what="the loop to go on")
+        bus.send(TOPIC, *_kv(event(subject="c2")))
+        eventually(lambda: len(handler.seen) == 2, timeout=5, what="the next event after the failed commits")
+        eventually(lambda: source.lag() == {(TOPIC, 0): 0}, timeout=5, what="a later commit")
+        assert thread.is_alive()
+    finally:
+        loop.stop()
+        thread.join(5)
+
+
+def test_the_loop_stamps_its_heartbeat_while_it_polls_and_while_it_waits(bus, settings, db):
+    beats: list[int] = []
+    handler = Recorder([ServerSelectionTimeoutError("down")] * 3)
+    subscription = Subscription("probe", (TOPIC,), {"probe.pinged": handler}, DLQ)
+    source = bus.source("probe", [TOPIC])
+    loop = ConsumerLoop(
+        "probe",
+        subscription,
+        source,
+        bus,
+        Inbox(db),
+        settings.consumer,
+        sleep=lambda s: None,
+        heartbeat=lambda: beats.append(1),
+    )
+    bus.send(TOPIC, *_kv(event()))
+    drain(loop, source)
+    assert len(beats) >= 1 + 3 * 2  # the record, then before and after each of the three waits
+
+
+FERRETDB_BACKEND_DOWN = OperationFailure(
+    "[msg_find.go:344 handler.handleMaxTimeMSError] [collection.go:109 postgresql.(*collection).Query] "
+    "failed to connect to `user=ferretdb database=ferretdb`: 127.0.0.1:55432 (127.0.0.1): dial error",
+    code=1,
+)
+
+
+def test_a_storage_outage_behind_ferretdb_is_retried_not_dead_lettered(bus, settings, db):
+    # More failures than max_attempts (3 here): as a handler error this was dead-lettered.
+    handler = Recorder([FERRETDB_BACKEND_DOWN] * 8)
+    loop, source = make_loop(bus, settings, db, handler)
+    bus.send(TOPIC, *_kv(event()))
+    drain(loop, source)
+    assert len(handler.seen) == 1
+    assert bus.source("dlq-reader", [DLQ]).poll(0.01) == []
+
+
+def test_a_unique_violation_from_an_update_is_still_a_handler_failure(bus, settings, db):
+    duplicate = OperationFailure("E11000 duplicate key error collection: cases index: _id_", code=1)
+    handler = Recorder([duplicate] * 8)
+    loop, source = make_loop(bus, settings, db, handler)
+    bus.send(TOPIC, *_kv(event()))
+    drain(loop, source)
+    assert handler.seen == []
+    assert len(bus.source("dlq-reader", [DLQ]).poll(0.01)) == 1

@@ -3,8 +3,12 @@
 Triage is the network's one regional queue, before any hospital is chosen, so every case
 route needs a regional clinician token; a clinician scoped to one hospital is refused
 (403) rather than shown other hospitals' families. The instrument catalogue shows no
-case and is open to any clinician. Guardians' questionnaire routes are authorised by the
-link's secret token alone.
+case and is open to any clinician, as is a rule table (``/v1/triage/rules/<version>``:
+configuration, no family). Escalation tasks, the family's contacts and their access log,
+the co-signature of a lowered override and the young person's link are case routes too:
+regional clinicians only; the handlers then check the rest (only a clinician holding a task
+on the case reads its contacts, only the owner works a task, the co-signer differs from the
+requester). Guardians' questionnaire routes are authorised by the link's secret token alone.
 """
 
 from __future__ import annotations
@@ -17,6 +21,16 @@ POLICIES: Policies = {
     ("GET", "/v1/triage/queue"): CLINICIAN,
     ("GET", "/v1/cases/<case_id>/triage"): CLINICIAN,
     ("POST", "/v1/cases/<case_id>/triage/override"): CLINICIAN,
+    ("POST", "/v1/cases/<case_id>/triage/override/cosign"): CLINICIAN,
+    ("GET", "/v1/triage/rules/<version>"): staff("clinician", scope=ANY),
+    ("GET", "/v1/tasks"): CLINICIAN,
+    ("GET", "/v1/tasks/<task_id>"): CLINICIAN,
+    ("GET", "/v1/tasks/<task_id>/history"): CLINICIAN,
+    ("POST", "/v1/tasks/<task_id>/acknowledge"): CLINICIAN,
+    ("POST", "/v1/tasks/<task_id>/complete"): CLINICIAN,
+    ("GET", "/v1/cases/<case_id>/contacts"): CLINICIAN,
+    ("GET", "/v1/cases/<case_id>/access-log"): CLINICIAN,
+    ("POST", "/v1/cases/<case_id>/questionnaires"): CLINICIAN,
     ("GET", "/v1/instruments"): staff("clinician", scope=ANY),
     ("GET", "/v1/instruments/<instrument_id>"): staff("clinician", scope=ANY),
     ("POST", "/v1/cases/<case_id>/instruments/<instrument_id>/responses"): CLINICIAN,

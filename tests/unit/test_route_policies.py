@@ -49,8 +49,16 @@ NOW = datetime(2025, 3, 12, 1, 0, tzinfo=UTC)
 A, B = "bch", "hdm"  # the addressed hospital and another one (scheduling's demo region)
 SCOPES = {"region": ("*",), "own": (A,), "other": (B,)}
 INSTRUMENTS = Path(__file__).parents[2] / "services" / "assessment" / "instruments"
-HIDDEN = {("GET", "/v1/waitlist/<case_id>"), ("POST", "/v1/waitlist/<case_id>/offer")}
-"""Routes that answer 404 out of scope, so a token does not learn that a family is waiting."""
+HIDDEN = {
+    ("GET", "/v1/waitlist/<case_id>"),
+    ("POST", "/v1/waitlist/<case_id>/offer"),
+    ("GET", "/clinical/v1/cases/<case_id>/school-note"),
+}
+"""Routes that answer 404 out of scope, so a token does not learn that a family is waiting
+(or, for the school's note, that a family referred to other hospitals exists)."""
+ONCALL = {A: {"clinician": "rp-clinician", "second_line": "rp-clinician-2"}}
+"""The assessment world's roster: the clinician token of this test (``rp-clinician``) is A's on-call,
+so it owns the escalation task, works it and may read the family's contacts."""
 
 
 class Clock:
@@ -179,10 +187,13 @@ def referral_world() -> World:
         "/v1/referrals", json=valid_referral(), headers={"Authorization": f"Bearer {issued.key}"}
     )
     assert created.status_code == 201, created.json
+    case_id = created.json["case_id"]  # the family named A (bch), without share_with_hospitals consent
     calls = {
-        ("GET", "/internal/v1/cases/<case_id>/contacts"): Call(
-            f"/internal/v1/cases/{created.json['case_id']}/contacts"
+        ("GET", "/internal/v1/cases/<case_id>/contacts"): Call(f"/internal/v1/cases/{case_id}/contacts"),
+        ("GET", "/clinical/v1/cases/<case_id>/school-note"): Call(
+            f"/clinical/v1/cases/{case_id}/school-note"
         ),
+        ("GET", "/clinical/v1/cases/<case_id>/access-log"): Call(f"/clinical/v1/cases/{case_id}/access-log"),
         ("POST", "/admin/v1/school-keys"): Call(
             "/admin/v1/school-keys", {"school_id": "school-new", "name": "New"}
         ),
@@ -194,7 +205,8 @@ def referral_world() -> World:
 
 def assessment_world() -> World:
     shipped = sorted(path.stem for path in INSTRUMENTS.glob("*.json"))
-    settings = Settings(service="assessment", extra={"ASSESSMENT_LICENSED_INSTRUMENTS": ",".join(shipped)})
+    extra = {"ASSESSMENT_LICENSED_INSTRUMENTS": ",".join(shipped), "ASSESSMENT_ONCALL": json.dumps(ONCALL)}
+    settings = Settings(service="assessment", extra=extra)
     db = mongomock.MongoClient(tz_aware=True)["assessment"]
     service = build_assessment(settings, db=db, clock=lambda: NOW)
     data = {
@@ -205,12 +217,27 @@ def assessment_world() -> World:
         "grade": 7,
         "district": "haidian",
         "concerns": ["anxiety"],
+        "risk_flags": ["self_harm"],  # escalates: a task for A's on-call, and an override to co-sign
+        "consent_scopes": ["questionnaires", "referral"],  # questionnaire links need this consent
         "absence": {"start": "2025-02-17", "days_missed_last_20": 12, "partial_days_last_20": 3},
         "preferences": {"hospitals": [A], "home_district": "haidian", "language": "zh-CN"},
     }
     service.handlers["referral.submitted"](
         Event(event_type("referral.submitted"), "/services/referral", "case-rp", data)
     )
+    escalated = [
+        e
+        for change in db.case_changes.find({"case_id": "case-rp"})
+        for e in change.get("outbox", [])
+        if e["type"] == event_type("assessment.escalated")
+    ]
+    assert len(escalated) == 1, escalated
+    tasks = service.handlers["assessment.escalated"].__self__
+    service.handlers["assessment.escalated"](Event.from_dict(escalated[0]))
+    task = db.tasks.find_one({"case_id": "case-rp"})
+    assert task["owner"] == "rp-clinician", task
+    # referral's contacts route is HTTP; the escalation tests' fake stands in for it
+    tasks.contacts = lambda case_id: {"case_id": case_id, "guardians": [{"phone": "+86 138 0000 0000"}]}
     booked = {
         "case_id": "case-rp",
         "appointment_id": "appt-rp",
@@ -221,7 +248,14 @@ def assessment_world() -> World:
     service.handlers["appointment.booked"](
         Event(event_type("appointment.booked"), "/services/scheduling", "case-rp", booked)
     )
-    invitation = db.questionnaires.find_one({"case_id": "case-rp"})["_id"]
+    invitation = db.questionnaires.find_one({"case_id": "case-rp", "addressed_to": "guardian"})["_id"]
+    client = service.app.test_client()
+    lowering = {"band": "P3", "reason": "seen in clinic today, no current risk, family engaged well"}
+    pending = client.post(
+        "/v1/cases/case-rp/triage/override", json=lowering, headers=token("clinician", ("*",), "dr-requester")
+    )
+    assert pending.status_code == 202, pending.json  # held for a second clinician: the cosign call's world
+    rule_version = db.cases.find_one({"_id": "case-rp"})["triage"][-1]["rule_version"]
     instrument = json.loads((INSTRUMENTS / "gad-7.json").read_text())
     lowest = {name: options[0]["value"] for name, options in instrument["scales"].items()}
     answers = {
@@ -248,6 +282,22 @@ def assessment_world() -> World:
         ),
         ("GET", "/v1/cases/<case_id>/return-plan"): Call(f"{case}/return-plan"),
         ("GET", "/v1/questionnaires/<invitation_id>/link"): Call(f"/v1/questionnaires/{invitation}/link"),
+        ("POST", "/v1/cases/<case_id>/triage/override/cosign"): Call(
+            f"{case}/triage/override/cosign", {"note": "agreed after review"}
+        ),
+        ("GET", "/v1/triage/rules/<version>"): Call(f"/v1/triage/rules/{rule_version}"),
+        ("GET", "/v1/tasks"): Call("/v1/tasks?state=requested"),
+        ("GET", "/v1/tasks/<task_id>"): Call(f"/v1/tasks/{task['_id']}"),
+        ("GET", "/v1/tasks/<task_id>/history"): Call(f"/v1/tasks/{task['_id']}/history"),
+        ("POST", "/v1/tasks/<task_id>/acknowledge"): Call(f"/v1/tasks/{task['_id']}/acknowledge"),
+        ("POST", "/v1/tasks/<task_id>/complete"): Call(
+            f"/v1/tasks/{task['_id']}/complete", {"outcome": "family_reached_no_acute_risk"}
+        ),
+        ("GET", "/v1/cases/<case_id>/contacts"): Call(f"{case}/contacts?reason=escalation+call+to+family"),
+        ("GET", "/v1/cases/<case_id>/access-log"): Call(f"{case}/access-log"),
+        ("POST", "/v1/cases/<case_id>/questionnaires"): Call(
+            f"{case}/questionnaires", {"addressed_to": "young_person"}
+        ),
     }
     return World(service.app, db, calls)
 
@@ -339,8 +389,8 @@ def allowed(policy: Policy, role: str, hospitals: tuple[str, ...]) -> bool:
     return True
 
 
-def token(role: str, hospitals: tuple[str, ...]) -> dict[str, str]:
-    issued = StaffTokens(Settings.staff_token_secret).issue(f"rp-{role}", role, hospitals)
+def token(role: str, hospitals: tuple[str, ...], subject: str | None = None) -> dict[str, str]:
+    issued = StaffTokens(Settings.staff_token_secret).issue(subject or f"rp-{role}", role, hospitals)
     return {"Authorization": f"Bearer {issued}"}
 
 

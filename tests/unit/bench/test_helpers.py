@@ -94,7 +94,7 @@ def test_waitlist_templates_come_from_the_real_handler_and_clone_under_new_ids()
     made = waitlist_scale.templates(hospitals, 3, random.Random(1))
     assert {d["state"] for d in made} == {"waiting"}
     template = made[0]
-    copy = waitlist_scale.clone(template, "c-new", timedelta(days=10))
+    copy = waitlist_scale.clone(template, "c-new", timedelta(days=10), random.Random(2))
     assert copy["_id"] == "c-new"
     assert template["_id"] not in repr(copy)
     old_ids = {e["id"] for e in template.get(outbox.FIELD, [])}

@@ -70,6 +70,10 @@ class RevocationOut(ma.Schema):
     expires_at = ma.fields.DateTime()
 
 
+FORMS = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+"""What the sign-in page posts; anything else is a script and gets the JSON error shape."""
+
+
 def _signed_in(tokens: StaffTokens) -> Principal | None:
     token = request.cookies.get(COOKIE)
     try:
@@ -99,6 +103,8 @@ def pages(tokens: StaffTokens, secure_cookie: bool = False) -> FlaskBlueprint:
         except RevocationUnavailable:
             principal = None
         if principal is None or principal.role != "operator" or not principal.regional:
+            if request.mimetype not in FORMS:  # a script, not the sign-in form: the JSON error shape
+                abort(401, message="Sign in with a regional operator token (form field 'token').")
             response = send_from_directory(STATIC, "signin.html")
             response.status_code = 401
             response.headers["Cache-Control"] = "no-store"

@@ -11,6 +11,7 @@ the uncommitted event again, the inbox lets it through (its batch never complete
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 import pytest
@@ -28,6 +29,7 @@ from tests.support.secrets_env import TEST_SECRETS, kafka_settings
 pytestmark = pytest.mark.integration
 
 LOGS = ROOT / ".run" / "test-logs"
+ONCALL = json.dumps({"default": {"clinician": "it-oncall"}})
 
 
 def test_a_crash_between_change_and_fold_is_repaired_by_the_redelivered_event(
@@ -44,6 +46,7 @@ def test_a_crash_between_change_and_fold_is_repaired_by_the_redelivered_event(
         "WAYMARK_IT_SERVICE": name,
         "WAYMARK_IT_CONSUMES": source_topic,
         "WAYMARK_RELAY_INTERVAL_S": "0.05",
+        "ASSESSMENT_ONCALL": ONCALL,  # kafka mode refuses a hospital holding cases with nobody on call
     }
     case_id = f"case-{unique}-crash"
     publisher = kafka.KafkaPublisher(kafka_bootstrap, f"it-{unique}")
@@ -66,7 +69,11 @@ def test_a_crash_between_change_and_fold_is_repaired_by_the_redelivered_event(
         assert mongo_db.cases.find_one({"_id": case_id}) is None
 
         settings = kafka_settings(
-            name, kafka_bootstrap=kafka_bootstrap, mongo_uri=MONGO_URI, mongo_db=mongo_db.name
+            name,
+            kafka_bootstrap=kafka_bootstrap,
+            mongo_uri=MONGO_URI,
+            mongo_db=mongo_db.name,
+            extra={"ASSESSMENT_ONCALL": ONCALL},
         )
         api = build(settings).app.test_client()
         clinician = {

@@ -50,6 +50,9 @@ class Settings:
     log_level: str = "INFO"
     relay_interval_s: float = 0.2
     outbox_grace_s: float = 5.0
+    duty_lease_s: float = 15.0
+    """Term of the duty lease slots (WAYMARK_DUTY_LEASE_S): one worker of a service runs its duties,
+    another takes over at most about one term after it dies (shared.leadership)."""
     staff_token_secret: str = DEV_STAFF_TOKEN_SECRET
     """Public default for the embedded demo only; kafka mode refuses it (shared/secret_keys.py)."""
     staff_token_ttl_s: float = 10 * 3600.0
@@ -112,6 +115,7 @@ class Settings:
             log_level=env.get("WAYMARK_LOG_LEVEL", "INFO"),
             relay_interval_s=float(env.get("WAYMARK_RELAY_INTERVAL_S", 0.2)),
             outbox_grace_s=float(env.get("WAYMARK_OUTBOX_GRACE_S", 5.0)),
+            duty_lease_s=float(env.get("WAYMARK_DUTY_LEASE_S", 15.0)),
             staff_token_secret=env.get(
                 "WAYMARK_STAFF_TOKEN_SECRET", "" if mode == KAFKA else cls.staff_token_secret
             ),

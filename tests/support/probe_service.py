@@ -70,7 +70,8 @@ def mark_duty(db: Database, stop: threading.Event) -> None:
 
 def build(settings: Settings, db: Database | None = None) -> Service:
     db = db if db is not None else store.connect(settings)
-    db.tallies.update_one({"_id": "total"}, {"$setOnInsert": {"n": 0}}, upsert=True)
+    with contextlib.suppress(DuplicateKeyError):  # two workers starting at once race this upsert (FerretDB)
+        db.tallies.update_one({"_id": "total"}, {"$setOnInsert": {"n": 0}}, upsert=True)
     app: Flask = create_app(settings.service, title="Probe", checks=health.checks(settings, db))
     return Service(
         settings=settings,

@@ -165,7 +165,8 @@ def kafka_worker(service: Service) -> Worker:
     publisher = kafka.KafkaPublisher(settings.kafka_bootstrap, f"{service.name}-worker")
     heartbeat = None
     if settings.heartbeat_dir:
-        heartbeat = liveness.Heartbeat(liveness.heartbeat_path(settings.heartbeat_dir, service.name))
+        path = liveness.heartbeat_path(settings.heartbeat_dir, service.name, settings.worker_instance)
+        heartbeat = liveness.Heartbeat(path)
     return Worker(service, publisher, source, heartbeat)
 
 

@@ -71,6 +71,9 @@ class Settings:
     heartbeat_dir: str = ""
     """Where the worker stamps its heartbeat and the API's /readyz looks for it (shared.liveness);
     empty (the default outside ``make stack``): the API does not check its worker."""
+    worker_instance: str = ""
+    """This worker's number among its service's workers (WAYMARK_WORKER_INSTANCE; supervisord's
+    process_num under ``make stack``): names its heartbeat file. Empty for a lone worker."""
     worker_stall_s: float = 60.0
     """/readyz fails when the worker's heartbeat is older than this (dead or stuck)."""
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -128,6 +131,7 @@ class Settings:
             consumer=policy,
             heartbeat_dir=env.get("WAYMARK_HEARTBEAT_DIR", ""),
             worker_stall_s=float(env.get("WAYMARK_WORKER_STALL_S", 60.0)),
+            worker_instance=env.get("WAYMARK_WORKER_INSTANCE", ""),
             api_workers=1 if mode == EMBEDDED else int(env.get("GUNICORN_WORKERS", DEFAULT_API_WORKERS)),
             extra={k: v for k, v in env.items() if k.startswith(f"{prefix}_")},
         )

@@ -124,8 +124,9 @@ class DutyLease:
 
     def release(self) -> None:
         """Give up the current and claimed-ahead slots (a clean stop), so another process leads at once."""
-        held = sorted(self._held)
+        held = sorted(self._held | self._unsure)  # an unsure insert may have landed: ours to delete too
         self._held.clear()
+        self._unsure.clear()
         if not held:
             return
         try:

@@ -114,6 +114,26 @@ def test_an_insert_that_landed_while_the_store_answered_an_error_is_recognised(d
     assert a.standing(clock.now).leading
 
 
+def test_a_clean_stop_also_deletes_a_slot_whose_insert_it_never_heard_back_from(db):
+    clock = Clock()
+    a, b = lease(db, clock, "a"), lease(db, clock, "b")
+    real = a.collection
+
+    class Flaky:
+        def insert_one(self, doc):
+            real.insert_one(doc)
+            raise ConnectionError("reply lost")
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+    a.collection = Flaky()
+    a.check()
+    a.release()
+    b.check()
+    assert b.standing(clock.now).leading
+
+
 def test_old_slots_are_pruned(db):
     clock = Clock()
     a, b = lease(db, clock, "a"), lease(db, clock, "b")

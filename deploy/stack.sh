@@ -8,7 +8,10 @@
 # $WAYMARK_SECRETS_FILE (default $WAYMARK_CACHE/secrets.env, outside the repo, mode 600), generated
 # once on first start and never rewritten (docs/runbooks/secrets.md).
 # Usage: deploy/stack.sh {start|stop|status|ctl ARGS...|run CMD...}
-#   ctl: supervisorctl on the stack (e.g. `ctl restart referral-worker`); run: CMD with the stack's mode and secrets
+#   ctl: supervisorctl on the stack (e.g. `ctl restart 'referral-worker:*'`); run: CMD with the stack's mode and secrets
+# Workers: WAYMARK_STACK_WORKERS (default 2) worker processes per service, `<service>-worker:<service>-worker-<n>`
+# (n from 0), each with its own log ($WAYMARK_RUN/stack/<service>/worker-<n>.log) and heartbeat; they share the
+# consumer group's partitions and one of them at a time runs the duties (shared/leadership.py).
 set -euo pipefail
 
 WM_NAME=stack
@@ -18,6 +21,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 STACK_DIR="$WM_RUN_ROOT/stack"
 VENV_BIN="$WM_REPO_ROOT/.venv/bin"
 READY_TIMEOUT="${STACK_READY_TIMEOUT:-60}"
+STACK_WORKERS="${WAYMARK_STACK_WORKERS:-2}"
+[[ "$STACK_WORKERS" =~ ^[1-9][0-9]*$ ]] || { echo "WAYMARK_STACK_WORKERS must be a positive integer" >&2; exit 1; }
 export WAYMARK_MODE=kafka
 SECRETS_FILE="${WAYMARK_SECRETS_FILE:-$WM_CACHE_ROOT/secrets.env}"
 REQUIRED_SECRETS=(WAYMARK_STAFF_TOKEN_SECRET REFERRAL_DATA_KEYS REFERRAL_INDEX_KEY SCHEDULING_OFFER_SECRET)
@@ -68,16 +73,19 @@ ctl() { "$VENV_BIN/supervisorctl" -c "$SUPERVISOR_CONF" "$@"; }
 # the process whenever it exits or is killed, except with an exit status in KEEP_STOPPED_ON (a
 # worker at its dead-letter cap exits 78: restarting it would drain its topic into the DLQ, ten
 # events per restart), and stops or kills its whole process group (gunicorn's workers with their
-# master). startretries is large so a dependency still starting does not leave it FATAL.
+# master). startretries is large so a dependency still starting does not leave it FATAL. NUMPROCS
+# (optional) makes it a group of numbered processes, NAME-0 ... (LOGFILE and ENV may use %(process_num)d).
 program() {
-  local name=$1 logfile=$2 env=$3 command=$4 keep_stopped_on=${5:-} autorestart=true exitcodes=0
+  local name=$1 logfile=$2 env=$3 command=$4 keep_stopped_on=${5:-} numprocs=${6:-} autorestart=true exitcodes=0
   if [[ -n "$keep_stopped_on" ]]; then
     autorestart=unexpected exitcodes=$keep_stopped_on
   fi
   cat <<EOF
 
 [program:$name]
-command=$command
+command=$command${numprocs:+
+numprocs=$numprocs
+process_name=%(program_name)s-%(process_num)d}
 directory=$WM_REPO_ROOT
 environment=$env
 autostart=true
@@ -126,8 +134,9 @@ EOF
       dir="$STACK_DIR/$svc"
       program "$svc-api" "$dir/api.log" "GUNICORN_BIND=\"127.0.0.1:$port\",PROMETHEUS_MULTIPROC_DIR=\"$dir/metrics\"" \
         "$VENV_BIN/gunicorn -c python:shared.gunicorn_conf --name waymark-$svc services.$svc.wsgi:app"
-      program "$svc-worker" "$dir/worker.log" "PROMETHEUS_MULTIPROC_DIR=\"$dir/metrics\"" \
-        "$VENV_BIN/python -m services.$svc.worker" 78
+      program "$svc-worker" "$dir/worker-%(process_num)d.log" \
+        "PROMETHEUS_MULTIPROC_DIR=\"$dir/metrics\",WAYMARK_WORKER_INSTANCE=\"%(process_num)d\"" \
+        "$VENV_BIN/python -m services.$svc.worker" 78 "$STACK_WORKERS"
     done
     port=$(port_of console)
     program console-api "$STACK_DIR/console/api.log" "GUNICORN_BIND=\"127.0.0.1:$port\"" \
@@ -174,7 +183,7 @@ cmd_start() {
     log "supervisord started (config $SUPERVISOR_CONF, log $STACK_DIR/supervisord.log)"
   fi
   for svc in $(services); do
-    log "$svc: api http://127.0.0.1:$(port_of "$svc") (log $STACK_DIR/$svc/api.log), worker (log $STACK_DIR/$svc/worker.log)"
+    log "$svc: api http://127.0.0.1:$(port_of "$svc") (log $STACK_DIR/$svc/api.log), $STACK_WORKERS worker(s) (logs $STACK_DIR/$svc/worker-*.log)"
   done
   log "console: http://127.0.0.1:$(port_of console) (log $STACK_DIR/console/api.log)"
   for svc in $(services); do
@@ -183,7 +192,7 @@ cmd_start() {
     until curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; do
       if (($(now_s) >= deadline)); then
         show_log_tail "$STACK_DIR/$svc/api.log" 40
-        show_log_tail "$STACK_DIR/$svc/worker.log" 40
+        show_log_tail "$STACK_DIR/$svc/worker-0.log" 40
         curl -sS "http://127.0.0.1:$port/readyz" >&2 || true
         die "$svc not ready after ${READY_TIMEOUT}s"
       fi

@@ -7,6 +7,11 @@ consumer loop stamps a heartbeat file on every poll, record and retry (throttled
 started or stopped cleanly — it removes the file on the way out) or older than
 ``WAYMARK_WORKER_STALL_S`` (killed, or stuck in one call). A file, not a port: nothing to
 bind, and it works for any number of API processes on the same host.
+
+Several workers of one service (``make stack`` runs two) each stamp their own file, numbered by
+``WAYMARK_WORKER_INSTANCE`` (``<service>-worker-<n>.heartbeat``; a restarted instance rewrites
+its predecessor's); the API is ready while at least one of them is fresh — one live worker
+consumes every partition and, holding the duty lease, runs the duties (shared.leadership).
 """
 
 from __future__ import annotations
@@ -19,8 +24,16 @@ from pathlib import Path
 from shared.http import Check
 
 
-def heartbeat_path(directory: str, service: str) -> Path:
-    return Path(directory) / f"{service}-worker.heartbeat"
+def heartbeat_path(directory: str, service: str, instance: str = "") -> Path:
+    """``<service>-worker.heartbeat``, or ``<service>-worker-<instance>.heartbeat`` for a numbered worker."""
+    suffix = f"-{instance}" if instance else ""
+    return Path(directory) / f"{service}-worker{suffix}.heartbeat"
+
+
+def heartbeats(path: Path) -> list[Path]:
+    """The unnumbered heartbeat ``path`` and its numbered siblings (one per worker instance)."""
+    stem = path.name.removesuffix(".heartbeat")
+    return [path, *sorted(path.parent.glob(f"{stem}-*.heartbeat"))]
 
 
 class Heartbeat:
@@ -60,14 +73,21 @@ class Heartbeat:
 
 
 def check(path: Path, stall_s: float, now: Callable[[], float] = time.time) -> Check:
-    """The API's side: a readiness check failing when the heartbeat is missing or stale."""
+    """The API's side: a readiness check failing when every worker's heartbeat is missing or stale.
+
+    ``path`` is the unnumbered heartbeat; numbered ones beside it (several workers) count too.
+    """
 
     def worker_is_consuming() -> None:
-        try:
-            stamped = path.stat().st_mtime
-        except FileNotFoundError:
-            raise RuntimeError(f"worker not running (no heartbeat at {path})") from None
-        age = now() - stamped
+        stamps = []
+        for each in heartbeats(path):
+            try:
+                stamps.append(each.stat().st_mtime)
+            except FileNotFoundError:
+                continue
+        if not stamps:
+            raise RuntimeError(f"worker not running (no heartbeat at {path})")
+        age = now() - max(stamps)
         if age > stall_s:
             raise RuntimeError(f"worker has not polled for {age:.0f}s (bound {stall_s:.0f}s)")
 

@@ -62,6 +62,13 @@ OUTBOX_PENDING = Gauge(
     ["service"],
     multiprocess_mode="mostrecent",
 )
+DUTY_LEADER = Gauge(
+    "waymark_duty_leader",
+    "1 while a worker of the service leads its duties (sweeper, housekeeping, reminders); 0 after the "
+    "last leader stepped down (shared.leadership). The leader re-stamps 1 on every lease check.",
+    ["service"],
+    multiprocess_mode="mostrecent",
+)
 
 
 def exposition() -> tuple[bytes, str]:

@@ -3,7 +3,9 @@
 The worker owns the background duties of a service — sweeping its outbox for events a
 crashed writer left unpublished, consuming the events it subscribes to, and periodic
 duties — while every process (API or worker) publishes the events it writes itself
-(shared.outbox).
+(shared.outbox). Every worker of a service consumes (the group shares the partitions), but
+only the one holding the service's duty lease (shared.leadership) runs the sweeper and the
+periodic duties, so a second worker adds capacity and a standby, not duplicated work.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from types import FrameType
 
-from shared import housekeeping, kafka, liveness, topics
+from shared import housekeeping, kafka, leadership, liveness, topics
 from shared.consumer import ConsumerLoop, DeadLetterCapExceeded
 from shared.inbox import Inbox
 from shared.memory_bus import MemoryBus
@@ -66,16 +68,23 @@ class Worker:
             )
         self._source = source
         self._threads: list[threading.Thread] = []
+        self.leadership = leadership.Leadership(
+            leadership.DutyLease(service.db, service.name, term_s=service.settings.duty_lease_s),
+            on_gain=self._start_duties,
+            on_loss=self._stop_duties,
+        )
+        self._duty_stop: threading.Event | None = None
+        self._duty_threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        """Run sweeper, duties and consumer on background threads (embedded mode)."""
-        self._start_duties()
+        """Run leadership (sweeper and duties while leading) and consumer on background threads (embedded mode)."""
+        self._lead()
         if self.loop is not None:
             self._spawn(f"{self.service.name}-consumer", self.loop.run)
 
     def run(self) -> None:
-        """Run sweeper and duties on threads and the consumer on this one until stopped (stack mode)."""
-        self._start_duties()
+        """Run leadership (sweeper and duties while leading) on threads and the consumer on this one (stack mode)."""
+        self._lead()
         try:
             if self.loop is not None:
                 self.loop.run()
@@ -100,21 +109,45 @@ class Worker:
         if self._source is not None:
             self._source.close()
 
+    def _lead(self) -> None:
+        self._spawn(f"{self.service.name}-leadership", lambda: self.leadership.run(self.stop_event))
+
     def _start_duties(self) -> None:
+        """Leadership gained: sweeper and duties on threads, each watching this leadership's own stop event."""
+        stop = self._duty_stop = threading.Event()
+        threads = []
         if self.sweeper is not None:
-            self._spawn(f"{self.service.name}-sweeper", self._run_sweeper)
+            sweeper = self.sweeper
+            threads.append(
+                (
+                    f"{self.service.name}-sweeper",
+                    lambda: sweeper.run(stop, self.service.settings.relay_interval_s),
+                )
+            )
         duties = [*self.service.background, housekeeping.duty(self.service.db, extra=self.service.retained)]
         for n, duty in enumerate(duties):
-            self._spawn(f"{self.service.name}-duty-{n}", lambda duty=duty: duty(self.stop_event))
+            threads.append((f"{self.service.name}-duty-{n}", lambda duty=duty: duty(stop)))
+        self._duty_threads = [self._thread(name, target) for name, target in threads]
 
-    def _run_sweeper(self) -> None:
-        assert self.sweeper is not None
-        self.sweeper.run(self.stop_event, self.service.settings.relay_interval_s)
+    def _stop_duties(self) -> None:
+        """Leadership lost (or the worker stopping): signal the duties and wait until each has returned."""
+        if self._duty_stop is not None:
+            self._duty_stop.set()
+        for thread in self._duty_threads:
+            while thread.is_alive():
+                thread.join(timeout=10)
+                if thread.is_alive():
+                    log.warning("a duty is still finishing its pass", extra={"thread": thread.name})
+        self._duty_threads = []
+        self._duty_stop = None
 
-    def _spawn(self, name: str, target: object) -> None:
+    def _thread(self, name: str, target: object) -> threading.Thread:
         thread = threading.Thread(target=target, name=name, daemon=True)  # type: ignore[arg-type]
         thread.start()
-        self._threads.append(thread)
+        return thread
+
+    def _spawn(self, name: str, target: object) -> None:
+        self._threads.append(self._thread(name, target))
 
 
 def kafka_worker(service: Service) -> Worker:
@@ -132,7 +165,8 @@ def kafka_worker(service: Service) -> Worker:
     publisher = kafka.KafkaPublisher(settings.kafka_bootstrap, f"{service.name}-worker")
     heartbeat = None
     if settings.heartbeat_dir:
-        heartbeat = liveness.Heartbeat(liveness.heartbeat_path(settings.heartbeat_dir, service.name))
+        path = liveness.heartbeat_path(settings.heartbeat_dir, service.name, settings.worker_instance)
+        heartbeat = liveness.Heartbeat(path)
     return Worker(service, publisher, source, heartbeat)
 
 

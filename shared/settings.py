@@ -50,6 +50,9 @@ class Settings:
     log_level: str = "INFO"
     relay_interval_s: float = 0.2
     outbox_grace_s: float = 5.0
+    duty_lease_s: float = 15.0
+    """Term of the duty lease slots (WAYMARK_DUTY_LEASE_S): one worker of a service runs its duties,
+    another takes over at most about one term after it dies (shared.leadership)."""
     staff_token_secret: str = DEV_STAFF_TOKEN_SECRET
     """Public default for the embedded demo only; kafka mode refuses it (shared/secret_keys.py)."""
     staff_token_ttl_s: float = 10 * 3600.0
@@ -68,6 +71,9 @@ class Settings:
     heartbeat_dir: str = ""
     """Where the worker stamps its heartbeat and the API's /readyz looks for it (shared.liveness);
     empty (the default outside ``make stack``): the API does not check its worker."""
+    worker_instance: str = ""
+    """This worker's number among its service's workers (WAYMARK_WORKER_INSTANCE; supervisord's
+    process_num under ``make stack``): names its heartbeat file. Empty for a lone worker."""
     worker_stall_s: float = 60.0
     """/readyz fails when the worker's heartbeat is older than this (dead or stuck)."""
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -112,6 +118,7 @@ class Settings:
             log_level=env.get("WAYMARK_LOG_LEVEL", "INFO"),
             relay_interval_s=float(env.get("WAYMARK_RELAY_INTERVAL_S", 0.2)),
             outbox_grace_s=float(env.get("WAYMARK_OUTBOX_GRACE_S", 5.0)),
+            duty_lease_s=float(env.get("WAYMARK_DUTY_LEASE_S", 15.0)),
             staff_token_secret=env.get(
                 "WAYMARK_STAFF_TOKEN_SECRET", "" if mode == KAFKA else cls.staff_token_secret
             ),
@@ -124,6 +131,7 @@ class Settings:
             consumer=policy,
             heartbeat_dir=env.get("WAYMARK_HEARTBEAT_DIR", ""),
             worker_stall_s=float(env.get("WAYMARK_WORKER_STALL_S", 60.0)),
+            worker_instance=env.get("WAYMARK_WORKER_INSTANCE", ""),
             api_workers=1 if mode == EMBEDDED else int(env.get("GUNICORN_WORKERS", DEFAULT_API_WORKERS)),
             extra={k: v for k, v in env.items() if k.startswith(f"{prefix}_")},
         )

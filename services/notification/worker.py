@@ -1,7 +1,8 @@
 """``python -m services.notification.worker``: consumer, outbox sweeper and reminder scheduler.
 
 The scheduler is the Service's background duty, so shared.runtime runs it on a
-thread next to the outbox sweeper until SIGTERM.
+thread next to the outbox sweeper, while this worker holds the service's duty lease
+(shared.leadership), until SIGTERM.
 """
 
 from __future__ import annotations

@@ -108,7 +108,7 @@ def _ready(url: str) -> bool:
 
 @pytest.fixture(scope="session")
 def stack(kafka_bootstrap: str, mongo_client) -> Iterator[Platform]:
-    """Each service as gunicorn (2 workers) + a worker process, on the real broker and store."""
+    """Each service as gunicorn (2 workers) + two worker processes, on the real broker and store."""
     run_id = uuid.uuid4().hex[:6]
     env = base_env("stack", run_id) | {
         "WAYMARK_MODE": "kafka",

@@ -65,8 +65,8 @@ def ready(url: str) -> bool:
         return False
 
 
-def heartbeat_pid(stack: Platform, service: str) -> int:
-    path = Path(stack.env["WAYMARK_RUN"]) / "stack" / "heartbeats" / f"{service}-worker.heartbeat"
+def heartbeat_pid(stack: Platform, service: str, instance: int) -> int:
+    path = Path(stack.env["WAYMARK_RUN"]) / "stack" / "heartbeats" / f"{service}-worker-{instance}.heartbeat"
     try:
         return int(path.read_text().strip() or 0)
     except (FileNotFoundError, ValueError):
@@ -75,17 +75,25 @@ def heartbeat_pid(stack: Platform, service: str) -> int:
 
 def test_every_worker_killed_with_sigkill_is_restarted_and_work_flows_again(stack: Platform):
     for service in available():
-        old = pid_of(stack, f"{service}-worker")
-        os.kill(old, signal.SIGKILL)
-        started = time.monotonic()
+        for instance in (0, 1):  # deploy/stack.sh runs two workers per service
+            program = f"{service}-worker:{service}-worker-{instance}"
+            old = pid_of(stack, program)
+            os.kill(old, signal.SIGKILL)
+            started = time.monotonic()
 
-        def restarted(service: str = service, old: int = old) -> bool:
-            new = int(ctl(stack, "pid", f"{service}-worker") or 0)
-            return new not in (0, old) and heartbeat_pid(stack, service) == new and ready(stack.url(service))
+            def restarted(
+                service: str = service, program: str = program, old: int = old, n: int = instance
+            ) -> bool:
+                new = int(ctl(stack, "pid", program) or 0)
+                return (
+                    new not in (0, old)
+                    and heartbeat_pid(stack, service, n) == new
+                    and ready(stack.url(service))
+                )
 
-        eventually(restarted, timeout=RESTART_BOUND_S, interval=0.5, what=f"{service}'s worker to come back")
-        assert not alive(old)
-        print(f"{service} worker back in {time.monotonic() - started:.1f}s")
+            eventually(restarted, timeout=RESTART_BOUND_S, interval=0.5, what=f"{program} to come back")
+            assert not alive(old)
+            print(f"{program} back in {time.monotonic() - started:.1f}s")
 
     # The restarted referral and assessment workers carry a new referral through triage.
     run = uuid.uuid4().hex[:6]

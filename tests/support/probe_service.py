@@ -3,13 +3,17 @@
 It owns ``pings`` (documents that carry an outbox) and consumes its own
 ``probe.pinged`` events, recording each effect idempotently. Poison pings raise.
 Run as a worker process with ``python -m tests.support.probe_service``; set
-``PROBE_CRASH_AFTER_EFFECT=1`` to die after the effect and before the commit.
+``PROBE_CRASH_AFTER_EFFECT=1`` to die after the effect and before the commit, and
+``PROBE_DUTY_MARKS=1`` to give it a background duty that marks ``duty_marks`` with its pid
+every 0.1 s (which worker leads the duties).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import threading
+import time
 from typing import Any
 
 from flask import Flask
@@ -57,9 +61,17 @@ def handle_pinged(db: Database, event: Event) -> None:
         os._exit(17)  # effect done, offset not committed, inbox not marked
 
 
+def mark_duty(db: Database, stop: threading.Event) -> None:
+    """A background duty that only says who runs it: one document per pass."""
+    while not stop.is_set():
+        db.duty_marks.insert_one({"pid": os.getpid(), "at": time.time()})
+        stop.wait(0.1)
+
+
 def build(settings: Settings, db: Database | None = None) -> Service:
     db = db if db is not None else store.connect(settings)
-    db.tallies.update_one({"_id": "total"}, {"$setOnInsert": {"n": 0}}, upsert=True)
+    with contextlib.suppress(DuplicateKeyError):  # two workers starting at once race this upsert (FerretDB)
+        db.tallies.update_one({"_id": "total"}, {"$setOnInsert": {"n": 0}}, upsert=True)
     app: Flask = create_app(settings.service, title="Probe", checks=health.checks(settings, db))
     return Service(
         settings=settings,
@@ -68,6 +80,7 @@ def build(settings: Settings, db: Database | None = None) -> Service:
         outbox=None if os.environ.get("PROBE_CONSUME_ONLY") == "1" else Outbox.for_settings(db, settings),
         handlers={"probe.pinged": lambda event: handle_pinged(db, event)},
         consumes=[topics.events(settings.service)],
+        background=[lambda stop: mark_duty(db, stop)] if os.environ.get("PROBE_DUTY_MARKS") == "1" else [],
     )
 
 

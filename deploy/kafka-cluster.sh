@@ -16,9 +16,8 @@ WM_NAME=kafka-cluster
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 KAFKA_SH="$WM_REPO_ROOT/deploy/kafka.sh"
-POM_SRC="$WM_REPO_ROOT/deploy/kafka/pom.xml"
-KAFKA_VERSION=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$POM_SRC" | head -n 1)
-LIBS_DIR="$WM_CACHE_ROOT/kafka-$KAFKA_VERSION/libs"
+# shellcheck source=deploy/kafka-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/kafka-lib.sh"
 
 HOST=127.0.0.1
 BASE_PORT="${KAFKA_CLUSTER_PORT:-19192}"
@@ -73,29 +72,14 @@ share.coordinator.state.topic.replication.factor=3
 share.coordinator.state.topic.min.isr=2
 group.initial.rebalance.delay.ms=0
 EOP
-  cat >"$dir/log4j2.properties" <<'EOL'
-status = warn
-appender.console.type = Console
-appender.console.name = STDOUT
-appender.console.layout.type = PatternLayout
-appender.console.layout.pattern = [%d] %p %m (%c)%n
-rootLogger.level = info
-rootLogger.appenderRef.stdout.ref = STDOUT
-logger.kafkaclients.name = org.apache.kafka.clients
-logger.kafkaclients.level = warn
-EOL
+  write_log4j "$dir/log4j2.properties"
 }
 
-java_opts() {
-  local dir
-  dir=$(node_dir "$1")
-  printf '%s\n' "-Dlog4j2.configurationFile=$dir/log4j2.properties" "-Dkafka.logs.dir=$dir/logs" \
-    -Djava.awt.headless=true
-}
+node_java_opts() { java_opts "$(node_dir "$1")/log4j2.properties" "$(node_dir "$1")/logs"; }
 
 format_node() {
   local n=$1 id=$2 opts=()
-  mapfile -t opts < <(java_opts "$n")
+  mapfile -t opts < <(node_java_opts "$n")
   java -Xmx256m -XX:TieredStopAtLevel=1 "${opts[@]}" -cp "$LIBS_DIR/*" kafka.tools.StorageTool format \
     -t "$id" -c "$(node_dir "$n")/server.properties" >"$(node_dir "$n")/format.log" 2>&1 || {
     show_log_tail "$(node_dir "$n")/format.log"
@@ -106,7 +90,7 @@ format_node() {
 launch_node() {
   local n=$1 dir opts=() heap=()
   dir=$(node_dir "$n")
-  mapfile -t opts < <(java_opts "$n")
+  mapfile -t opts < <(node_java_opts "$n")
   read -r -a heap <<<"$HEAP_OPTS"
   [[ -f "$dir/kafka.log" ]] && mv -f "$dir/kafka.log" "$dir/kafka.log.1"
   nohup java "${heap[@]}" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:TieredStopAtLevel=1 "${opts[@]}" \
@@ -158,7 +142,7 @@ cmd_start() {
   done
   ensure_run_root
   rm -rf "${CLUSTER_DIR:?}"
-  id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' | sed 's/^-/A/')
+  id=$(random_cluster_id)
   for n in "${NODES[@]}"; do
     write_config "$n"
     format_node "$n" "$id"

@@ -6,6 +6,10 @@ on a closed set.
 
 from __future__ import annotations
 
+# The codes that travel on referral events are defined once, by the published contract;
+# re-exported here beside the codes that stay inside referral.
+from shared.contracts.referral import CONSENT_SCOPES, RISK_FLAGS, WEEKDAYS  # noqa: F401
+
 CONCERNS = (
     "anxiety",
     "low_mood",
@@ -19,17 +23,6 @@ CONCERNS = (
     "screen_use",
     "other",
 )
-RISK_FLAGS = (
-    "self_harm",
-    "suicidal_talk",
-    "not_eating",
-    "recent_suicide_attempt",
-    "harm_to_others",
-    "safeguarding_disclosure",
-    "psychotic_symptoms",
-    "substance_misuse",
-    "not_eating_or_drinking",
-)
 IMPAIRMENTS = ("sleep", "eating", "withdrawal")
 SCHOOL_ACTIONS = (
     "reduced_timetable",
@@ -42,16 +35,7 @@ SCHOOL_ACTIONS = (
     "other",
 )
 RELATIONSHIPS = ("mother", "father", "grandparent", "legal_guardian", "foster_carer", "other")
-CONSENT_SCOPES = (
-    "referral",
-    "share_with_hospitals",
-    "contact_by_sms",
-    "contact_by_email",
-    "questionnaires",
-    "school_liaison",
-)
 SEXES = ("female", "male", "other", "not_stated")
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
 WITHDRAW_REASONS = (
     "family_declined",
     "returned_to_school",

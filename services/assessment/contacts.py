@@ -7,12 +7,11 @@ school's webhook secret). The caller (services.assessment.tasks) logs the read f
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
+
+from shared.service_calls import get_json
 
 GUARDIAN_FIELDS = ("relationship", "name", "phone", "email", "language")
 
@@ -38,13 +37,5 @@ class ReferralContacts:
 
     def __call__(self, case_id: str) -> dict[str, Any] | None:
         url = f"{self._base_url}/internal/v1/cases/{quote(case_id, safe='')}/contacts"
-        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {self._token()}"})
-        try:
-            with urllib.request.urlopen(request, timeout=self._timeout_s) as response:
-                return for_clinician(json.loads(response.read()))
-        except urllib.error.HTTPError as exc:
-            if exc.code in (404, 410):
-                return None
-            raise ReferralUnavailable(f"referral answered {exc.code}") from None
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise ReferralUnavailable(f"referral unreachable: {type(exc).__name__}") from None
+        found = get_json(url, self._token(), self._timeout_s, "referral", ReferralUnavailable)
+        return None if found is None else for_clinician(found)

@@ -8,16 +8,14 @@ referral URL shows up as retries, never as messages to invented guardians);
 
 from __future__ import annotations
 
-import json
 import logging
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Protocol
 from urllib.parse import quote
 
 from services.notification.domain.contacts import Contacts, Guardian, School, from_json
 from shared.consumer import DependencyUnavailable
+from shared.service_calls import get_json
 
 log = logging.getLogger(__name__)
 
@@ -39,16 +37,8 @@ class HttpContactDirectory:
 
     def contacts(self, case_id: str) -> Contacts | None:
         url = f"{self._base_url}/internal/v1/cases/{quote(case_id, safe='')}/contacts"
-        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {self._token()}"})
-        try:
-            with urllib.request.urlopen(request, timeout=self._timeout_s) as response:
-                return from_json(json.loads(response.read()))
-        except urllib.error.HTTPError as exc:
-            if exc.code in (404, 410):
-                return None
-            raise DirectoryUnavailable(f"referral answered {exc.code}") from None
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise DirectoryUnavailable(f"referral unreachable: {type(exc).__name__}") from None
+        found = get_json(url, self._token(), self._timeout_s, "referral", DirectoryUnavailable)
+        return None if found is None else from_json(found)
 
 
 class MemoryContactDirectory:

@@ -10,14 +10,12 @@ for tests.
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Protocol
 from urllib.parse import quote
 
 from services.notification.directory import DirectoryUnavailable
+from shared.service_calls import get_json
 
 
 class OfferLinksUnavailable(DirectoryUnavailable):
@@ -44,16 +42,9 @@ def fetch_link(
     url: str, token: str, timeout_s: float, owner: str, unavailable: type[DirectoryUnavailable]
 ) -> str | None:
     """GET a ``{"url": ...}`` link from its owning service: None on 404/410, ``unavailable`` if unsure."""
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            answer = json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        if exc.code in (404, 410):
-            return None
-        raise unavailable(f"{owner} answered {exc.code}") from None
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise unavailable(f"{owner} unreachable: {type(exc).__name__}") from None
+    answer = get_json(url, token, timeout_s, owner, unavailable)
+    if answer is None:
+        return None
     link = answer.get("url") if isinstance(answer, dict) else None
     if not isinstance(link, str) or not link:
         raise unavailable(f"{owner} answered without a url")

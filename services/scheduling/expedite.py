@@ -34,7 +34,7 @@ from services.scheduling import booking, claims, offers, rounds, waitlist
 from services.scheduling import repository as repo
 from services.scheduling.context import Conflict, Scheduling
 from services.scheduling.domain.geography import travel_km
-from services.scheduling.outgoing import derived_id, event
+from services.scheduling.outgoing import derived_id
 from shared.events import Event
 
 log = logging.getLogger(__name__)
@@ -167,35 +167,17 @@ def make_offer(
         {"$set": {"state": "held", "offer_id": offer_id, "case_id": case_id, "held_at": now}},
     )
     hold_until = now + timedelta(hours=ctx.config.urgent_hold_hours)
-    made = event(
-        "waitlist.offer_made",
+    doc, made = offers.offer_document(
+        ctx,
         case_id,
-        {
-            "case_id": case_id,
-            "offer_id": offer_id,
-            "hospital_id": slot["hospital_id"],
-            "slot_start": repo.iso(slot["start"]),
-            "slot_end": repo.iso(slot["end"]),
-            "kind": slot["kind"],
-            "hold_until": repo.iso(hold_until),
-        },
+        offer_id,
+        slot,
+        hold_until,
+        now,
+        "expedite",
+        reschedules=appt["_id"],
+        replaces_start=appt["start"],
     )
-    doc = {
-        "_id": offer_id,
-        "case_id": case_id,
-        "slot_id": slot["_id"],
-        "hospital_id": slot["hospital_id"],
-        "start": slot["start"],
-        "end": slot["end"],
-        "kind": slot["kind"],
-        "state": "pending",
-        "hold_until": hold_until,
-        "token_hash": offers.token_hash(offers.token_for(ctx, offer_id)),
-        "made_by": "expedite",
-        "reschedules": appt["_id"],
-        "replaces_start": appt["start"],
-        "created_at": now,
-    }
     ctx.writes.insert_one(ctx.db.offers, doc, [made])
     if claims.owner_of(ctx, f"offer:{offer_id}") == "abandoned":  # slower than rounds.ABANDON_AFTER
         ctx.db.offers.update_one({"_id": offer_id}, {"$set": {"state": "withdrawn"}})

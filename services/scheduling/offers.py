@@ -27,6 +27,7 @@ from services.scheduling.context import Scheduling
 from services.scheduling.domain.geography import travel_km
 from services.scheduling.domain.model import BANDS, Hospital
 from services.scheduling.outgoing import event
+from shared.events import Event
 
 SLOT_SCAN = 500
 """Open slots read per week (a week of the region's intake sessions is far fewer)."""
@@ -173,11 +174,31 @@ def make_offer(
         return None
     hours = ctx.config.urgent_hold_hours if entry.get("urgent") else ctx.config.hold_hours
     hold_until = now + timedelta(hours=hours)
+    doc, made = offer_document(ctx, entry["_id"], offer_id, slot, hold_until, now, by)
+    ctx.writes.insert_one(ctx.db.offers, doc, [made])
+    if claims.owner_of(ctx, f"offer:{offer_id}") == "abandoned":  # slower than rounds.ABANDON_AFTER
+        ctx.db.offers.update_one({"_id": offer_id}, {"$set": {"state": "withdrawn"}})
+        _unhold(ctx, entry["_id"], slot["_id"], offer_id)
+        return None
+    return doc
+
+
+def offer_document(
+    ctx: Scheduling,
+    case_id: str,
+    offer_id: str,
+    slot: dict[str, Any],
+    hold_until: datetime,
+    now: datetime,
+    made_by: str,
+    **extra: Any,
+) -> tuple[dict[str, Any], Event]:
+    """An offer's document and its ``waitlist.offer_made``: one shape for every way an offer is made."""
     made = event(
         "waitlist.offer_made",
-        entry["_id"],
+        case_id,
         {
-            "case_id": entry["_id"],
+            "case_id": case_id,
             "offer_id": offer_id,
             "hospital_id": slot["hospital_id"],
             "slot_start": repo.iso(slot["start"]),
@@ -188,7 +209,7 @@ def make_offer(
     )
     doc = {
         "_id": offer_id,
-        "case_id": entry["_id"],
+        "case_id": case_id,
         "slot_id": slot["_id"],
         "hospital_id": slot["hospital_id"],
         "start": slot["start"],
@@ -197,15 +218,11 @@ def make_offer(
         "state": "pending",
         "hold_until": hold_until,
         "token_hash": token_hash(token_for(ctx, offer_id)),
-        "made_by": by,
+        "made_by": made_by,
+        **extra,
         "created_at": now,
     }
-    ctx.writes.insert_one(ctx.db.offers, doc, [made])
-    if claims.owner_of(ctx, f"offer:{offer_id}") == "abandoned":  # slower than rounds.ABANDON_AFTER
-        ctx.db.offers.update_one({"_id": offer_id}, {"$set": {"state": "withdrawn"}})
-        _unhold(ctx, entry["_id"], slot["_id"], offer_id)
-        return None
-    return doc
+    return doc, made
 
 
 def _unhold(ctx: Scheduling, case_id: str, slot_id: str, offer_id: str) -> None:

@@ -170,23 +170,29 @@ def names(unique: str) -> tuple[str, str]:
     return f"assessment-it-{unique}", f"waymark.it-referral-{unique}.events"
 
 
+def worker_env(name: str, consumes: str, db_name: str, bootstrap: str, **extra: str) -> dict[str, str]:
+    """The environment of an isolated assessment worker process (tests.integration.assessment.isolated_worker)."""
+    return {
+        "WAYMARK_MODE": "kafka",
+        **TEST_SECRETS,
+        "KAFKA_BOOTSTRAP": bootstrap,
+        "MONGO_URI": MONGO_URI,
+        "ASSESSMENT_DB": db_name,
+        "WAYMARK_RELAY_INTERVAL_S": "0.05",
+        "WAYMARK_CONSUMER_MAX_ATTEMPTS": "3",
+        "WAYMARK_CONSUMER_BACKOFF_S": "0.05",
+        "WAYMARK_IT_SERVICE": name,
+        "WAYMARK_IT_CONSUMES": consumes,
+        **extra,
+    }
+
+
 @pytest.fixture
 def worker_process(kafka_bootstrap, mongo_db, unique) -> Iterator[Stack]:
     """The assessment worker as its own process, with a publisher for its input topic."""
     name, source_topic = names(unique)
     kafka.ensure_topics(kafka_bootstrap, [source_topic, topics.events(name), topics.dead_letters(name)])
-    env = {
-        "WAYMARK_MODE": "kafka",
-        **TEST_SECRETS,
-        "KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "MONGO_URI": MONGO_URI,
-        "ASSESSMENT_DB": mongo_db.name,
-        "WAYMARK_RELAY_INTERVAL_S": "0.05",
-        "WAYMARK_CONSUMER_MAX_ATTEMPTS": "3",
-        "WAYMARK_CONSUMER_BACKOFF_S": "0.05",
-        "WAYMARK_IT_SERVICE": name,
-        "WAYMARK_IT_CONSUMES": source_topic,
-    }
+    env = worker_env(name, source_topic, mongo_db.name, kafka_bootstrap)
     log = LOGS / f"{name}-worker.log"
     publisher = kafka.KafkaPublisher(kafka_bootstrap, f"it-{unique}")
     with running(python_module("tests.integration.assessment.isolated_worker"), env, log) as proc:

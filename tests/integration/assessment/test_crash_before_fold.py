@@ -22,9 +22,14 @@ from shared.auth import StaffTokens
 from shared.events import to_kafka
 from shared.faults import FAULT_EXIT
 from tests.conftest import MONGO_URI
-from tests.integration.assessment.test_assessment_kafka import names, referral_event, referral_payload
+from tests.integration.assessment.test_assessment_kafka import (
+    names,
+    referral_event,
+    referral_payload,
+    worker_env,
+)
 from tests.support.processes import ROOT, eventually, python_module, running
-from tests.support.secrets_env import TEST_SECRETS, kafka_settings
+from tests.support.secrets_env import kafka_settings
 
 pytestmark = pytest.mark.integration
 
@@ -37,17 +42,8 @@ def test_a_crash_between_change_and_fold_is_repaired_by_the_redelivered_event(
 ):
     name, source_topic = names(f"crash-{unique}")
     kafka.ensure_topics(kafka_bootstrap, [source_topic, topics.events(name), topics.dead_letters(name)])
-    env = {
-        "WAYMARK_MODE": "kafka",
-        **TEST_SECRETS,
-        "KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "MONGO_URI": MONGO_URI,
-        "ASSESSMENT_DB": mongo_db.name,
-        "WAYMARK_IT_SERVICE": name,
-        "WAYMARK_IT_CONSUMES": source_topic,
-        "WAYMARK_RELAY_INTERVAL_S": "0.05",
-        "ASSESSMENT_ONCALL": ONCALL,  # kafka mode refuses a hospital holding cases with nobody on call
-    }
+    # kafka mode refuses a hospital holding cases with nobody on call
+    env = worker_env(name, source_topic, mongo_db.name, kafka_bootstrap, ASSESSMENT_ONCALL=ONCALL)
     case_id = f"case-{unique}-crash"
     publisher = kafka.KafkaPublisher(kafka_bootstrap, f"it-{unique}")
     worker = python_module("tests.integration.assessment.isolated_worker")

@@ -19,7 +19,6 @@ from services.assessment.domain import tasks as rules
 from shared import kafka, topics
 from shared.contracts.registry import check, read
 from shared.events import Event, event_type
-from tests.conftest import MONGO_URI
 from tests.integration.assessment.test_assessment_kafka import (
     LOGS,
     Stack,
@@ -28,9 +27,9 @@ from tests.integration.assessment.test_assessment_kafka import (
     read_topic,
     referral_event,
     referral_payload,
+    worker_env,
 )
 from tests.support.processes import python_module, running
-from tests.support.secrets_env import TEST_SECRETS
 
 pytestmark = pytest.mark.integration
 
@@ -42,22 +41,18 @@ DEADLINE_S = 6
 def two_workers(kafka_bootstrap, mongo_db, unique) -> Iterator[Stack]:
     name, source = f"assessment-it-{unique}", f"waymark.it-sources-{unique}.events"
     kafka.ensure_topics(kafka_bootstrap, [source, topics.events(name), topics.dead_letters(name)])
-    env = {
-        "WAYMARK_MODE": "kafka",
-        **TEST_SECRETS,
-        "KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "MONGO_URI": MONGO_URI,
-        "ASSESSMENT_DB": mongo_db.name,
-        "WAYMARK_RELAY_INTERVAL_S": "0.05",
-        "WAYMARK_CONSUMER_MAX_ATTEMPTS": "5",
-        "WAYMARK_CONSUMER_BACKOFF_S": "0.2",
-        "WAYMARK_IT_SERVICE": name,
+    env = worker_env(
+        name,
         # The referral/scheduling stand-in topic, and the workers' own output: their escalations.
-        "WAYMARK_IT_CONSUMES": f"{source},{topics.events(name)}",
-        "ASSESSMENT_ONCALL": json.dumps(ROSTER),
-        "ASSESSMENT_TASK_DEADLINE_S": str(DEADLINE_S),
-        "ASSESSMENT_TASK_TICK_S": "0.2",
-    }
+        f"{source},{topics.events(name)}",
+        mongo_db.name,
+        kafka_bootstrap,
+        WAYMARK_CONSUMER_MAX_ATTEMPTS="5",
+        WAYMARK_CONSUMER_BACKOFF_S="0.2",
+        ASSESSMENT_ONCALL=json.dumps(ROSTER),
+        ASSESSMENT_TASK_DEADLINE_S=str(DEADLINE_S),
+        ASSESSMENT_TASK_TICK_S="0.2",
+    )
     publisher = kafka.KafkaPublisher(kafka_bootstrap, f"it-{unique}")
     module = python_module("tests.integration.assessment.isolated_worker")
     first, second = LOGS / f"{name}-worker-1.log", LOGS / f"{name}-worker-2.log"

@@ -315,6 +315,7 @@ OPS_ROUTES: Mapping[tuple[str, str], Policy] = {
     ("GET", "/metrics"): OPEN,
     ("GET", "/openapi.json"): OPEN,
     ("GET", "/docs"): OPEN,
+    ("GET", "/docs/assets/<path:name>"): OPEN,
     ("GET", "/static/<path:filename>"): OPEN,
 }
 """What create_app and flask-smorest add to every service: public, like a load balancer needs."""

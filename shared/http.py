@@ -17,11 +17,12 @@ from urllib.parse import urlsplit
 
 import flask_smorest
 from flask import Blueprint as FlaskBlueprint
-from flask import Flask, Response, current_app, g, jsonify, request
+from flask import Flask, Response, current_app, g, jsonify, request, send_from_directory
 from flask.json.provider import DefaultJSONProvider
 from flask_smorest import Api, Blueprint, abort
 from marshmallow import Schema, missing
 from pymongo.errors import ConnectionFailure
+from swagger_ui_bundle import swagger_ui_path
 from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import BadRequest, HTTPException
 
@@ -34,6 +35,7 @@ MAX_BODY_BYTES = 64 * 1024
 _OPS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 STORE_RETRY_AFTER_S = 5
+SWAGGER_UI_ASSETS = "/docs/assets/"
 """Retry-After on a 503 for a store outage: about pymongo's server selection timeout."""
 
 
@@ -99,7 +101,7 @@ def create_app(
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        OPENAPI_SWAGGER_UI_URL=SWAGGER_UI_ASSETS,
         API_SPEC_OPTIONS={"info": {"description": description}},
         MAX_CONTENT_LENGTH=max_body_bytes,
         JSON_SORT_KEYS=False,
@@ -252,3 +254,9 @@ def _install_ops_routes(app: Flask, checks: dict[str, Check]) -> None:
     def metrics_endpoint() -> Response:
         body, content_type = metrics.exposition()
         return Response(body, content_type=content_type)
+
+    @app.get(f"{SWAGGER_UI_ASSETS}<path:name>")
+    def swagger_ui_asset(name: str) -> Response:
+        """Swagger UI's scripts from the installed package, never a CDN: hospital intranets are often
+        offline, and /docs must still render there."""
+        return send_from_directory(swagger_ui_path, name, max_age=86400)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import marshmallow as ma
 import pytest
 from flask.views import MethodView
@@ -100,3 +102,19 @@ def test_flatten_messages_handles_nesting_and_lists():
         "a.0.b": ["bad"],
         "_schema": ["x"],
     }
+
+
+def test_the_api_docs_page_loads_every_asset_from_the_service_itself(client):
+    """Hospital intranets are often offline: /docs must not reach for a CDN."""
+    api, _ = client
+    page = api.get("/docs")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert assets, "the page names its scripts and stylesheet"
+    for asset in assets:
+        assert asset.startswith("/docs/assets/"), asset
+        served = api.get(asset)
+        assert served.status_code == 200 and len(served.data) > 1000, asset
+    assert "SwaggerUIBundle" in api.get("/docs/assets/swagger-ui-bundle.js").get_data(as_text=True)
+    assert api.get("/docs/assets/../../shared/http.py").status_code == 404

@@ -10,7 +10,7 @@ children come from a fixed seed; no real person is described.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -41,6 +41,13 @@ CONCERNS = [
     "bullying", "learning_difficulty", "family_conflict", "sleep", "screen_use",
 ]  # fmt: skip
 WEEKDAYS = ["mon", "tue", "wed", "thu", "fri"]
+ONCALL = {
+    "ASSESSMENT_ONCALL": '{"default": {"clinician": "demo-oncall", "second_line": "demo-second-line"}}',
+    "NOTIFICATION_ONCALL": '{"default": {"email": "oncall@clinic.example"},'
+    ' "demo-second-line": {"email": "second-line@clinic.example"}}',
+}
+"""The demo's network-wide on-call roster (used when the environment names none): escalations in
+the demo have an owner and an address, as HZ-02 demands of a real roster."""
 
 
 @dataclass(frozen=True)
@@ -54,24 +61,45 @@ def seed(
     urls: Mapping[str, str], staff_secret: str, referrals: int, rng_seed: int = 20261123
 ) -> list[DemoSchool]:
     """Seed a running platform at ``urls``; returns the schools with their (shown-once) keys."""
+    schools = seed_region(urls, staff_secret)
+    seed_referrals(urls, schools, referrals, rng_seed)
+    return schools
+
+
+def seed_region(urls: Mapping[str, str], staff_secret: str) -> list[DemoSchool]:
+    """Hospitals, sessions and school keys: seconds of work, so `make run` can print its URLs and
+    logins right after it and leave the referrals to the background."""
     tokens = StaffTokens(staff_secret)
     if "scheduling" in urls:
         seed_hospitals(urls["scheduling"], tokens.issue("demo-seed", "scheduler"))
     if "referral" not in urls:
         return []
     operator = tokens.issue("demo-seed", "operator")
-    schools = [
+    return [
         DemoSchool(school_id, name, ok("POST", f"{urls['referral']}/admin/v1/school-keys", operator,
                                        {"school_id": school_id, "name": name})["key"])
         for school_id, name, _district in SCHOOLS
     ]  # fmt: skip
+
+
+def seed_referrals(
+    urls: Mapping[str, str],
+    schools: Sequence[DemoSchool],
+    referrals: int,
+    rng_seed: int = 20261123,
+    progress: Callable[[int, int], None] = lambda done, total: None,
+) -> None:
+    """The synthetic referrals, round-robin over the schools; ``progress(done, total)`` after each.
+    Idempotency keys make a re-run (or a retried request) add nothing twice."""
+    if "referral" not in urls or not schools:
+        return
     rng = random.Random(rng_seed)
     today = date.today()
     for n in range(referrals):
         school = schools[n % len(schools)]
         body = synthetic_referral(rng, today, SCHOOLS[n % len(SCHOOLS)][2], n)
         ok("POST", f"{urls['referral']}/v1/referrals", school.key, body, Idempotency_Key=f"demo-{n}")
-    return schools
+        progress(n + 1, referrals)
 
 
 def seed_hospitals(scheduling: str, scheduler: str) -> None:

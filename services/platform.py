@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 from flask import Flask
 from werkzeug.serving import BaseWSGIServer, make_server
@@ -116,24 +119,80 @@ def _serve(name: str, settings: Settings, app: Flask) -> BaseWSGIServer:
 
 
 def run_forever(*, seed: bool = False, referrals: int = 0) -> None:
-    logs.configure("platform")
+    """Start, print the URLs and logins first, then seed the referrals in the background.
+
+    On a terminal the full JSON log goes to ``$WAYMARK_RUN/waymark.log`` and the terminal shows
+    warnings only, so the banner is not buried; off a terminal (CI, a pipe) stderr stays JSON."""
+    log_file = Path(os.environ.get("WAYMARK_RUN", ".run")) / "waymark.log"
+    on_terminal = logs.human_terminal()
+    logs.configure("platform", log_file=log_file, terminal_level="WARNING" if on_terminal else None)
+    from services import demo
+
+    for name, roster in demo.ONCALL.items():
+        if not os.environ.get(name):
+            os.environ[name] = roster
+            log.info("on-call: %s unset, using the demo roster", name)
     platform = start_embedded()
+    urls = {name: platform.url(name) for name in platform.services}
     schools: list[DemoSchool] = []
     if seed:
-        from services import demo
-
-        print(f"Seeding the demo region and {referrals} synthetic referrals...", flush=True)
-        urls = {name: platform.url(name) for name in platform.services}
-        schools = demo.seed(
-            urls, next(iter(platform.services.values())).settings.staff_token_secret, referrals
-        )
+        schools = demo.seed_region(urls, _staff_secret(platform))
     print_banner(platform.urls(), schools, operator_token(_embedded_settings("console")))
+    print(f"Full log (JSON): {log_file}", flush=True)
+    if seed and referrals:
+        threading.Thread(
+            target=_seed_in_background, args=(urls, schools, referrals), name="demo-seed", daemon=True
+        ).start()
     try:
         threading.Event().wait()
     except KeyboardInterrupt:
         pass
     finally:
         platform.stop()
+
+
+def _staff_secret(platform: Platform) -> str:
+    return next(iter(platform.services.values())).settings.staff_token_secret
+
+
+def _seed_in_background(urls: dict[str, str], schools: Sequence[DemoSchool], referrals: int) -> None:
+    from services import demo
+
+    bar = ProgressBar(f"Seeding {referrals} synthetic referrals", referrals)
+    try:
+        demo.seed_referrals(urls, schools, referrals, progress=bar.update)
+    except Exception:  # the platform keeps running; the reason is in the log
+        log.exception("demo seeding stopped")
+        bar.finish("stopped (see the log)")
+    else:
+        bar.finish("done; triage and allocation continue in the background")
+
+
+class ProgressBar:
+    """``Seeding 300 synthetic referrals [######......] 120/300`` redrawn in place on a terminal;
+    a line every tenth of the way otherwise (a log file should not fill with carriage returns)."""
+
+    WIDTH = 30
+
+    def __init__(self, label: str, total: int, stream: TextIO | None = None) -> None:
+        self.label, self.total = label, max(total, 1)
+        self.stream = stream or sys.stdout
+        self.redraw = self.stream.isatty()
+        self._shown = -1
+
+    def update(self, done: int, total: int) -> None:
+        if self.redraw:
+            filled = self.WIDTH * done // self.total
+            bar = "#" * filled + "." * (self.WIDTH - filled)
+            self.stream.write(f"\r{self.label} [{bar}] {done}/{total}")
+        elif (tenth := 10 * done // self.total) > self._shown:
+            self._shown = tenth
+            self.stream.write(f"{self.label}: {done}/{total}\n")
+        self.stream.flush()
+
+    def finish(self, outcome: str) -> None:
+        self.stream.write(("\n" if self.redraw else "") + f"{self.label}: {outcome}\n")
+        self.stream.flush()
 
 
 def operator_token(settings: Settings, subject: str = "demo-operator") -> str:

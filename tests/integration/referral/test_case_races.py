@@ -5,12 +5,13 @@ conditional ``update_one`` can report several winners (docs/adr/0003). These tes
 eight amend / attendance / withdraw calls on one case together (tests.support.concurrency)
 and check what a school and the hospitals would see: every call that answered "done"
 holds its own version of the case, its change is in the case, and the events published
-are exactly the events the case holds — nothing lost, nothing published twice or for a
+are exactly the events the case's changes hold — nothing lost, nothing published twice or for a
 write that was overwritten.
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -103,8 +104,14 @@ def check(
     assert doc["version"] == before["version"] + len(wins), (
         f"{len(wins)} winners but the case moved {doc['version'] - before['version']} versions: writes lost"
     )
-    assert len(doc["timeline"]) == len(before["timeline"]) + len(wins), "a winner's timeline entry was lost"
-    held = {e["id"] for e in doc["outbox"]} - {e["id"] for e in before["outbox"]}
+    chain = [before, *sorted(wins, key=lambda w: w["version"])]
+    for earlier, later in itertools.pairwise(chain):  # each winner built on the one before
+        assert later["timeline"][: len(earlier["timeline"])] == earlier["timeline"], "a timeline entry lost"
+        assert set(earlier["attendance"]) <= set(later["attendance"]), "a reported week lost"
+    for name in ("version", "status", "referral", "timeline", "attendance", "child_slot"):
+        assert doc[name] == chain[-1][name], f"the case's {name} is not what the last winner answered"
+    held = {e["id"] for claim in db.case_versions.find({"case_id": case_id}) for e in claim.get("outbox", [])}
+    held -= {e["id"] for claim in before["claims"] for e in claim.get("outbox", [])}
     sent = [e.id for e in published if e.subject == case_id]
     assert len(sent) == len(set(sent)), "an event was published twice"
     assert set(sent) == held, (
@@ -116,7 +123,10 @@ def check(
 
 
 def run_round(db, recorder: Recorder, case_id: str, calls: list[Callable[[], dict]]) -> tuple[list, dict]:
-    before = db.cases.find_one({"_id": case_id})
+    before = {
+        **db.cases.find_one({"_id": case_id}),
+        "claims": list(db.case_versions.find({"case_id": case_id})),
+    }
     mark = len(recorder.events)
     wins = race(len(calls), lambda k: attempt(calls[k]), Contended)
     doc = check(db, case_id, before, wins, recorder.events[mark:])

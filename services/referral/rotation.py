@@ -40,9 +40,9 @@ def rotate_data_keys(db: Database, cipher: FieldCipher) -> int:
             raise RuntimeError(f"case {found['_id']} kept changing; run the rotation again")
         rewritten += case is not None
     for school in db.schools.find({"webhook": {"$exists": True}}, {"webhook": 1}):
-        secret = cipher.rotate(school["webhook"]["secret"])
-        rewritten += db.schools.update_one(
-            {"_id": school["_id"]}, {"$set": {"webhook.secret": secret}}
+        old = school["webhook"]["secret"]
+        rewritten += db.schools.update_one(  # not over a webhook the school replaced meanwhile
+            {"_id": school["_id"], "webhook.secret": old}, {"$set": {"webhook.secret": cipher.rotate(old)}}
         ).modified_count
     return rewritten
 

@@ -187,3 +187,23 @@ def test_concurrent_amend_attendance_and_withdraw_of_one_case(mongo_db, referral
             assert max(w["version"] for w in wins) == withdrawals[0]["version"], "a change after withdrawal"
             assert doc["status"] == "withdrawn"
             assert doc["child_slot"] == f"case:{case_id}"
+
+
+def test_one_event_handled_by_eight_consumers_at_once_is_applied_once(mongo_db, referral_store):
+    """A redelivery racing the first delivery (a rebalance): the event's key is checked on the
+    case as read and recorded in the claimed version, so one handler applies it."""
+    referrals, handler, recorder = referral_store
+    for r in range(ROUNDS):
+        case_id = open_case(referrals, handler, r, in_follow_up=False)
+        before = mongo_db.cases.find_one({"_id": case_id})
+        mark = len(recorder.events)
+        triaged = Event(
+            event_type("assessment.triaged"), "/services/assessment", case_id, {"case_id": case_id}
+        )
+        race(WRITERS, lambda _k, e=triaged: handler(e), Contended)
+        doc = mongo_db.cases.find_one({"_id": case_id})
+        assert doc["version"] == before["version"] + 1
+        assert [e["kind"] for e in doc["timeline"]] == ["submitted", "triaged"]
+        assert doc["applied_events"].count(triaged.dedupe_key) == 1
+        sent = [e for e in recorder.events[mark:] if e.subject == case_id]
+        assert [e.data["status"] for e in sent] == ["triaged"], "status_changed published once"

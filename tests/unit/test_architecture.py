@@ -1,6 +1,6 @@
 """The shape docs/architecture.md promises, checked: knowing one service means knowing all four.
 
-Three rules, each a function over a source tree so that the tests below can also run it
+Four rules, each a function over a source tree so that the tests below can also run it
 on a deliberately broken copy and see it fail (a check that cannot fail is a defect):
 
 * a ``services/<name>/domain`` module imports no I/O, directly or through the project
@@ -8,7 +8,10 @@ on a deliberately broken copy and see it fail (a check that cannot fail is a def
   network live outside it);
 * every service has the same named parts (:data:`REQUIRED`, what all four have);
 * every ``services/<name>/`` service is in the one list of services
-  (``shared.settings.SERVICES``) and every listed service exists.
+  (``shared.settings.SERVICES``) and every listed service exists;
+* a route module (one that declares a ``Blueprint``) reaches the store only through the
+  service layer: no ``<x>.db``, no collection method, no pymongo (a ratchet over the modules
+  that still do, :data:`ROUTES_STILL_TOUCHING_THE_STORE`).
 """
 
 from __future__ import annotations
@@ -209,3 +212,96 @@ def test_a_listed_service_that_does_not_exist_fails(tree):
     assert unlisted(tree, {**SERVICES, "billing": 8005}) == [
         "SERVICES lists 'billing' but services/billing/bootstrap.py does not exist"
     ]
+
+
+# -- routes reach the store only through the service layer -----------------------------------
+STORE_METHODS = frozenset(
+    {
+        *("find_one", "insert_one", "insert_many", "update_one", "update_many", "replace_one"),
+        *("delete_one", "delete_many", "count_documents", "aggregate", "bulk_write", "distinct"),
+        *("find_one_and_update", "find_one_and_replace", "find_one_and_delete", "create_index"),
+    }
+)
+
+
+def route_modules(root: Path) -> list[Path]:
+    """The modules that declare HTTP routes (a flask-smorest or flask ``Blueprint``)."""
+    found = []
+    for path in sorted((root / "services").rglob("*.py")):
+        if "domain" in path.relative_to(root).parts:
+            continue
+        if any(m in ("flask_smorest.Blueprint", "flask.Blueprint") for m in imports_of(path)):
+            found.append(path)
+    return found
+
+
+def store_touches(path: Path) -> list[str]:
+    """Where ``path`` reaches the store itself: ``<x>.db``, a collection method, pymongo."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    touches = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and (node.attr == "db" or node.attr in STORE_METHODS):
+            touches.append(f"line {node.lineno}: .{node.attr}")
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            touches += [
+                f"line {node.lineno}: import {n}" for n in names if n.split(".")[0] in ("pymongo", "bson")
+            ]
+    return touches
+
+
+def routes_touching_the_store(root: Path) -> dict[str, list[str]]:
+    return {
+        str(path.relative_to(root)): touches
+        for path in route_modules(root)
+        if (touches := store_touches(path))
+    }
+
+
+ROUTES_STILL_TOUCHING_THE_STORE = frozenset(
+    {
+        "services/referral/admin.py",
+        "services/referral/api.py",
+        "services/referral/clinical.py",
+        "services/referral/webhooks.py",
+        "services/scheduling/routes/appointments.py",
+        "services/scheduling/routes/hospitals.py",
+        "services/scheduling/routes/offers.py",
+        "services/scheduling/routes/waitlist.py",
+    }
+)
+"""Route modules that still reach the store directly (issue 13 item 2 moves them behind the
+services' repositories and use cases). A ratchet: a module not listed here fails at once, and
+a listed module that no longer touches the store fails until it is removed from the list."""
+
+
+def test_routes_reach_the_store_only_through_the_service_layer():
+    assert route_modules(ROOT), "no route modules found: the check reads nothing"
+    touching = routes_touching_the_store(ROOT)
+    new = {path: t for path, t in touching.items() if path not in ROUTES_STILL_TOUCHING_THE_STORE}
+    assert new == {}, "routes must call the service layer, not the store"
+    fixed = ROUTES_STILL_TOUCHING_THE_STORE - set(touching)
+    assert not fixed, f"no longer touching the store: remove {sorted(fixed)} from the list"
+
+
+def test_a_route_reading_the_store_fails(tree):
+    api = tree / "services" / "notification" / "api.py"
+    assert "services/notification/api.py" not in routes_touching_the_store(tree)
+    api.write_text(api.read_text() + "\n\ndef _peek(deps):\n    return deps.db.deliveries.find_one({})\n")
+    touches = routes_touching_the_store(tree)["services/notification/api.py"]
+    assert any(t.endswith(".find_one") for t in touches) and any(t.endswith(".db") for t in touches)
+
+
+@pytest.mark.parametrize("line", ["from pymongo import ASCENDING", "x = repo.collection.update_one({}, {})"])
+def test_a_route_importing_or_writing_the_store_fails(tree, line):
+    (tree / "services" / "assessment" / "probe_routes.py").write_text(
+        f"from flask_smorest import Blueprint\n{line}\n"
+    )
+    assert "services/assessment/probe_routes.py" in routes_touching_the_store(tree)
+
+
+def test_a_route_that_only_calls_the_service_layer_passes(tree):
+    (tree / "services" / "assessment" / "probe_routes.py").write_text(
+        "from flask_smorest import Blueprint\n\ndef get(deps, case_id):\n    return deps.cases.get(case_id)\n"
+    )
+    assert "services/assessment/probe_routes.py" not in routes_touching_the_store(tree)

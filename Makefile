@@ -13,13 +13,13 @@ export PIP_CACHE_DIR ?= $(WAYMARK_CACHE)/pip
 
 help:
 	@echo "make run          all services in one process on the embedded default, with a demo region"
-	@echo "make test         install everything, start Kafka + FerretDB, run unit + integration + e2e"
+	@echo "make test         lint, install everything, start Kafka + FerretDB, run unit + integration + e2e"
 	@echo "make stack        real Kafka + FerretDB, each service as gunicorn + worker processes, demo seeded"
 	@echo "make stack-down   stop the stack (Kafka and the store keep their data)"
 	@echo "make infra-reset  stop Kafka + the store and delete their data (the next start is empty)"
 	@echo "make cluster      a three-broker Kafka KRaft cluster on loopback (RF 3, min ISR 2); cluster-down stops it"
 	@echo "make bench        benchmarks (tables on stdout); BENCH='--quick pipeline' runs a quick subset"
-	@echo "make lint / fmt   ruff"
+	@echo "make lint / fmt   ruff check + ruff format --check (make test runs lint first) / fix both"
 
 # The venv is rebuilt only when the dependency declarations change.
 $(STAMP): pyproject.toml constraints.txt
@@ -61,10 +61,11 @@ integration: infra-up
 e2e: infra-up browser monitoring
 	$(BIN)/pytest tests/e2e
 
-# Starts the real parts from empty (reset: the services' consumer groups and topics are fixed, so
+# Lints first (seconds; a lint failure stops here, before anything is installed or started), then
+# starts the real parts from empty (reset: the services' consumer groups and topics are fixed, so
 # a backlog left on a kept broker would stall the e2e stack), runs every tier, always stops
 # them, and exits with pytest's code. CI runs exactly this.
-test: venv infra-install browser monitoring
+test: lint infra-install browser monitoring
 	@deploy/infra.sh reset && deploy/infra.sh start || { deploy/infra.sh stop; exit 1; }; \
 	$(BIN)/pytest tests/unit tests/integration tests/e2e; rc=$$?; \
 	deploy/infra.sh stop; \

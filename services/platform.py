@@ -26,14 +26,15 @@ from shared.auth import StaffTokens
 from shared.memory_bus import MemoryBus
 from shared.runtime import Worker, embedded_workers
 from shared.service import Service
-from shared.settings import EMBEDDED, Settings
+from shared.settings import EMBEDDED, SERVICES, Settings
 
 if TYPE_CHECKING:
     from services.demo import DemoSchool
 
 log = logging.getLogger(__name__)
 
-SERVICE_NAMES = ("referral", "assessment", "scheduling", "notification")
+SERVICE_NAMES = tuple(SERVICES)
+"""The services this platform runs, in start order (the one list: ``shared.settings.SERVICES``)."""
 
 
 def available() -> list[str]:

@@ -13,13 +13,20 @@ from dataclasses import dataclass, field, replace
 
 from shared.secret_keys import DEV_STAFF_TOKEN_SECRET, require
 
-DEFAULT_PORTS = {
+SERVICES: Mapping[str, int] = {
     "referral": 8001,
     "assessment": 8002,
     "scheduling": 8003,
     "notification": 8004,
-    "console": 8080,
 }
+"""The platform's services and their default API ports: the one list of services.
+
+The embedded platform and the stack (``services.platform.SERVICE_NAMES``), the console's
+watch list (``services.console.bootstrap.WATCHED``) and the documents generator all read
+it; tests/unit/test_architecture.py fails when a ``services/<name>/`` service is not in it.
+"""
+CONSOLE = "console"
+DEFAULT_PORTS = {**SERVICES, CONSOLE: 8080}
 
 EMBEDDED = "embedded"
 KAFKA = "kafka"

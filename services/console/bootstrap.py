@@ -13,10 +13,11 @@ from shared import auth, store
 from shared.auth import StaffTokens, TokenSource
 from shared.http import create_app
 from shared.memory_bus import MemoryBus
-from shared.settings import Settings
+from shared.settings import CONSOLE, SERVICES, Settings
 
-NAME = "console"
-WATCHED = ("referral", "assessment", "scheduling", "notification")
+NAME = CONSOLE
+WATCHED = tuple(SERVICES)
+"""Every service of the platform (the one list: ``shared.settings.SERVICES``)."""
 
 
 def service_urls(settings: Settings) -> dict[str, str]:

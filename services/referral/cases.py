@@ -1,8 +1,9 @@
 """What schools do to cases: submit, amend, withdraw, report attendance. The API calls these.
 
-Each command reads the case, decides with domain/, and writes the new state and its events
-in ONE conditional document update (guarded by the case's version), retrying a few times
-if another writer (an event handler) got there first. Nothing is half-written.
+Each command reads the case, decides with domain/, and claims the case's next version with
+the new state and its events (services/referral/repository.py: one unique insert decides
+the race, then the case document follows), retrying a few times if another writer (an
+event handler, another request) won that version first. Nothing is half-written.
 """
 
 from __future__ import annotations
@@ -84,10 +85,13 @@ class Referrals:
             if existing is None:  # closed meanwhile: the child is free again
                 continue
             if not st.is_open(existing["status"]):  # closed by a write that kept the slot: free it
-                self.cases.release(existing["_id"], child)
+                self.cases.release(existing)
                 continue
             if school_id in existing["school_ids"]:
-                return self._link(existing, school_id, referral)
+                linked = self._link(existing, school_id, referral)
+                if linked is not None:
+                    return linked
+                continue  # the open case changed meanwhile: look again
             return self._open_linked(school_id, referral, case_id, child, existing)
         raise Contended("the child's open case kept changing")
 
@@ -143,19 +147,25 @@ class Referrals:
         self._push_link(existing, case)
         return Submitted(case_id, case["status"], iso(case["submitted_at"]), duplicate=False)
 
-    def _push_link(self, existing: dict[str, Any], case: dict[str, Any]) -> None:
-        at = iso(self.clock())
-        linked = {
-            "school_id": case["school_id"],
-            "case_id": case["_id"],
-            "at": at,
-            "referral": case["referral"],
-        }
-        entry = st.timeline_entry("duplicate_referral_linked", at, existing["status"])
-        self.cases.col.update_one(
-            {"_id": existing["_id"], "linked_referrals.case_id": {"$ne": case["_id"]}},
-            {"$push": {"linked_referrals": linked, "timeline": entry}},
-        )
+    def _push_link(self, existing: dict[str, Any] | None, case: dict[str, Any]) -> None:
+        """Record ``case`` on the first case once (as a version of it, like every change)."""
+        for _ in range(ATTEMPTS):
+            if existing is None or any(
+                link.get("case_id") == case["_id"] for link in existing.get("linked_referrals", [])
+            ):
+                return
+            at = iso(self.clock())
+            linked = {
+                "school_id": case["school_id"],
+                "case_id": case["_id"],
+                "at": at,
+                "referral": case["referral"],
+            }
+            entry = st.timeline_entry("duplicate_referral_linked", at, existing["status"])
+            if self.cases.update(existing, {"$push": {"linked_referrals": linked, "timeline": entry}}):
+                return
+            existing = self.cases.get(existing["_id"])
+        raise Contended(case["_id"])
 
     def _new_case(
         self, school_id: str, referral: Mapping[str, Any], case_id: str, child: str, now: datetime
@@ -178,14 +188,16 @@ class Referrals:
             "applied_events": [],
         }
 
-    def _link(self, existing: dict[str, Any], school_id: str, referral: Mapping[str, Any]) -> Submitted:
-        """Attach this school's new referral to its own open case for the child."""
+    def _link(
+        self, existing: dict[str, Any], school_id: str, referral: Mapping[str, Any]
+    ) -> Submitted | None:
+        """Attach this school's new referral to its own open case for the child; None if that
+        case changed since it was read (the caller looks again)."""
         at = iso(self.clock())
         linked = {"school_id": school_id, "at": at, "referral": self.cipher.seal(referral)}
         entry = st.timeline_entry("duplicate_referral_linked", at, existing["status"])
-        self.cases.col.update_one(
-            {"_id": existing["_id"]}, {"$push": {"linked_referrals": linked, "timeline": entry}}
-        )
+        if not self.cases.update(existing, {"$push": {"linked_referrals": linked, "timeline": entry}}):
+            return None
         return Submitted(existing["_id"], existing["status"], iso(existing["submitted_at"]), duplicate=True)
 
     def amend(

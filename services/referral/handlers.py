@@ -1,10 +1,10 @@
 """Other services' events move a case along its timeline (docs/events.md, "consumers: referral").
 
-Each handler is idempotent on the case itself: the update is guarded by the case version
-and by the event's key not yet being in ``applied_events`` (shared.inbox.once), and it
-records the key in the same single-document update, together with the
-``referral.status_changed`` event when the status moves. A redelivered event changes nothing.
-"""
+Each handler is idempotent on the case itself: the change is the case's next version
+(services/referral/repository.py, a unique claim), taken only if the event's key is not
+yet in ``applied_events`` as read (shared.inbox.once), and it records the key in the same
+version, together with the ``referral.status_changed`` event when the status moves. A
+redelivered event changes nothing."""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
 
 from shared.auth import SCHOOL_KEY_PREFIX, new_school_key
 
@@ -34,15 +35,31 @@ class SchoolCaller:
 def create_school_key(db: Database, school_id: str, name: str, *, now: datetime | None = None) -> IssuedKey:
     """Register the school if new (``name`` is its display name) and issue it a fresh key."""
     now = now or datetime.now(UTC)
-    db.schools.update_one(
-        {"_id": school_id}, {"$setOnInsert": {"created_at": now}, "$set": {"name": name}}, upsert=True
-    )
+    _register_school(db, school_id, name, now)
     key, digest = new_school_key()
     key_id = "key_" + secrets.token_hex(6)
     db.school_keys.insert_one(
         {"_id": key_id, "school_id": school_id, "key_hash": digest, "created_at": now, "revoked_at": None}
     )
     return IssuedKey(key_id, school_id, key)
+
+
+def _register_school(db: Database, school_id: str, name: str, now: datetime) -> None:
+    """Create the school, or rename it; nothing when it exists under this name.
+
+    Not an unconditional upsert: every write of a document on FerretDB rewrites all of it, and
+    the school's webhook PUT writes this document too (docs/adr/0003), so issuing a key leaves
+    it alone unless the name changes.
+    """
+    current = db.schools.find_one({"_id": school_id}, {"name": 1})
+    if current is None:
+        try:
+            db.schools.insert_one({"_id": school_id, "name": name, "created_at": now})
+            return
+        except DuplicateKeyError:  # registered meanwhile
+            current = db.schools.find_one({"_id": school_id}, {"name": 1}) or {}
+    if current.get("name") != name:
+        db.schools.update_one({"_id": school_id}, {"$set": {"name": name}})
 
 
 def revoke_school_key(db: Database, key_id: str, *, now: datetime | None = None) -> bool:

@@ -12,29 +12,50 @@ from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from services.referral.crypto import FieldCipher
-from services.referral.repository import released
+from services.referral.repository import Cases, released
+from shared import topics
+from shared.outbox import Outbox
+
+SEALED = {"referral": 1, "linked_referrals": 1, "withdrawal": 1, "version": 1}
+ATTEMPTS = 5
 
 
 def rotate_data_keys(db: Database, cipher: FieldCipher) -> int:
-    """Re-encrypt every sealed field under the current key; returns the documents rewritten."""
+    """Re-encrypt every sealed field under the current key; returns the documents rewritten.
+
+    Each re-encryption is a version of the case like any change (services/referral/
+    repository.py), so it can neither overwrite a concurrent change nor be overwritten by
+    one (which would leave a field under the key about to be dropped); a lost version is
+    re-read and re-encrypted.
+    """
+    cases = Cases(db, Outbox(db, "referral", topics.events("referral")))
     rewritten = 0
-    for case in db.cases.find({}, {"referral": 1, "linked_referrals": 1, "withdrawal": 1, "version": 1}):
-        changes: dict = {"referral": cipher.reseal(case["referral"])}
-        if case.get("linked_referrals"):
-            changes["linked_referrals"] = [
-                {**link, "referral": cipher.reseal(link["referral"])} for link in case["linked_referrals"]
-            ]
-        if (case.get("withdrawal") or {}).get("note"):
-            changes["withdrawal.note"] = cipher.rotate(case["withdrawal"]["note"])
-        # Guarded by version: a case changed meanwhile was written with the new key anyway.
-        result = db.cases.update_one({"_id": case["_id"], "version": case["version"]}, {"$set": changes})
-        rewritten += result.modified_count
+    for found in db.cases.find({}, {"_id": 1}):
+        case = db.cases.find_one({"_id": found["_id"]}, SEALED)
+        for _ in range(ATTEMPTS):
+            if case is None or cases.update(case, {"$set": _resealed(case, cipher)}):
+                break
+            case = db.cases.find_one({"_id": found["_id"]}, SEALED)
+        else:
+            raise RuntimeError(f"case {found['_id']} kept changing; run the rotation again")
+        rewritten += case is not None
     for school in db.schools.find({"webhook": {"$exists": True}}, {"webhook": 1}):
-        secret = cipher.rotate(school["webhook"]["secret"])
-        rewritten += db.schools.update_one(
-            {"_id": school["_id"]}, {"$set": {"webhook.secret": secret}}
+        old = school["webhook"]["secret"]
+        rewritten += db.schools.update_one(  # not over a webhook the school replaced meanwhile
+            {"_id": school["_id"], "webhook.secret": old}, {"$set": {"webhook.secret": cipher.rotate(old)}}
         ).modified_count
     return rewritten
+
+
+def _resealed(case: dict, cipher: FieldCipher) -> dict:
+    changes: dict = {"referral": cipher.reseal(case["referral"])}
+    if case.get("linked_referrals"):
+        changes["linked_referrals"] = [
+            {**link, "referral": cipher.reseal(link["referral"])} for link in case["linked_referrals"]
+        ]
+    if (case.get("withdrawal") or {}).get("note"):
+        changes["withdrawal.note"] = cipher.rotate(case["withdrawal"]["note"])
+    return changes
 
 
 def rebuild_child_index(db: Database, cipher: FieldCipher) -> int:

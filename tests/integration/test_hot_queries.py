@@ -62,6 +62,7 @@ HOT = [
     # referral
     Hot("referral", "cases", {"_id": v(7)}, "every case route reads by _id"),
     Hot("referral", "cases", {"child_slot": v(7)}, "a duplicate referral reads the child's open case"),
+    Hot("referral", "case_versions", {"_id": v(7)}, "a lost version's catch-up"),
     Hot("referral", "school_keys", {"key_hash": v(7), "revoked_at": None}, "a key's first request"),
     Hot("referral", "idempotency", {"_id": v(7)}, "a replayed Idempotency-Key"),
     Hot("referral", "schools", {"_id": v(7)}, "webhook and FHIR: the school document"),

@@ -101,8 +101,12 @@ def test_round_trips_of_duplicates_and_changes(counted, mongo_db):
         "insert cases",
         "delete outbox_pending",
         "find cases",
+        "insert case_versions",
         "update cases",
-    ], "linked duplicate: the insert clashes on child_slot, its intents are withdrawn, the open case read"
+    ], (
+        "linked duplicate: the insert clashes on child_slot, its intents are withdrawn, the open case read, "
+        "the link is its next version (claim, fold)"
+    )
 
     linked = {**headers, "Idempotency-Key": "rt-link"}
     response, sent = trips(commands, lambda: app.post("/v1/referrals", json=referral(), headers=linked))
@@ -114,6 +118,7 @@ def test_round_trips_of_duplicates_and_changes(counted, mongo_db):
         "delete outbox_pending",
         "find cases",
         "find cases",
+        "insert case_versions",
         "update cases",
         "update idempotency",
     ], "a keyed link stores its answer: the store holds no other trace of it"
@@ -126,8 +131,8 @@ def test_round_trips_of_duplicates_and_changes(counted, mongo_db):
         commands, lambda: app.post(f"/v1/referrals/{second_id}/attendance", json=report, headers=headers)
     )
     assert response.status_code == 202
-    assert sent == ["find cases", "insert outbox_pending", "update cases"], (
-        "attendance: read, one guarded update"
+    assert sent == ["find cases", "insert outbox_pending", "insert case_versions", "update cases"], (
+        "attendance: read, intents, claim the next version (it carries the events), fold it into the case"
     )
 
     response, sent = trips(commands, lambda: app.get("/v1/webhook", headers=headers))
@@ -137,15 +142,17 @@ def test_round_trips_of_duplicates_and_changes(counted, mongo_db):
         commands, lambda: app.patch(f"/v1/referrals/{case_id}", json={"note": "more"}, headers=headers)
     )
     assert response.status_code == 200 and response.json["referral"]["note"] == "more"
-    assert sent == ["find cases", "insert outbox_pending", "update cases"], "amend: read, one guarded update"
+    assert sent == ["find cases", "insert outbox_pending", "insert case_versions", "update cases"], (
+        "amend: read, intents, claim, fold"
+    )
 
     response, sent = trips(
         commands,
         lambda: app.post(f"/v1/referrals/{case_id}/withdraw", json={"reason": "other"}, headers=headers),
     )
     assert response.status_code == 200 and response.json["status"] == "withdrawn"
-    assert sent == ["find cases", "insert outbox_pending", "update cases"], (
-        "withdraw: the guarded update also releases the child (child_slot)"
+    assert sent == ["find cases", "insert outbox_pending", "insert case_versions", "update cases"], (
+        "withdraw: claim, and the fold also releases the child (child_slot)"
     )
 
     response, sent = trips(commands, lambda: app.get(f"/v1/referrals/{case_id}/fhir", headers=headers))

@@ -123,7 +123,8 @@ def submit(client, school_a):
 
 
 def outbox_events(db, name: str | None = None) -> list[dict]:
-    found = [e for doc in db.cases.find() for e in doc.get("outbox", [])]
+    """Events the service wrote: a new case carries its own, every later change its version's claim."""
+    found = [e for col in (db.cases, db.case_versions) for doc in col.find() for e in doc.get("outbox", [])]
     return [e for e in found if name is None or e["type"] == event_type(name)]
 
 

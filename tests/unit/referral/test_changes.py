@@ -97,3 +97,37 @@ def test_a_concurrent_change_is_not_lost(service, submit, db, clock):
     assert case["status"] == "triaged"
     assert [e["kind"] for e in case["timeline"]] == ["submitted", "triaged", "amended"]
     assert FieldCipher.from_settings(service.settings).decrypt(case["referral"]["note"]) == "later"
+
+
+def test_a_version_claimed_by_a_writer_that_died_before_folding_it_is_folded_by_the_next(
+    service, submit, db, clock
+):
+    """The claim is the truth: a change claimed but never folded (a crash) is not lost, and
+    the next change of the case is built on it; its event is written once, on the claim."""
+    case_id = submit()
+    cipher = FieldCipher.from_settings(service.settings)
+    crashed = Cases(db, service.outbox)
+    crashed._fold = lambda claim: None  # the process dies right after its claim
+    Referrals(crashed, cipher, clock).amend(case_id, "school-a", {"note": "first"})
+    assert db.cases.find_one({"_id": case_id})["version"] == 1, "not folded"
+
+    cases = Cases(db, service.outbox, fold_wait_s=0.05)
+    Referrals(cases, cipher, clock).amend(case_id, "school-a", {"concerns": ["anxiety"]})
+    case = db.cases.find_one({"_id": case_id})
+    assert case["version"] == 3
+    assert cipher.decrypt(case["referral"]["note"]) == "first"
+    assert case["referral"]["concerns"] == ["anxiety"]
+    assert [e["kind"] for e in case["timeline"]] == ["submitted", "amended", "amended"]
+    assert len(outbox_events(db, "referral.amended")) == 2
+
+
+def test_a_lost_version_is_not_written(service, submit, db):
+    """Two writers decide on the same read: the second's claim clashes, so nothing of it lands."""
+    case_id = submit()
+    cases = Cases(db, service.outbox, fold_wait_s=0.05)
+    read = cases.get(case_id)
+    assert cases.update(read, {"$set": {"status": "triaged"}})
+    assert not cases.update(read, {"$set": {"status": "withdrawn"}})
+    case = cases.get(case_id)
+    assert (case["status"], case["version"]) == ("triaged", 2)
+    assert db.case_versions.count_documents({"case_id": case_id}) == 1

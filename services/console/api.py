@@ -50,10 +50,6 @@ POLICIES: Policies = {
 }
 
 
-class GroupArgs(ma.Schema):
-    group = ma.fields.String(required=True, validate=ma.validate.Regexp(r"^[a-z][a-z0-9_]{1,40}$"))
-
-
 class RevocationIn(ma.Schema):
     token = ma.fields.String(
         load_default=None, metadata={"description": "The token itself (its id and expiry are read from it)."}

@@ -330,7 +330,7 @@ class OutboxSweeper:
         self.outbox.pending.create_index([("at", 1), ("seq", 1)], name="pending_order")
 
     def pending(self) -> int:
-        """Events written and not yet published (the backlog), whatever their age."""
+        """Writes whose events are not yet published (the backlog, one intent per write), whatever their age."""
         return self.outbox.pending.count_documents({})
 
     def run_once(self) -> int:

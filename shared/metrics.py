@@ -58,7 +58,7 @@ CONSUMER_LAG = Gauge(
 )
 OUTBOX_PENDING = Gauge(
     "waymark_outbox_pending",
-    "Events written to the outbox and not yet published.",
+    "Writes whose outbox events are not yet published (one intent per write).",
     ["service"],
     multiprocess_mode="mostrecent",
 )

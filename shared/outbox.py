@@ -4,8 +4,10 @@ FerretDB 1.x (and a MongoDB without a replica set) has no multi-document transac
 and its updates are read-modify-writes of the whole document, so nothing but the writer
 may touch an aggregate. A write that causes events therefore goes in three steps:
 
-1. **intent** — each event is inserted into ``outbox_pending`` (one small document per
-   event, keyed by the event id, naming the aggregate it belongs to);
+1. **intent** — one small document per write is inserted into ``outbox_pending``, keyed
+   by the write's first event id, listing its events' ids and naming the aggregate (one
+   per write, not per event: on FerretDB every inserted or deleted document is a store
+   statement of ~1 ms CPU, and the delete in step 3 paid it once per event);
 2. **write** — the aggregate's own insert or update carries the same events in its
    append-only ``outbox`` array: the proof that the state change happened;
 3. **publish** — the process that wrote publishes the events right away (in write order,
@@ -124,13 +126,13 @@ class Outbox:
         self, collection: Collection, doc: dict[str, Any], events: Sequence[Event]
     ) -> InsertOneResult:
         """Insert ``doc`` carrying ``events``; a DuplicateKeyError (a lost race) leaves no event behind."""
-        self._intend(collection, doc["_id"], events)
+        intent = self._intend(collection, doc["_id"], events)
         try:
             result = collection.insert_one(new_document(doc, events))
         except DuplicateKeyError:
-            self._withdraw(events)
+            self._withdraw(intent)
             raise
-        self._dispatch(events)
+        self._dispatch(intent, events)
         return result
 
     def update_one(
@@ -149,17 +151,17 @@ class Outbox:
         looks the events up there to tell a crash after the write from one before it.
         """
         aggregate = doc_id if doc_id is not None else query["_id"]
-        self._intend(collection, aggregate, events)
+        intent = self._intend(collection, aggregate, events)
         try:
             result = collection.update_one(dict(query), with_events(update, events), upsert=upsert)
         except (DuplicateKeyError, OperationFailure) as exc:
             if _is_duplicate(exc):
-                self._withdraw(events)
+                self._withdraw(intent)
             raise
         if result.matched_count == 0 and result.upserted_id is None:
-            self._withdraw(events)
+            self._withdraw(intent)
         else:
-            self._dispatch(events)
+            self._dispatch(intent, events)
         return result
 
     # -- publishing -----------------------------------------------------------
@@ -180,8 +182,10 @@ class Outbox:
             self._queue.put(None)
             self._dispatcher.join(5.0)
 
-    def publish(self, events: Sequence[Event]) -> None:
-        """Send ``events`` in order, then forget their intents. Raises if the bus refused them."""
+    def publish(self, events: Sequence[Event], intents: Sequence[str] | None = None) -> None:
+        """Send ``events`` in order, then forget their ``intents`` (the intents' ids; by default
+        the events' own ids, as intents were keyed before one intent covered a write).
+        Raises if the bus refused them."""
         if not events:
             return
         publisher = self._publisher_now()
@@ -190,7 +194,7 @@ class Outbox:
         publisher.send_many(self.topic, [to_kafka(e) for e in events])
         for event in events:
             metrics.EVENTS_PUBLISHED.labels(self.service, event.name).inc()
-        self.forget([e.id for e in events])
+        self.forget([e.id for e in events] if intents is None else intents)
 
     def _publisher_now(self) -> Publisher | None:
         with self._lock:
@@ -198,7 +202,7 @@ class Outbox:
                 self._publisher = self._connect()
             return self._publisher
 
-    def _intend(self, collection: Collection, doc_id: Any, events: Sequence[Event]) -> None:
+    def _intend(self, collection: Collection, doc_id: Any, events: Sequence[Event]) -> str | None:
         """Record the events as in flight: their ids and where the proof will be, not the events.
 
         The sweeper takes a proven event from the aggregate's ``outbox`` (it reads that
@@ -206,25 +210,23 @@ class Outbox:
         FerretDB an insert costs in proportion to what it stores.
         """
         if not events:
-            return
-        at = _now()  # stores keep milliseconds: ``seq`` orders this process's writes within one
-        self.pending.insert_many(
-            [
-                {
-                    "_id": e.id,
-                    "collection": collection.name,
-                    "doc_id": doc_id,
-                    "at": at,
-                    "seq": next(self._seq),
-                }
-                for e in events
-            ],
-            ordered=True,
+            return None
+        intent = events[0].id
+        self.pending.insert_one(
+            {
+                "_id": intent,
+                "events": [e.id for e in events],
+                "collection": collection.name,
+                "doc_id": doc_id,
+                "at": _now(),  # stores keep milliseconds: ``seq`` orders this process's writes within one
+                "seq": next(self._seq),
+            }
         )
+        return intent
 
-    def _withdraw(self, events: Sequence[Event]) -> None:
-        if events:
-            self.forget([e.id for e in events])
+    def _withdraw(self, intent: str | None) -> None:
+        if intent is not None:
+            self.forget([intent])
 
     def forget(self, ids: Sequence[str]) -> None:
         """Delete intents by ``_id``: one command whose every statement is an ``_id`` equality.
@@ -236,20 +238,20 @@ class Outbox:
         if ids:
             self.pending.bulk_write([DeleteOne({"_id": i}) for i in ids], ordered=False)
 
-    def _dispatch(self, events: Sequence[Event]) -> None:
-        if not events:
+    def _dispatch(self, intent: str | None, events: Sequence[Event]) -> None:
+        if intent is None:
             return
         if self._inline:
             if self._publisher is None:
                 return  # not attached to a bus yet (a unit under test): the intents wait for a sweeper
             try:
-                self.publish(events)
+                self.publish(events, [intent])
             except Exception as exc:
                 log.warning("publish after write failed; the sweeper will retry", extra={"error": repr(exc)})
             return
         self._ensure_dispatcher()
         try:
-            self._queue.put_nowait(list(events))
+            self._queue.put_nowait((intent, list(events)))
         except queue.Full:
             log.warning(
                 "outbox dispatcher backlog full; the sweeper will publish", extra={"events": len(events)}
@@ -272,10 +274,10 @@ class Outbox:
             item = self._queue.get()
             if item is None:
                 return
-            batch, flushes = self._drain(item)
+            batch, intents, flushes = self._drain(item)
             if batch:
                 try:
-                    self.publish(batch)
+                    self.publish(batch, intents)
                 except Exception as exc:
                     log.warning(
                         "publish after write failed; the sweeper will publish these",
@@ -284,27 +286,29 @@ class Outbox:
             for done in flushes:
                 done.set()
 
-    def _drain(self, first: _Item) -> tuple[list[Event], list[threading.Event]]:
+    def _drain(self, first: _Item) -> tuple[list[Event], list[str], list[threading.Event]]:
         """Everything queued so far, in order: one send and one delete for a burst of writes."""
         batch: list[Event] = []
+        intents: list[str] = []
         flushes: list[threading.Event] = []
         item: _Item = first
         while item is not None:
             if isinstance(item, threading.Event):
                 flushes.append(item)
             else:
-                batch.extend(item)
+                intents.append(item[0])
+                batch.extend(item[1])
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 break
             if item is None:  # close(): finish this burst, then stop
                 self._queue.put(None)
-        return batch, flushes
+        return batch, intents, flushes
 
 
-_Item = list[Event] | threading.Event | None
-"""Dispatcher queue entries: events to publish, a flush request, or the stop sentinel."""
+_Item = tuple[str, list[Event]] | threading.Event | None
+"""Dispatcher queue entries: a write's intent id and events, a flush request, or the stop sentinel."""
 
 
 class OutboxSweeper:
@@ -326,7 +330,7 @@ class OutboxSweeper:
         self.outbox.pending.create_index([("at", 1), ("seq", 1)], name="pending_order")
 
     def pending(self) -> int:
-        """Events written and not yet published (the backlog), whatever their age."""
+        """Writes whose events are not yet published (the backlog, one intent per write), whatever their age."""
         return self.outbox.pending.count_documents({})
 
     def run_once(self) -> int:
@@ -338,14 +342,15 @@ class OutboxSweeper:
             .limit(SWEEP_BATCH)
         )
         proven = self._proven(entries)
-        ready = [Event.from_dict(proven[e["_id"]]) for e in entries if e["_id"] in proven]
+        done = [e for e in entries if _event_ids(e)[0] in proven]  # a write's events land together
+        ready = [Event.from_dict(proven[i]) for e in done for i in _event_ids(e) if i in proven]
         if ready:
-            self.outbox.publish(ready)
+            self.outbox.publish(ready, [e["_id"] for e in done])
             log.info("sweeper published events left by a writer", extra={"events": len(ready)})
         stale = [
             e["_id"]
             for e in entries
-            if e["_id"] not in proven and _aware(e["at"]) < now - self._abandon_after
+            if _event_ids(e)[0] not in proven and _aware(e["at"]) < now - self._abandon_after
         ]
         if stale:  # intents of writes that never happened (the writer died before its write)
             self.outbox.forget(stale)
@@ -361,7 +366,7 @@ class OutboxSweeper:
         """
         wanted: dict[tuple[str, Any], set[str]] = defaultdict(set)
         for entry in entries:
-            wanted[(entry["collection"], entry["doc_id"])].add(entry["_id"])
+            wanted[(entry["collection"], entry["doc_id"])].update(_event_ids(entry))
         proven: dict[str, dict[str, Any]] = {}
         for (name, doc_id), ids in wanted.items():
             doc = self.outbox.db[name].find_one({"_id": doc_id}, {FIELD: 1})
@@ -383,6 +388,12 @@ class OutboxSweeper:
                 log.exception("outbox sweep failed; retrying", extra={"topic": self.outbox.topic})
                 stop.wait(min(5.0, interval_s * 10))
             stop.wait(interval_s)
+
+
+def _event_ids(entry: Mapping[str, Any]) -> list[str]:
+    """The events an intent covers, in write order (an intent from before intents covered a
+    write is keyed by its one event's id and lists none)."""
+    return entry.get("events") or [entry["_id"]]
 
 
 def _is_duplicate(exc: Exception) -> bool:

@@ -23,7 +23,7 @@ from services.referral.deps import Deps
 from services.referral.domain import checks
 from services.referral.domain.vocabulary import ID_PATTERN
 from services.referral.fhir import service_request
-from services.referral.idempotency import HEADER, IdempotencyConflict, Replay, body_hash, case_id_for
+from services.referral.idempotency import HEADER, IdempotencyConflict, body_hash, case_id_for
 from services.referral.responses import CasePageSchema, CaseSchema, SubmittedSchema
 from services.referral.schemas import (
     AmendmentSchema,
@@ -72,7 +72,7 @@ def _submission(blp: Blueprint, deps: Deps) -> None:
     @blp.arguments(REFERRAL)
     @blp.response(201, SubmittedSchema, description="A new case was opened.")
     @blp.alt_response(200, schema=SubmittedSchema, description="Linked to the child's open case.")
-    @blp.alt_response(409, description="Idempotency-Key reused with another body, or still in progress.")
+    @blp.alt_response(409, description="Idempotency-Key already used with another body or for another child.")
     def submit(referral: dict[str, Any]) -> Any:
         """Refer a child. Send an ``Idempotency-Key`` header to make retries safe."""
         check(checks.referral_errors(referral, deps.clock()) | checks.sharing_errors(referral))
@@ -83,33 +83,13 @@ def _submission(blp: Blueprint, deps: Deps) -> None:
                 return answer(deps.referrals.submit(school_id, stored))
         if not KEY_PATTERN.match(key):
             abort(400, message=f"{HEADER} must be 1-200 printable ASCII characters.")
-        case_id = case_id_for(school_id, key)
-
-        def traced() -> Replay | None:
-            opened = deps.referrals.opened(case_id)
-            if opened is None:
-                return None
-            body, status = answer(opened)
-            return Replay(status, body)
-
-        try:
-            replay = deps.idempotency.begin(school_id, key, body_hash(stored), traced)
-        except IdempotencyConflict as exc:
-            abort(409, message=str(exc))
-        if replay is not None:
-            response = jsonify(replay.body)
-            response.status_code = replay.status
-            response.headers["Idempotent-Replayed"] = "true"
-            return response
-        try:
-            with refusals():
-                result = deps.referrals.submit(school_id, stored, case_id)
-        except BaseException:
-            deps.idempotency.abandon(school_id, key)
-            raise
+        # The key's duplicate check is the case's own insert at an id derived from it
+        # (services.referral.idempotency): no record, no round trip more than without a key.
+        with refusals():
+            result = deps.referrals.submit(school_id, stored, case_id_for(school_id, key), body_hash(stored))
         body, status = answer(result)
-        if result.duplicate:  # the opened case is the answer's trace; a link leaves none
-            deps.idempotency.finish(school_id, key, status, body)
+        if result.replayed:
+            return body, status, {"Idempotent-Replayed": "true"}
         return body, status
 
 
@@ -206,5 +186,7 @@ def refusals() -> Iterator[None]:
         abort(409, message="The case changed while this request ran; please retry.")
     except KeyReused:
         abort(409, message=f"This {HEADER} was already used for another child's referral.")
+    except IdempotencyConflict as exc:
+        abort(409, message=str(exc))
     except LookupError:
         abort(404, message="No such case for this school.")

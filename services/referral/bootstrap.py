@@ -21,7 +21,7 @@ from services.referral.config import ReferralConfig
 from services.referral.crypto import FieldCipher
 from services.referral.deps import Deps
 from services.referral.handlers import CONSUMES, handlers
-from services.referral.idempotency import IdempotencyStore, retention
+from services.referral.idempotency import retention
 from services.referral.keys import caller_by_hash
 from services.referral.policies import POLICIES
 from services.referral.ratelimit import RateLimiter
@@ -65,7 +65,6 @@ def build(
         cases=cases,
         referrals=Referrals(cases, cipher, clock),
         cipher=cipher,
-        idempotency=IdempotencyStore(db, clock),
         limiter=RateLimiter(config.rate_limit_per_minute, config.api_workers, clock),
         callers=CallerCache(
             lambda digest: caller_by_hash(db, digest), config.key_cache_s, lambda: clock().timestamp()

@@ -18,6 +18,7 @@ from services.referral import events
 from services.referral.crypto import FieldCipher
 from services.referral.domain import status as st
 from services.referral.domain.facts import referral_facts
+from services.referral.idempotency import IdempotencyConflict
 from services.referral.repository import Cases, released
 
 ATTEMPTS = 5
@@ -47,6 +48,8 @@ class Submitted:
     submitted_at: str
     duplicate: bool
     """True only for this school's own duplicate; another school's is never revealed (see submit)."""
+    replayed: bool = False
+    """The answer a former request with this Idempotency-Key was given (nothing was done now)."""
 
 
 def iso(moment: datetime) -> str:
@@ -59,7 +62,13 @@ class Referrals:
         self.cipher = cipher
         self.clock = clock
 
-    def submit(self, school_id: str, referral: Mapping[str, Any], case_id: str | None = None) -> Submitted:
+    def submit(
+        self,
+        school_id: str,
+        referral: Mapping[str, Any],
+        case_id: str | None = None,
+        request_hash: str | None = None,
+    ) -> Submitted:
         """Open a case, or link to the child's open case (the blind index finds it).
 
         Opening is one insert whose unique ``child_slot`` is the child's claim: it fails when
@@ -69,18 +78,22 @@ class Referrals:
         school gets its own case, answered exactly like a new one, which is *linked*
         (``linked_to``) — it emits no events, so the hospitals work on the first case, where
         the clinicians see the linked referral.
+
+        ``case_id`` and ``request_hash`` come from an Idempotency-Key (services.referral.
+        idempotency): the insert at the derived id is then the key's duplicate check, and a
+        clash on it is answered from what the first request wrote (a replay, or a refusal).
         """
         derived = case_id is not None  # from an Idempotency-Key: a retry may find it written
         case_id = case_id or "c-" + secrets.token_hex(10)
         student = referral["student"]
         child = self.cipher.child_index(student["name"], student["date_of_birth"])
         for _ in range(ATTEMPTS):
-            opened = self._open(school_id, referral, case_id, child)
+            opened = self._open(school_id, referral, case_id, child, request_hash)
             if opened is not None:
                 return opened
             mine = self.cases.get(case_id) if derived else None  # a fresh random id cannot clash
             if mine is not None:  # a retry of a request that already wrote it
-                return self._written(mine, child)
+                return self._written(mine, child, request_hash)
             existing = self.cases.holder(child)
             if existing is None:  # closed meanwhile: the child is free again
                 continue
@@ -88,27 +101,27 @@ class Referrals:
                 self.cases.release(existing)
                 continue
             if school_id in existing["school_ids"]:
+                if derived:
+                    return self._link_keyed(existing, school_id, referral, case_id, child, request_hash)
                 linked = self._link(existing, school_id, referral)
                 if linked is not None:
                     return linked
                 continue  # the open case changed meanwhile: look again
-            return self._open_linked(school_id, referral, case_id, child, existing)
+            return self._open_linked(school_id, referral, case_id, child, existing, request_hash)
         raise Contended("the child's open case kept changing")
 
-    def opened(self, case_id: str) -> Submitted | None:
-        """The answer :meth:`submit` gave when it opened ``case_id``, if that case exists."""
-        case = self.cases.get(case_id)
-        if case is None:
-            return None
-        return Submitted(case_id, st.SUBMITTED, iso(case["submitted_at"]), duplicate=False)
-
     def _open(
-        self, school_id: str, referral: Mapping[str, Any], case_id: str, child: str
+        self,
+        school_id: str,
+        referral: Mapping[str, Any],
+        case_id: str,
+        child: str,
+        request_hash: str | None = None,
     ) -> Submitted | None:
         """The new case holding the child, with its events; None if the id or the child clashed."""
         now = self.clock()
         at, referred_on = iso(now), now.date().isoformat()
-        case = self._new_case(school_id, referral, case_id, child, now)
+        case = self._new_case(school_id, referral, case_id, child, now, request_hash)
         facts = referral_facts(case_id, school_id, referred_on, referral)
         emitted = [
             events.submitted(facts),
@@ -118,34 +131,80 @@ class Referrals:
             return None
         return Submitted(case_id, st.SUBMITTED, at, duplicate=False)
 
-    def _written(self, case: dict[str, Any], child: str) -> Submitted:
-        """The answer for a case this request's id already names (a retry, or a reused key)."""
+    def _written(self, case: dict[str, Any], child: str, request_hash: str | None) -> Submitted:
+        """The first answer for a case this request's id already names (a retry, or a reused key).
+
+        A link whose first request died before it landed is completed here (the link is
+        guarded by this case's id, so it is never made twice by a retry).
+        """
         if case["child_index"] != child:
             raise KeyReused(case["_id"])
+        if request_hash is not None and case.get("request_hash", request_hash) != request_hash:
+            raise IdempotencyConflict("This Idempotency-Key was already used with a different request body.")
         if case.get("linked_to"):  # the first request may have died before linking it
             first = self.cases.get(case["linked_to"])
             if first is not None:
                 self._push_link(first, case)
-        return Submitted(case["_id"], case["status"], iso(case["submitted_at"]), duplicate=False)
+        answer = case.get("answer")
+        if answer is not None:  # a link record: the first request was linked to the school's open case
+            return Submitted(answer["case_id"], answer["status"], answer["submitted_at"], True, replayed=True)
+        return Submitted(case["_id"], st.SUBMITTED, iso(case["submitted_at"]), False, replayed=True)
 
     def _open_linked(
-        self, school_id: str, referral: Mapping[str, Any], case_id: str, child: str, existing: dict[str, Any]
+        self,
+        school_id: str,
+        referral: Mapping[str, Any],
+        case_id: str,
+        child: str,
+        existing: dict[str, Any],
+        request_hash: str | None = None,
     ) -> Submitted:
         """This school's own case for a child another school already referred: no events, no claim.
 
         Written before the link on the first case, and the link is guarded by this case's id,
         so a retry (or a crash between the two writes) never links twice or loses the link.
         """
-        case = self._new_case(school_id, referral, case_id, child, self.clock())
+        case = self._new_case(school_id, referral, case_id, child, self.clock(), request_hash)
         case["linked_to"] = existing["_id"]
         case["child_slot"] = released(case_id)
         if not self.cases.insert(case, []):
             written = self.cases.get(case_id)
             if written is None:
                 raise Contended("the linked case clashed but cannot be read")
-            return self._written(written, child)
+            return self._written(written, child, request_hash)
         self._push_link(existing, case)
         return Submitted(case_id, case["status"], iso(case["submitted_at"]), duplicate=False)
+
+    def _link_keyed(
+        self,
+        existing: dict[str, Any],
+        school_id: str,
+        referral: Mapping[str, Any],
+        case_id: str,
+        child: str,
+        request_hash: str | None,
+    ) -> Submitted:
+        """:meth:`_link` for a keyed request: the answer is kept as a *link record* at the
+        derived id, so a retry replays it even after the open case has closed.
+
+        The record is a case document that holds no child (released ``child_slot``), is in
+        no school's list (``school_ids`` empty, so no school can read it) and emits no events;
+        it is written before the link, exactly like :meth:`_open_linked`, for the same reason.
+        """
+        answer = {
+            "case_id": existing["_id"],
+            "status": existing["status"],
+            "submitted_at": iso(existing["submitted_at"]),
+        }
+        record = self._new_case(school_id, referral, case_id, child, self.clock(), request_hash)
+        record.update(school_ids=[], linked_to=existing["_id"], child_slot=released(case_id), answer=answer)
+        if not self.cases.insert(record, []):
+            written = self.cases.get(case_id)
+            if written is None:
+                raise Contended("the link record clashed but cannot be read")
+            return self._written(written, child, request_hash)
+        self._push_link(existing, record)
+        return Submitted(answer["case_id"], answer["status"], answer["submitted_at"], duplicate=True)
 
     def _push_link(self, existing: dict[str, Any] | None, case: dict[str, Any]) -> None:
         """Record ``case`` on the first case once (as a version of it, like every change)."""
@@ -168,10 +227,16 @@ class Referrals:
         raise Contended(case["_id"])
 
     def _new_case(
-        self, school_id: str, referral: Mapping[str, Any], case_id: str, child: str, now: datetime
+        self,
+        school_id: str,
+        referral: Mapping[str, Any],
+        case_id: str,
+        child: str,
+        now: datetime,
+        request_hash: str | None = None,
     ) -> dict[str, Any]:
         at = iso(now)
-        return {
+        case = {
             "_id": case_id,
             "school_id": school_id,
             "school_ids": [school_id],
@@ -187,6 +252,9 @@ class Referrals:
             "attendance": {},
             "applied_events": [],
         }
+        if request_hash is not None:
+            case["request_hash"] = request_hash
+        return case
 
     def _link(
         self, existing: dict[str, Any], school_id: str, referral: Mapping[str, Any]

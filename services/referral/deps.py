@@ -11,7 +11,6 @@ from pymongo.database import Database
 from services.referral.callers import CallerCache
 from services.referral.cases import Referrals
 from services.referral.crypto import FieldCipher
-from services.referral.idempotency import IdempotencyStore
 from services.referral.ratelimit import RateLimiter
 from services.referral.repository import Cases
 from shared.auth import StaffTokens
@@ -23,7 +22,6 @@ class Deps:
     cases: Cases
     referrals: Referrals
     cipher: FieldCipher
-    idempotency: IdempotencyStore
     limiter: RateLimiter
     callers: CallerCache
     staff_tokens: StaffTokens

@@ -1,50 +1,45 @@
 """Idempotency-Key: a retried POST answers what the first one answered, never acts twice.
 
-The decision is one insert: a record ``{school}:{key}`` with the body's hash goes in before
-the work, on its unique ``_id``. The insert failing *is* the duplicate check (no read first),
-so two concurrent retries cannot both start. The duplicate is then answered as a replay:
+The key's trace is the case it opened, and the decision is the case's own insert: the case
+id is derived from the school and the key (:func:`case_id_for`) and the case carries the
+hash of the request body (``request_hash``). So a keyed POST costs no store round trip more
+than an unkeyed one (a separate record was one insert more on every keyed POST), and the
+insert on the unique ``_id`` is the duplicate check (no read first): two concurrent
+requests with one key cannot both open a case. A request whose insert clashes reads the
+case at the derived id and answers from it (services.referral.cases, ``Referrals.submit``):
 
+- another child under this key → 409 (the key was reused for another referral);
 - another body → 409 (a client bug);
-- an answer stored on the record → that answer (linked duplicates: see below);
-- otherwise the work's own trace: the case id is derived from the key (:func:`case_id_for`),
-  so a retry finds the case the first request opened and answers it, without the first
-  request ever writing its answer back (that write would be one more round trip on every
-  keyed POST). Only a linked duplicate, whose answer names another case, stores its answer;
-- no trace yet → the first request is still running (409), or crashed: after ``STALE`` the
-  retry takes the record over and does the work, which finds what was done (derived case id).
+- otherwise a replay of the first answer (``Idempotent-Replayed: true``).
 
-Records are kept for ``window`` (REFERRAL_IDEMPOTENCY_HOURS, default 24 h; docs/services/
-referral.md) and then pruned by the worker (shared.housekeeping, :func:`retention`).
+A request linked to its school's own open case for the child (answered ``duplicate: true``
+with that case's id) leaves its trace the same way: a *link record* at the derived id, a
+case document that holds no child, belongs to no school's list and answers the duplicate
+(``answer``). A crash between writes leaves at most a written case whose link is missing,
+and the retry completes the link; nothing is ever half-acted-on or acted on twice.
+
+Keys are therefore remembered as long as their case, not for a window. Records of the
+former ``idempotency`` collection (before this protocol) are still pruned by the worker
+after REFERRAL_IDEMPOTENCY_HOURS (shared.housekeeping, :func:`retention`); nothing writes
+new ones.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
-
-from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
 
 from shared.housekeeping import Retention
 
-STALE = timedelta(seconds=60)
 HEADER = "Idempotency-Key"
 COLLECTION = "idempotency"
 STAMP = "created_at"
 
 
 class IdempotencyConflict(Exception):
-    """The key was used with another body, or its first request is still running."""
-
-
-@dataclass(frozen=True)
-class Replay:
-    status: int
-    body: dict[str, Any]
+    """The key was already used with another request body."""
 
 
 def body_hash(payload: Any) -> str:
@@ -56,59 +51,5 @@ def case_id_for(school_id: str, key: str) -> str:
 
 
 def retention(window: timedelta) -> Retention:
-    """What the worker prunes: records older than the window the API promises."""
+    """What the worker prunes: records of the former protocol older than the window."""
     return Retention(COLLECTION, STAMP, window)
-
-
-class IdempotencyStore:
-    def __init__(self, db: Database, clock: Callable[[], datetime]) -> None:
-        self._col = db[COLLECTION]
-        self._clock = clock
-
-    def begin(
-        self, school_id: str, key: str, digest: str, traced: Callable[[], Replay | None]
-    ) -> Replay | None:
-        """None when this request should do the work; a Replay of the first answer otherwise.
-
-        ``traced`` answers from what the first request's work left in the store (the case it
-        opened), or None; it is called only for a duplicate without a stored answer.
-        """
-        record_id = f"{school_id}:{key}"
-        now = self._clock()
-        try:
-            self._col.insert_one({"_id": record_id, "hash": digest, "state": "pending", STAMP: now})
-            return None
-        except DuplicateKeyError:
-            found = self._col.find_one({"_id": record_id})
-        if found is None:  # pruned or abandoned in between
-            return self.begin(school_id, key, digest, traced)
-        if found["hash"] != digest:
-            raise IdempotencyConflict("This Idempotency-Key was already used with a different request body.")
-        if found["state"] == "done":
-            return Replay(found["status"], found["body"])
-        replay = traced()
-        if replay is not None:
-            return replay
-        if _aware(found[STAMP]) > now - STALE:
-            raise IdempotencyConflict("A request with this Idempotency-Key is still being processed.")
-        taken = self._col.update_one(
-            {"_id": record_id, "state": "pending", STAMP: found[STAMP]}, {"$set": {STAMP: now}}
-        )
-        if taken.modified_count != 1:
-            raise IdempotencyConflict("A request with this Idempotency-Key is still being processed.")
-        return None
-
-    def finish(self, school_id: str, key: str, status: int, body: dict[str, Any]) -> None:
-        """Store an answer the store holds no other trace of (a referral linked to another case)."""
-        self._col.update_one(
-            {"_id": f"{school_id}:{key}"}, {"$set": {"state": "done", "status": status, "body": body}}
-        )
-
-    def abandon(self, school_id: str, key: str) -> None:
-        """Forget a key whose request failed, so the client may retry it."""
-        self._col.delete_one({"_id": f"{school_id}:{key}", "state": "pending"})
-
-
-def _aware(value: datetime) -> datetime:
-    """The store may hand back naive datetimes (always UTC)."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

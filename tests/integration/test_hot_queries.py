@@ -64,7 +64,6 @@ HOT = [
     Hot("referral", "cases", {"child_slot": v(7)}, "a duplicate referral reads the child's open case"),
     Hot("referral", "case_versions", {"_id": v(7)}, "a lost version's catch-up"),
     Hot("referral", "school_keys", {"key_hash": v(7), "revoked_at": None}, "a key's first request"),
-    Hot("referral", "idempotency", {"_id": v(7)}, "a replayed Idempotency-Key"),
     Hot("referral", "schools", {"_id": v(7)}, "webhook and FHIR: the school document"),
     Hot("referral", "cases", {"school_ids": v(7), "status": v(3)}, "a school's case list (then sorted)"),
     Hot("referral", "access_log", {"case_id": v(7)}, "who read a case's school note (then sorted by at)"),

@@ -140,6 +140,31 @@ class TestSweeper:
         assert sweeper.run_once() == 1
         assert [p.id for p in published(bus)] == [e.id]
 
+    def test_one_intent_covers_a_write_and_goes_when_its_events_are_published(self, db, bus):
+        """One intent document per write, however many events (each intent inserted and deleted
+        is a store statement), listing the events in write order."""
+        first, second = event("c1", 1), event("c1", 2)
+        writer = inline(db, FailingPublisher())
+        writer.insert_one(db.cases, {"_id": "c1"}, [first, second])
+        [intent] = db[PENDING].find()
+        assert intent["_id"] == first.id and intent["events"] == [first.id, second.id]
+        clock = Clock()
+        clock.now += timedelta(seconds=10)
+        assert OutboxSweeper(inline(db, bus), clock=clock).run_once() == 2
+        assert db[PENDING].count_documents({}) == 0
+        inline(db, bus).insert_one(db.cases, {"_id": "c2"}, [event("c2", 3), event("c2", 4)])
+        assert db[PENDING].count_documents({}) == 0, "the writer forgets the one intent it wrote"
+
+    def test_intents_from_before_one_intent_per_write_are_still_swept(self, db, bus):
+        """A per-event intent (keyed by its event id, no ``events``) left by the former version."""
+        e = event("old")
+        db.cases.insert_one(outbox.new_document({"_id": "old"}, [e]))
+        clock = Clock()
+        db[PENDING].insert_one({"_id": e.id, "collection": "cases", "doc_id": "old", "at": clock(), "seq": 0})
+        clock.now += timedelta(seconds=10)
+        assert OutboxSweeper(inline(db, bus), clock=clock).run_once() == 1
+        assert [p.id for p in published(bus)] == [e.id] and db[PENDING].count_documents({}) == 0
+
     def test_events_of_one_document_are_swept_in_write_order(self, db, bus):
         writer = inline(db, FailingPublisher())
         writer.insert_one(db.cases, {"_id": "c1"}, [event("c1", 1), event("c1", 2)])

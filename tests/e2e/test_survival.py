@@ -236,6 +236,7 @@ KILLS: list[tuple[str, Callable[[Platform], int]]] = [
     ("Kafka", program_pid("kafka")),
     ("FerretDB", program_pid("ferretdb")),
     ("PostgreSQL (postmaster)", program_pid("postgres")),
+    ("the watchdog", program_pid("watchdog")),
     ("supervisord", supervisord_pid),
 ]
 

@@ -9,12 +9,13 @@ STAMP := $(VENV)/.installed
 export WAYMARK_CACHE ?= $(HOME)/.cache/waymark
 export PIP_CACHE_DIR ?= $(WAYMARK_CACHE)/pip
 
-.PHONY: help venv run test unit integration e2e lint fmt bench stack stack-down cluster cluster-down infra-install infra-up infra-down infra-reset browser monitoring clean
+.PHONY: help venv run test unit integration e2e lint fmt bench stack stack-down cluster cluster-down balancer infra-install infra-up infra-down infra-reset browser monitoring clean
 
 help:
 	@echo "make run          all services in one process on the embedded default, with a demo region"
 	@echo "make test         lint, install everything, start Kafka + FerretDB, run unit + integration + e2e"
-	@echo "make stack        real Kafka + FerretDB, each service as gunicorn + worker processes, demo seeded"
+	@echo "make stack        every process under supervisord: Kafka, FerretDB + PostgreSQL, per service HAProxy ->"
+	@echo "                  two gunicorn APIs + two workers, demo seeded; survives kill -9 of any process"
 	@echo "make stack-down   stop the stack (Kafka and the store keep their data)"
 	@echo "make infra-reset  stop Kafka + the store and delete their data (the next start is empty)"
 	@echo "make cluster      a three-broker Kafka KRaft cluster on loopback (RF 3, min ISR 2); cluster-down stops it"
@@ -49,6 +50,10 @@ infra-reset:
 browser:
 	deploy/browser.sh install
 
+# HAProxy (Debian's package), the stack's load balancer in front of each service's API instances.
+balancer:
+	deploy/stack.sh install
+
 monitoring:
 	deploy/prometheus.sh install
 
@@ -58,14 +63,14 @@ unit: venv
 integration: infra-up
 	$(BIN)/pytest tests/integration
 
-e2e: infra-up browser monitoring
+e2e: infra-up browser monitoring balancer
 	$(BIN)/pytest tests/e2e
 
 # Lints first (seconds; a lint failure stops here, before anything is installed or started), then
 # starts the real parts from empty (reset: the services' consumer groups and topics are fixed, so
 # a backlog left on a kept broker would stall the e2e stack), runs every tier, always stops
 # them, and exits with pytest's code. CI runs exactly this.
-test: lint infra-install browser monitoring
+test: lint infra-install browser monitoring balancer
 	@deploy/infra.sh reset && deploy/infra.sh start || { deploy/infra.sh stop; exit 1; }; \
 	$(BIN)/pytest tests/unit tests/integration tests/e2e; rc=$$?; \
 	deploy/infra.sh stop; \
@@ -86,7 +91,9 @@ bench: venv
 	-deploy/wrk.sh install
 	$(BIN)/python -m bench $(BENCH)
 
-stack: venv infra-up
+# Kafka, FerretDB and PostgreSQL run under the stack's supervisord (deploy/infra.sh's processes
+# are handed over, data kept); stack-down stops them with everything else.
+stack: venv infra-install balancer
 	deploy/stack.sh start
 	deploy/stack.sh run $(BIN)/waymark seed
 

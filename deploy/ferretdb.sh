@@ -2,7 +2,7 @@
 # FerretDB 1.x (MongoDB wire protocol) for local development and tests, built from the Go module
 # proxy through the wrapper module in deploy/ferretdb/. Storage: PostgreSQL (default; the cluster is
 # deploy/postgres.sh, which this script starts and stops with FerretDB) or SQLite, by FERRETDB_BACKEND.
-# Usage: deploy/ferretdb.sh {install|start|stop|reset|status|version}
+# Usage: deploy/ferretdb.sh {install|start|run|stop|reset|status|version}
 # Docs: docs/runbooks/local-infra.md, docs/adr/0004-store-ferretdb-on-postgresql.md
 set -euo pipefail
 
@@ -175,6 +175,23 @@ cmd_start() {
   wait_ready "$pid"
 }
 
+# run: FerretDB in the foreground, for a supervisor (deploy/stack.sh), which runs this run dir's
+# PostgreSQL as its own program (deploy/postgres.sh run): this process becomes FerretDB (exec), its
+# output goes to the supervisor (ferretdb.log) and the pid file names it, so status and stop still work.
+cmd_run() {
+  install_binary
+  if port_open "$HOST" "$PORT"; then
+    die "port $PORT on $HOST is already in use by another process (set FERRETDB_PORT)"
+  fi
+  ensure_run_root
+  mkdir -p "$RUN_DIR"
+  [[ "$BACKEND" == sqlite ]] && mkdir -p "$DATA_DIR"
+  log "running FerretDB $FERRETDB_VERSION in the foreground on $HOST:$PORT ($BACKEND, pid $$)"
+  echo "$$" >"$PID_FILE"
+  DO_NOT_TRACK=1 FERRETDB_TELEMETRY=disable exec "$BIN" --listen-addr="$HOST:$PORT" \
+    "${BACKEND_ARGS[@]}" --log-level="$LOG_LEVEL" </dev/null
+}
+
 # stop: FerretDB first (it closes its connections), then this run dir's PostgreSQL cluster, whichever
 # backend is selected now (postgres.sh stop is a no-op when no cluster runs).
 cmd_stop() {
@@ -228,12 +245,13 @@ cmd_version() {
 case "${1:-}" in
   install) cmd_install ;;
   start) cmd_start ;;
+  run) cmd_run ;;
   stop) cmd_stop ;;
   reset) cmd_reset ;;
   status) cmd_status ;;
   version) cmd_version ;;
   *)
-    echo "usage: $0 {install|start|stop|reset|status|version}" >&2
+    echo "usage: $0 {install|start|run|stop|reset|status|version}" >&2
     exit 2
     ;;
 esac

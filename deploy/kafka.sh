@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Single-node Apache Kafka (KRaft, combined broker+controller) for local development and tests,
-# run from Maven Central jars. Usage: deploy/kafka.sh {install|start|stop|reset|status|version}
+# run from Maven Central jars. Usage: deploy/kafka.sh {install|start|run|stop|reset|status|version}
 # Docs: docs/runbooks/local-infra.md
 set -euo pipefail
 
@@ -142,19 +142,8 @@ wait_ready() {
   log "ready on $HOST:$PORT after $(($(now_s) - start))s (checked by $how; pid $pid, log $LOG_FILE)"
 }
 
-cmd_start() {
-  local pid
-  pid=$(pid_from_file "$PID_FILE")
-  if pid_matches "$pid" "$PID_PATTERN"; then
-    if port_open "$HOST" "$PORT"; then
-      log "already running (pid $pid) on $HOST:$PORT"
-      return 0
-    fi
-    log "process $pid exists but $HOST:$PORT does not answer yet; waiting"
-    wait_ready "$pid"
-    return 0
-  fi
-  rm -f "$PID_FILE"
+# prepare: config rewritten, data kept (formatted only when there is none). Shared by start and run.
+prepare() {
   cmd_install
   if port_open "$HOST" "$PORT" || port_open "$HOST" "$CONTROLLER_PORT"; then
     die "port $PORT or $CONTROLLER_PORT on $HOST is already in use by another process (set KAFKA_PORT / KAFKA_CONTROLLER_PORT)"
@@ -170,18 +159,45 @@ cmd_start() {
     mkdir -p "$DATA_DIR"
     format_storage
   fi
-  [[ -f "$LOG_FILE" ]] && mv -f "$LOG_FILE" "$LOG_FILE.1"
   local opts=() heap=()
   mapfile -t opts < <(java_opts "$LOG4J_PROPS" "$RUN_DIR/logs")
   read -r -a heap <<<"$HEAP_OPTS"
+  # shellcheck disable=SC2206 # KAFKA_EXTRA_JVM_OPTS is a deliberately word-split option list
+  BROKER_CMD=(java "${heap[@]}" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35
+    -XX:+ExplicitGCInvokesConcurrent "${opts[@]}" ${KAFKA_EXTRA_JVM_OPTS:-}
+    -cp "$LIBS_DIR/*" kafka.Kafka "$SERVER_PROPS")
+}
+
+cmd_start() {
+  local pid
+  pid=$(pid_from_file "$PID_FILE")
+  if pid_matches "$pid" "$PID_PATTERN"; then
+    if port_open "$HOST" "$PORT"; then
+      log "already running (pid $pid) on $HOST:$PORT"
+      return 0
+    fi
+    log "process $pid exists but $HOST:$PORT does not answer yet; waiting"
+    wait_ready "$pid"
+    return 0
+  fi
+  rm -f "$PID_FILE"
+  prepare
+  [[ -f "$LOG_FILE" ]] && mv -f "$LOG_FILE" "$LOG_FILE.1"
   log "starting Kafka $KAFKA_VERSION on $HOST:$PORT (controller $CONTROLLER_PORT)"
-  # shellcheck disable=SC2086 # KAFKA_EXTRA_JVM_OPTS is a deliberately word-split option list
-  nohup java "${heap[@]}" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
-    -XX:+ExplicitGCInvokesConcurrent "${opts[@]}" ${KAFKA_EXTRA_JVM_OPTS:-} \
-    -cp "$LIBS_DIR/*" kafka.Kafka "$SERVER_PROPS" </dev/null >"$LOG_FILE" 2>&1 &
+  nohup "${BROKER_CMD[@]}" </dev/null >"$LOG_FILE" 2>&1 &
   pid=$!
   echo "$pid" >"$PID_FILE"
   wait_ready "$pid"
+}
+
+# run: the broker in the foreground, for a supervisor (deploy/stack.sh): the same config and kept
+# data as start, but this process becomes the broker (exec), its output goes to the supervisor,
+# which writes it to kafka.log, and the pid file names it so status and stop still work.
+cmd_run() {
+  prepare
+  log "running Kafka $KAFKA_VERSION in the foreground on $HOST:$PORT (controller $CONTROLLER_PORT, pid $$)"
+  echo "$$" >"$PID_FILE"
+  exec "${BROKER_CMD[@]}" </dev/null
 }
 
 cmd_stop() { stop_process "$PID_FILE" "$PID_PATTERN" "$STOP_TIMEOUT"; }
@@ -220,12 +236,13 @@ cmd_version() {
 case "${1:-}" in
   install) cmd_install ;;
   start) cmd_start ;;
+  run) cmd_run ;;
   stop) cmd_stop ;;
   reset) cmd_reset ;;
   status) cmd_status ;;
   version) cmd_version ;;
   *)
-    echo "usage: $0 {install|start|stop|reset|status|version}" >&2
+    echo "usage: $0 {install|start|run|stop|reset|status|version}" >&2
     exit 2
     ;;
 esac

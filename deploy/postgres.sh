@@ -2,7 +2,7 @@
 # PostgreSQL (Debian's package) as FerretDB's storage: a private cluster per run dir, listening on
 # loopback only, with the database `ferretdb` and the companion-index event trigger of
 # deploy/postgres/ferretdb-indexes.sql. deploy/ferretdb.sh drives it when FERRETDB_BACKEND=postgresql.
-# Usage: deploy/postgres.sh {install|start|stop|reset|status|version}
+# Usage: deploy/postgres.sh {install|start|run|setup|stop|reset|status|version}
 # Docs: docs/runbooks/local-infra.md, docs/adr/0004-store-ferretdb-on-postgresql.md
 set -euo pipefail
 
@@ -145,27 +145,15 @@ wait_ready() {
   done
 }
 
-cmd_start() {
-  local start
-  start=$(now_s)
-  if running; then
-    if port_open "$HOST" "$PORT"; then
-      setup_database
-      log "already running on $HOST:$PORT (data $DATA_DIR)"
-      return 0
-    fi
-    log "cluster in $DATA_DIR runs but $HOST:$PORT does not answer yet; waiting"
-    wait_ready
-    setup_database
-    return 0
-  fi
-  cmd_install
+# prepare: the cluster's directories, a new cluster when there is none (a restart keeps it; only
+# `reset` wipes it) and the settings. Shared by start and run.
+prepare() {
   port_open "$HOST" "$PORT" && die "port $PORT on $HOST is already in use by another process (set POSTGRES_PORT)"
   ensure_run_root
   local sock_path="$SOCK_DIR/.s.PGSQL.$PORT"
   ((${#sock_path} < 108)) || die "socket path $sock_path is longer than 107 bytes; use a shorter WAYMARK_RUN"
   mkdir -p "$RUN_DIR"
-  # A restart keeps the cluster; only `reset` wipes it. A half-made one (no PG_VERSION) is redone.
+  # A half-made cluster (no PG_VERSION) is redone.
   if [[ -f "$DATA_DIR/PG_VERSION" ]]; then
     log "keeping existing cluster in $DATA_DIR (wipe it with: deploy/postgres.sh reset)"
   else
@@ -181,6 +169,24 @@ cmd_start() {
   fi
   [[ -f "$DATA_DIR/PG_VERSION" ]] || init_cluster
   write_settings
+}
+
+cmd_start() {
+  local start
+  start=$(now_s)
+  if running; then
+    if port_open "$HOST" "$PORT"; then
+      setup_database
+      log "already running on $HOST:$PORT (data $DATA_DIR)"
+      return 0
+    fi
+    log "cluster in $DATA_DIR runs but $HOST:$PORT does not answer yet; waiting"
+    wait_ready
+    setup_database
+    return 0
+  fi
+  cmd_install
+  prepare
   [[ -f "$LOG_FILE" ]] && mv -f "$LOG_FILE" "$LOG_FILE.1"
   install -m 0644 /dev/null "$LOG_FILE"
   ((EUID == 0)) && chown "$OWNER:" "$LOG_FILE"
@@ -192,6 +198,27 @@ cmd_start() {
   wait_ready
   setup_database
   log "ready on $HOST:$PORT after $(($(now_s) - start))s (database $DB, role $ROLE; log $LOG_FILE)"
+}
+
+# run: the postmaster in the foreground, for a supervisor (deploy/stack.sh): this process becomes
+# postgres (exec; as root, setpriv drops to the cluster's owner without forking, and asks again for
+# PR_SET_PDEATHSIG, which Linux clears on a change of user), its log goes to the supervisor
+# (postgres.log). Role, database and trigger come after it answers: `deploy/postgres.sh setup`.
+cmd_run() {
+  prepare
+  log "running PostgreSQL $(cmd_version) in the foreground on $HOST:$PORT (data $DATA_DIR, pid $$)"
+  if ((EUID == 0)); then
+    exec setpriv --reuid="$OWNER" --regid="$OWNER" --init-groups --pdeathsig KILL -- \
+      "$BIN/postgres" -D "$DATA_DIR" </dev/null
+  fi
+  exec "$BIN/postgres" -D "$DATA_DIR" </dev/null
+}
+
+# setup: wait until the server answers, then make role, database and trigger (idempotent).
+cmd_setup() {
+  wait_ready
+  setup_database
+  log "ready on $HOST:$PORT (database $DB, role $ROLE)"
 }
 
 cmd_stop() {
@@ -246,12 +273,17 @@ case "${1:-}" in
     [[ -n "$BIN" ]] || { cmd_install && BIN=$(bin_dir); }
     cmd_start
     ;;
+  run)
+    [[ -n "$BIN" ]] || { cmd_install && BIN=$(bin_dir); }
+    cmd_run
+    ;;
+  setup) cmd_setup ;;
   stop) cmd_stop ;;
   reset) cmd_reset ;;
   status) cmd_status ;;
   version) cmd_version ;;
   *)
-    echo "usage: $0 {install|start|stop|reset|status|version}" >&2
+    echo "usage: $0 {install|start|run|setup|stop|reset|status|version}" >&2
     exit 2
     ;;
 esac

@@ -108,11 +108,14 @@ def _ready(url: str) -> bool:
 
 @pytest.fixture(scope="session")
 def stack(kafka_bootstrap: str, mongo_client) -> Iterator[Platform]:
-    """Each service as gunicorn (2 workers) + two worker processes, on the real broker and store."""
+    """Each service as HAProxy -> two gunicorns (2 workers each) + two worker processes, on the real broker and store."""
     run_id = uuid.uuid4().hex[:6]
     env = base_env("stack", run_id) | {
         "WAYMARK_MODE": "kafka",
         "WAYMARK_RUN": str(ROOT / ".run" / f"e2e-{run_id}"),
+        # The session's broker and store (tests/conftest.py); the balancer's API instances on BASE+40...
+        "WAYMARK_STACK_INFRA": "external",
+        "WAYMARK_STACK_API_PORT_BASE": str(BASE + 40),
     }
     full_env = python_env(env)
     subprocess.run([str(ROOT / "deploy" / "stack.sh"), "start"], env=full_env, check=True, timeout=180)

@@ -225,14 +225,19 @@ EOF
   } >"$SUPERVISOR_CONF"
 }
 
-# demo_oncall: the local demo stack names a network-wide on-call clinician unless ASSESSMENT_ONCALL
-# is set. Assessment refuses to start in kafka mode when a hospital holding cases has nobody on call
+# demo_oncall: the local demo stack names the demo's network-wide on-call roster (services/demo.py
+# ONCALL, the one the embedded demo uses) for each of ASSESSMENT_ONCALL and NOTIFICATION_ONCALL left
+# unset. Assessment refuses to start in kafka mode when a hospital holding cases has nobody on call
 # (hazard HZ-02, docs/clinical-safety.md); a real deployment sets its own roster.
 demo_oncall() {
-  if [[ -z "${ASSESSMENT_ONCALL:-}" ]]; then
-    export ASSESSMENT_ONCALL='{"default": {"clinician": "demo-oncall", "second_line": "demo-second-line"}}'
-    log "on-call: ASSESSMENT_ONCALL unset, using the demo roster (default: demo-oncall)"
-  fi
+  local name roster
+  while IFS=$'\t' read -r name roster; do
+    if [[ -z "${!name:-}" ]]; then
+      export "$name=$roster"
+      log "on-call: $name unset, using the demo roster"
+    fi
+  done < <(PYTHONPATH="$WM_REPO_ROOT" "$VENV_BIN/python" -c \
+    'from services.demo import ONCALL; print("\n".join(f"{k}\t{v}" for k, v in ONCALL.items()))')
 }
 
 # write_haproxy_conf: one frontend per API on the service's own port, one backend of its instances.

@@ -28,7 +28,7 @@ from services.notification.offer_links import HttpOfferLinks, OfferLinks
 from services.notification.policies import POLICIES
 from services.notification.questionnaire_links import HttpQuestionnaireLinks, QuestionnaireLinks
 from services.notification.rendering import Renderer
-from services.notification.repository import CLAIMS, INDEXES, ReminderStore
+from services.notification.repository import CLAIMS, INDEXES, WITHDRAWALS, ReminderStore
 from services.notification.sender import Clock, Sender
 from shared import auth, health, housekeeping, store, topics
 from shared.auth import StaffTokens, TokenSource
@@ -134,5 +134,8 @@ def build(
         handlers=handlers.registry(),
         consumes=CONSUMES,
         background=[scheduler],
-        retained=[housekeeping.Retention(CLAIMS, "at", housekeeping.DEFAULT_RETENTION)],  # spent attempts
+        retained=[  # spent attempts, and withdrawals of reminders long past
+            housekeeping.Retention(CLAIMS, "at", housekeeping.DEFAULT_RETENTION),
+            housekeeping.Retention(WITHDRAWALS, "at", housekeeping.DEFAULT_RETENTION),
+        ],
     )

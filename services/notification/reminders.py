@@ -70,14 +70,16 @@ class Reminders:
         if keep_start is not None:
             query["start_at"] = {"$ne": keep_start}
             stale["appointment_start"] = {"$ne": keep_start}
+        withdrawn = self.store.withdraw(query, now, reason)  # markers first: a pass checks them
         self.deliveries.withdraw(stale, now, reason)
-        return self.store.withdraw(query, now, reason)
+        return withdrawn
 
     def withdraw_case(self, case_id: str, reason: str) -> int:
         now = self.clock()
         # on-call escalations stand even when the school withdraws the referral
+        withdrawn = self.store.withdraw({"case_id": case_id}, now, reason)  # markers first
         self.deliveries.withdraw({"case_id": case_id, "audience": {"$ne": "oncall"}}, now, reason)
-        return self.store.withdraw({"case_id": case_id}, now, reason)
+        return withdrawn
 
 
 def run_due(db: Database, clock: Clock, sender: Sender, limit: int = 100) -> int:
@@ -89,11 +91,15 @@ def run_due(db: Database, clock: Clock, sender: Sender, limit: int = 100) -> int
     for reminder in store.due(now, limit):
         origin = f"reminder:{reminder['_id']}"
         try:
-            sender.plan(
+            planned = sender.plan(
                 reminder_intent(reminder), origin, reminder.get("correlation_id") or origin, now.isoformat()
             )
         except DirectoryUnavailable:
             log.warning("contacts unavailable; reminder stays due", extra={"reminder": reminder["_id"]})
+            continue
+        withdrawal = store.withdrawal(reminder["_id"])
+        if withdrawal is not None:  # cancelled or moved while this pass planned: never send it
+            deliveries.withdraw({"_id": {"$in": planned}}, now, withdrawal["reason"])
             continue
         store.fired(reminder["_id"], now)
         done += 1

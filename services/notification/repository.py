@@ -1,14 +1,18 @@
 """The delivery log and the reminders, in the service's own database.
 
-Both are single-document state machines; every change is one conditional
-``update_one`` (FerretDB has no transactions and a non-atomic findAndModify), and the
-events a change causes ride in the same update (shared.outbox). No contact details
-are stored: deliveries keep a one-way recipient reference and a masked address.
+Both are single-document state machines. FerretDB has no transactions and applies a
+conditional ``update_one`` as read-modify-write, so two writers that both read the old
+state both "win" (ADR 0003): every decision two parties can race for is an insert on a
+unique key instead: an attempt's ``<delivery>:<seq>`` claim (a sender's, or a withdrawal's)
+and a reminder's withdrawal marker. The state fields are the view written after the
+decision. The events a change causes ride in the same update (shared.outbox). No contact
+details are stored: deliveries keep a one-way recipient reference and a masked address.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +25,7 @@ from shared.outbox import Outbox
 from shared.store import Index
 
 DELIVERIES, REMINDERS, CLAIMS = "deliveries", "reminders", "delivery_claims"
+WITHDRAWALS = "reminder_withdrawals"
 # Delivery states: pending → sending → sent | retrying → … → dead; withdrawn when no longer wanted.
 PENDING, SENDING, SENT, RETRYING, DEAD, WITHDRAWN = (
     "pending",
@@ -83,7 +88,7 @@ class DeliveryLog:
         try:
             self.claims.insert_one({"_id": key, "at": now})
         except DuplicateKeyError:
-            self._skip_abandoned(key, doc, now - (lease_until - now))
+            self._after_clash(key, doc, now, now - (lease_until - now))
             return None
         result = self.col.update_one(
             {"_id": delivery_id, "seq": doc["seq"], "state": {"$in": list(OPEN)}},
@@ -91,10 +96,15 @@ class DeliveryLog:
         )
         return {**doc, "state": SENDING} if result.modified_count == 1 else None
 
-    def _skip_abandoned(self, key: str, doc: Mapping[str, Any], older_than: datetime) -> None:
-        """A claim whose worker died before marking the delivery: move past its sequence number."""
+    def _after_clash(self, key: str, doc: Mapping[str, Any], now: datetime, older_than: datetime) -> None:
+        """Someone else holds this attempt: a withdrawal (close the delivery, as it would), or a
+        sender; one whose worker died before marking the delivery is moved past."""
         claim = self.claims.find_one({"_id": key})
-        if claim is not None and _aware(claim["at"]) < older_than:
+        if claim is None:
+            return
+        if "withdrawn" in claim:
+            self._close_withdrawn(doc["_id"], doc["seq"], claim["withdrawn"], now)
+        elif _aware(claim["at"]) < older_than:
             self.col.update_one(
                 {"_id": doc["_id"], "seq": doc["seq"], "state": {"$in": list(OPEN)}}, {"$inc": {"seq": 1}}
             )
@@ -139,12 +149,33 @@ class DeliveryLog:
         return released
 
     def withdraw(self, query: Mapping[str, Any], now: datetime, reason: str) -> int:
-        """Withdraw open deliveries; bumping ``seq`` makes a claim taken meanwhile fail."""
-        result = self.col.update_many(
-            {**query, "state": {"$in": list(OPEN)}},
+        """Withdraw the matching deliveries not yet sent; how many withdrawals were registered.
+
+        A withdrawal takes the attempt a sender would take next, by the same unique claim, so
+        exactly one of them has it. An attempt already in flight (its claim is a sender's)
+        cannot be called back: the withdrawal claims the attempt after it, so a failed send is
+        never retried. Whoever meets a withdrawal's claim closes the delivery.
+        """
+        registered = 0
+        for doc in self.col.find({**query, "state": {"$in": [*OPEN, SENDING]}}, {"seq": 1, "state": 1}):
+            first = doc["seq"] if doc["state"] in OPEN else doc["seq"] + 1
+            for seq in (first, first + 1):
+                try:
+                    self.claims.insert_one({"_id": f"{doc['_id']}:{seq}", "at": now, "withdrawn": reason})
+                except DuplicateKeyError:
+                    continue  # that attempt is a sender's (in flight) or already withdrawn
+                self._close_withdrawn(doc["_id"], seq, reason, now)
+                registered += 1
+                break
+        return registered
+
+    def _close_withdrawn(self, delivery_id: str, seq: int, reason: str, now: datetime) -> None:
+        """The view of a withdrawal: only once the delivery reaches the withdrawn attempt (a
+        send in flight finishes first; its retry, at ``seq``, is closed by whoever meets the claim)."""
+        self.col.update_one(
+            {"_id": delivery_id, "seq": seq, "state": {"$in": list(OPEN)}},
             {"$set": {"state": WITHDRAWN, "last_error": reason, "updated_at": now}, "$inc": {"seq": 1}},
         )
-        return result.modified_count
 
     def replay(self, delivery_id: str, now: datetime) -> bool:
         """A dead letter gets a fresh round of attempts; its history is kept."""
@@ -168,8 +199,17 @@ def _aware(value: datetime) -> datetime:
 
 
 class ReminderStore:
+    """Reminders, and the markers of their withdrawal.
+
+    Firing and withdrawing a reminder race (a scheduler pass against a cancellation). The
+    marker (a unique insert) is what counts: the pass checks it after planning the
+    deliveries and withdraws them itself when it finds one; a withdrawal made after that
+    check finds the deliveries already planned and withdraws them (DeliveryLog.withdraw).
+    """
+
     def __init__(self, db: Database) -> None:
         self.col = db[REMINDERS]
+        self.withdrawals = db[WITHDRAWALS]
 
     def schedule(self, doc: dict[str, Any]) -> bool:
         try:
@@ -179,11 +219,19 @@ class ReminderStore:
         return True
 
     def withdraw(self, query: Mapping[str, Any], now: datetime, reason: str) -> int:
-        result = self.col.update_many(
-            {**query, "state": SCHEDULED},
-            {"$set": {"state": "withdrawn", "withdrawn_reason": reason, "updated_at": now}},
-        )
-        return result.modified_count
+        """Mark every matching scheduled reminder withdrawn (marker first, then the view)."""
+        ids = [r["_id"] for r in self.col.find({**query, "state": SCHEDULED}, {"_id": 1})]
+        for reminder_id in ids:
+            with suppress(DuplicateKeyError):  # withdrawn already: the view below is the same write
+                self.withdrawals.insert_one({"_id": reminder_id, "at": now, "reason": reason})
+            self.col.update_one(
+                {"_id": reminder_id, "state": SCHEDULED},
+                {"$set": {"state": "withdrawn", "withdrawn_reason": reason, "updated_at": now}},
+            )
+        return len(ids)
+
+    def withdrawal(self, reminder_id: str) -> dict[str, Any] | None:
+        return self.withdrawals.find_one({"_id": reminder_id})
 
     def due(self, now: datetime, limit: int = 100) -> list[dict[str, Any]]:
         return list(
@@ -191,6 +239,7 @@ class ReminderStore:
         )
 
     def fired(self, reminder_id: str, now: datetime) -> None:
+        """The view after a pass planned its deliveries and found no withdrawal marker."""
         self.col.update_one(
             {"_id": reminder_id, "state": SCHEDULED}, {"$set": {"state": FIRED, "fired_at": now}}
         )

@@ -127,6 +127,7 @@ HOT = [
     Hot("notification", "deliveries", {"_id": v(7)}, "claiming a delivery"),
     Hot("notification", "deliveries", {"state": v(3), "next_attempt_at": {"$lte": NOW}}, "due deliveries"),
     Hot("notification", "delivery_claims", {"_id": v(7)}, "an attempt's claim"),
+    Hot("notification", "reminder_withdrawals", {"_id": v(7)}, "a reminder's withdrawal marker"),
     Hot("notification", "reminders", {"state": v(3), "due_at": {"$lte": NOW}}, "due reminders"),
     Hot("notification", "reminders", {"appointment_id": v(7)}, "an appointment's reminders"),
     # shared auth database: every staff request whose token id is not in the process's cache

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from services.notification.bootstrap import build
 from services.notification.channels.base import RecordingChannel
 from services.notification.reminders import run_due
+from services.notification.repository import DeliveryLog
 
 from .conftest import CASE, booked, event, settings
 
@@ -113,3 +114,41 @@ class TestReminders:
         stop.set()
         thread.join(timeout=5)
         assert not thread.is_alive()
+
+
+class TestWithdrawalsRacingTheScheduler:
+    """A cancellation or a move can land while a scheduler pass or a send is under way (ADR 0003)."""
+
+    def test_a_cancellation_that_lands_while_a_pass_plans_a_reminder_stops_it(self, harness, clock):
+        harness.handle(booked())
+        clock.now = datetime(2025, 9, 7, 1, 0, tzinfo=UTC)  # the 3-day reminder is due
+        sender = harness.service_sender()
+        plan = sender.plan
+
+        def cancelled_meanwhile(*args, **kwargs):  # the pass read the reminder as scheduled
+            sender.plan = plan  # once: the cancellation plans its own message with it
+            harness.handle(booked("appointment.cancelled", reason="clinic_closed"))
+            return plan(*args, **kwargs)
+
+        sender.plan = cancelled_meanwhile
+        harness.email.sent.clear()
+        run_due(harness.db, clock, sender)
+        run_due(harness.db, clock, sender)
+        assert reminder_sends(harness.email) == []
+        planned = list(harness.db.deliveries.find({"template": "appointment_reminder"}))
+        assert planned and {d["state"] for d in planned} == {"withdrawn"}
+
+    def test_a_send_in_flight_at_a_cancellation_is_never_retried(self, harness, clock):
+        harness.handle(booked())
+        clock.now = datetime(2025, 9, 7, 1, 0, tzinfo=UTC)
+        log = DeliveryLog(harness.db)
+        doc = harness.db.deliveries.find_one({"template": "appointment_booked", "channel": "email"})
+        harness.db.deliveries.update_one({"_id": doc["_id"]}, {"$set": {"state": "retrying"}})
+        in_flight = log.claim(doc["_id"], clock.now, clock.now + timedelta(seconds=60))
+        assert in_flight is not None
+
+        assert log.withdraw({"_id": doc["_id"]}, clock.now, "cancelled") == 1  # the attempt after it
+        log.finish(in_flight, {"$set": {"state": "retrying", "next_attempt_at": clock.now}})  # it failed
+
+        assert log.claim(doc["_id"], clock.now, clock.now + timedelta(seconds=60)) is None
+        assert harness.db.deliveries.find_one({"_id": doc["_id"]})["state"] == "withdrawn"

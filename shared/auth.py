@@ -41,7 +41,7 @@ from shared.settings import Settings
 log = logging.getLogger(__name__)
 
 SCHOOL_KEY_PREFIX = "wm_school_"
-STAFF_ROLES = ("scheduler", "clinician", "operator", "service")
+STAFF_ROLES = ("scheduler", "clinician", "operator", "admin", "service")
 REGION = "*"
 DEFAULT_TTL_S = 10 * 3600
 """A staff token lasts one long shift unless WAYMARK_STAFF_TOKEN_TTL_H says otherwise."""

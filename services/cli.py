@@ -158,14 +158,15 @@ def _staff_token(args: argparse.Namespace) -> int:
 
 def _seed(referrals: int) -> int:
     from services import demo
-    from services.platform import available, operator_token, print_banner
+    from services.platform import available, demo_logins, print_banner
 
     urls = {name: f"http://127.0.0.1:{Settings.from_env(name).port}" for name in available()}
     secret = Settings.from_env("referral").staff_token_secret
     print(f"Seeding the demo region and {referrals} synthetic referrals into {urls['referral']}...")
     schools = demo.seed(urls, secret, referrals)
     console = Settings.from_env("console")
-    print_banner({**urls, "console": f"http://127.0.0.1:{console.port}"}, schools, operator_token(console))
+    logins = [] if console.embedded else demo_logins(console)  # embedded: `waymark demo` prints its own
+    print_banner({**urls, "console": f"http://127.0.0.1:{console.port}"}, schools, logins)
     return 0
 
 

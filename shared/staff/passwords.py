@@ -27,7 +27,7 @@ class Passwords:
         self._hasher = PasswordHasher(
             time_cost=time_cost, memory_cost=memory_cost_kib, parallelism=parallelism, type=Type.ID
         )
-        self._dummy = self._hasher.hash("waymark-no-such-account")
+        self._dummy: str | None = None  # made at the first unknown name: building an app stays cheap
 
     def hash(self, password: str) -> str:
         if not MIN_LENGTH <= len(password) <= MAX_LENGTH:
@@ -38,8 +38,10 @@ class Passwords:
         """Whether ``password`` matches; with no stored hash, the same work against a dummy, then False."""
         if len(password) > MAX_LENGTH:
             return False
+        if stored_hash is None and self._dummy is None:
+            self._dummy = self._hasher.hash("waymark-no-such-account")
         try:
-            return self._hasher.verify(stored_hash or self._dummy, password) and stored_hash is not None
+            return self._hasher.verify(stored_hash or self._dummy or "", password) and stored_hash is not None
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False
 

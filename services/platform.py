@@ -126,8 +126,8 @@ def run_forever(*, seed: bool = False, referrals: int = 0) -> None:
         schools = demo.seed(
             urls, next(iter(platform.services.values())).settings.staff_token_secret, referrals
         )
-    console_settings = _embedded_settings("console")
-    logins = demo_logins(console_settings) if seed else []
+    # Embedded accounts live in this process's memory, so `waymark run` makes the demo's too.
+    logins = demo_logins(_embedded_settings("console"))
     print_banner(platform.urls(), schools, logins)
     try:
         threading.Event().wait()

@@ -5,7 +5,7 @@
     waymark seed                         seed a running platform (embedded or stack) over its APIs
     waymark school-key create SCHOOL_ID NAME | list [SCHOOL_ID] | revoke KEY_ID
     waymark staff-token issue SUBJECT ROLE [--hospital H ...] [--hours N] | revoke TOKEN_OR_ID
-    waymark staff create USERNAME ROLE [--hospital H ...] [--name N] [--password-stdin | --sso-only]
+    waymark staff create USERNAME ROLE [--hospital H ...] [--name N] [--password-stdin | --sso-only | --sso-subject SUB]
     waymark staff list [--hospital H] [--after USERNAME] | disable USERNAME | enable USERNAME | unlock USERNAME
     waymark dlq list GROUP | replay GROUP   dead letters of a consumer group (Kafka)
     waymark docs                         regenerate docs/asyncapi.json and docs/openapi/*.json

@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 from shared.settings import Settings
+from shared.staff import oidc
 from shared.staff.accounts import ROLES, AccountExists, NoSuchAccount
 from shared.staff.passwords import WeakPassword
 from shared.staff.signin import StaffAuth
@@ -32,6 +33,11 @@ def add_parser(commands: Any) -> None:
     how.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     how.add_argument(
         "--sso-only", action="store_true", help="no password: signs in through its hospital's OIDC"
+    )
+    how.add_argument(
+        "--sso-subject",
+        default=None,
+        help="no password; link to this subject ('sub') at the OpenID provider of its one --hospital",
     )
     listing = actions.add_parser("list", help="accounts by user name, 100 at a time")
     listing.add_argument("--hospital", default=None)
@@ -64,7 +70,9 @@ def run(args: argparse.Namespace, auth: StaffAuth | None = None) -> int:
 
 def _create(auth: StaffAuth, args: argparse.Namespace) -> int:
     generated = None
-    if args.sso_only:
+    if args.sso_subject and len(args.hospital or []) != 1:
+        raise ValueError("--sso-subject needs exactly one --hospital: the one whose provider vouches for it")
+    if args.sso_only or args.sso_subject:
         password = None
     elif args.password_stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -74,6 +82,15 @@ def _create(auth: StaffAuth, args: argparse.Namespace) -> int:
         args.username.lower(), args.role, args.hospital or ["*"], password=password, name=args.name
     )
     print(f"created {account.username} ({account.role}, hospitals {','.join(account.hospitals)})")
+    if args.sso_subject:
+        try:
+            oidc.link_subject(
+                auth.accounts.collection.database, auth, args.hospital[0], args.sso_subject, account.username
+            )
+        except oidc.SsoError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print(f"signs in through {args.hospital[0]}'s OpenID provider as subject {args.sso_subject}")
     if generated:
         print(f"password (shown once, hand it over safely): {generated}")
     return 0

@@ -62,7 +62,9 @@ def build(
         checks={},
         trusted_origins=settings.trusted_origins,
     )
-    staff_auth = staff_auth or StaffAuth.for_settings(settings, auth_db)
-    staff_web.install(app, staff_auth, secure_cookie=settings.staff.cookie_secure, home="/")
+    if staff_auth is None:
+        staff_web.mount(app, settings, auth_db, home="/")
+    else:
+        staff_web.install(app, staff_auth, secure_cookie=settings.staff.cookie_secure, home="/")
     auth.install_policies(app, tokens, {**api.POLICIES, **staff_web.POLICIES})
     return app

@@ -15,7 +15,6 @@ from shared.outbox import Outbox
 from shared.service import Service
 from shared.settings import Settings
 from shared.staff import web as staff_web
-from shared.staff.signin import StaffAuth
 
 DESCRIPTION = (
     "The shared regional waitlist: hospitals, sessions and slots; offers with hold windows; "
@@ -55,8 +54,7 @@ def build(
         checks=health.checks(settings, db),
         trusted_origins=settings.trusted_origins,
     )
-    staff_auth = StaffAuth.for_settings(settings, db.client[settings.auth_db])
-    staff_web.install(app, staff_auth, secure_cookie=settings.staff.cookie_secure, home="/ui")
+    staff_web.mount(app, settings, db.client[settings.auth_db], home="/ui")
     auth.install_policies(app, tokens, {**POLICIES, **staff_web.POLICIES})
     app.extensions["scheduling"] = ctx
     return Service(

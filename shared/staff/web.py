@@ -33,15 +33,18 @@ from flask import (
     request,
 )
 from flask_smorest import abort
+from pymongo.database import Database
 
 from shared.auth import ANY, OPEN, SESSION_RESOLVER, STAFF_ROLES, Policies, Principal, staff
 from shared.http import UNSAFE_METHODS, require_same_origin
-from shared.staff import totp
+from shared.settings import Settings
+from shared.staff import oidc, totp
 from shared.staff.accounts import ROLES
 from shared.staff.signin import StaffAuth
 
 SESSION_COOKIE = "waymark_session"
 SIGNIN_COOKIE = "waymark_signin"
+SSO_COOKIE = "waymark_sso"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 FORMS = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
@@ -55,14 +58,35 @@ POLICIES: Policies = {
     ("GET", "/staff/session"): ANYONE_SIGNED_IN,
     ("GET", "/staff/totp"): PERSON,
     ("POST", "/staff/totp"): PERSON,
+    ("GET", "/staff/sso/<hospital_id>"): OPEN,  # starts a hospital's OpenID Connect sign-in
+    ("GET", "/staff/sso/callback"): OPEN,  # the provider's answer: checked (state, PKCE, ID token)
 }
 """Merged into each service's policies by the service that mounts these pages."""
 
 
-def install(app: Flask, auth: StaffAuth, *, secure_cookie: bool = True, home: str = "/") -> None:
+def mount(app: Flask, settings: Settings, auth_db: Database, *, home: str = "/") -> StaffAuth:
+    """What a service with staff pages calls: sign-in on ``auth_db`` (the shared auth database),
+    with its hospitals' single sign-on from ``settings`` (WAYMARK_OIDC_PROVIDERS)."""
+    auth = StaffAuth.for_settings(settings, auth_db)
+    providers = oidc.providers_from_json(settings.staff.oidc_providers)
+    sso = oidc.SingleSignOn(auth_db, providers, auth) if providers else None
+    install(app, auth, secure_cookie=settings.staff.cookie_secure, home=home, sso=sso)
+    return auth
+
+
+def install(
+    app: Flask,
+    auth: StaffAuth,
+    *,
+    secure_cookie: bool = True,
+    home: str = "/",
+    sso: oidc.SingleSignOn | None = None,
+) -> None:
     """Mount the pages on ``app`` and let its access checks accept sessions; ``home``: after sign-in."""
     app.extensions[SESSION_RESOLVER] = lambda: _session_principal(auth)
     app.extensions["waymark_staff_auth"] = auth
+    if sso is not None:
+        app.extensions["waymark_staff_sso"] = sso
     app.register_blueprint(_blueprint(auth, secure_cookie, home))
 
 
@@ -124,7 +148,8 @@ def _blueprint(auth: StaffAuth, secure_cookie: bool, home: str) -> Blueprint:
     def sign_in_form(status: int = 200, problem: str = "", **extra: Any) -> Response:
         csrf = secrets.token_urlsafe(24)
         target = safe_next(request.values.get("next"), home)
-        providers = app_providers()
+        sso = current_app.extensions.get("waymark_staff_sso")
+        providers = sso.hospitals() if sso is not None else []
         response = _page(
             "staff/signin.html", status, csrf=csrf, next=target, problem=problem, providers=providers, **extra
         )
@@ -138,10 +163,6 @@ def _blueprint(auth: StaffAuth, secure_cookie: bool, home: str) -> Blueprint:
             samesite="Strict",
         )
         return response
-
-    def app_providers() -> list[str]:
-        sso = current_app.extensions.get("waymark_staff_sso")
-        return sorted(sso.hospitals()) if sso is not None else []
 
     @blp.get("/staff/sign-in")
     def sign_in_page() -> Response:
@@ -166,6 +187,43 @@ def _blueprint(auth: StaffAuth, secure_cookie: bool, home: str) -> Blueprint:
         target = safe_next(request.form.get("next"), home)
         return signed_in(outcome.session_id, auth.sessions.ttl_s, target, secure())
 
+    @blp.get("/staff/sso/<hospital_id>")
+    def sso_start(hospital_id: str) -> Response:
+        sso = current_app.extensions.get("waymark_staff_sso")
+        if sso is None:
+            return sign_in_form(404, "No hospital has single sign-on configured here.")
+        try:
+            started = sso.begin(
+                hospital_id,
+                f"{request.host_url}staff/sso/callback",
+                safe_next(request.args.get("next"), home),
+            )
+        except (oidc.SsoError, OSError, ValueError) as exc:
+            return sign_in_form(404 if isinstance(exc, oidc.SsoError) else 502, _sso_problem(exc))
+        response = redirect(started.url, code=303)
+        response.set_cookie(
+            SSO_COOKIE, started.state, max_age=oidc.REQUEST_TTL_S, path="/staff/sso/", secure=secure(),
+            httponly=True, samesite="Lax",
+        )  # fmt: skip
+        return response  # type: ignore[return-value]
+
+    @blp.get("/staff/sso/callback")
+    def sso_callback() -> Response:
+        sso = current_app.extensions.get("waymark_staff_sso")
+        if sso is None:
+            return sign_in_form(404, "No hospital has single sign-on configured here.")
+        if request.args.get("error"):
+            return sign_in_form(401, "The hospital's sign-in was cancelled or refused.")
+        try:
+            outcome, target = sso.finish(
+                request.args.get("state", ""), request.args.get("code", ""), request.cookies.get(SSO_COOKIE)
+            )
+        except (oidc.SsoError, OSError, ValueError) as exc:
+            return sign_in_form(401, _sso_problem(exc))
+        response = signed_in(outcome.session_id, auth.sessions.ttl_s, safe_next(target, home), secure())
+        response.delete_cookie(SSO_COOKIE, path="/staff/sso/")
+        return response
+
     @blp.post("/staff/sign-out")
     def sign_out() -> Response:
         session_id = request.cookies.get(SESSION_COOKIE)
@@ -189,6 +247,13 @@ def _blueprint(auth: StaffAuth, secure_cookie: bool, home: str) -> Blueprint:
             "csrf_token": session.csrf if session is not None else None,
             "via": session.via if session is not None else "token",
         }
+
+    _add_totp_routes(blp, auth)
+    return blp
+
+
+def _add_totp_routes(blp: Blueprint, auth: StaffAuth) -> None:
+    """Enrolment of the optional second factor: show a new secret, turn it on with a code from it."""
 
     @blp.get("/staff/totp")
     def totp_page() -> Response:
@@ -223,7 +288,11 @@ def _blueprint(auth: StaffAuth, secure_cookie: bool, home: str) -> Blueprint:
             "staff/totp.html", secret="", uri="", csrf=session.csrf, enrolled=True, problem="", done=True
         )
 
-    return blp
+
+def _sso_problem(exc: Exception) -> str:
+    if isinstance(exc, oidc.SsoError):
+        return str(exc)
+    return "The hospital's sign-in service cannot be reached; please try again shortly."
 
 
 def _own_account(auth: StaffAuth) -> tuple[Any, Any]:

@@ -63,3 +63,23 @@ def test_the_embedded_mode_refuses_with_a_reason(monkeypatch):
     monkeypatch.setenv("WAYMARK_MODE", "embedded")
     code, _, err = cli(None, "list")
     assert code == 2 and "WAYMARK_MODE=kafka" in err
+
+
+def test_an_sso_account_has_no_password_and_is_linked_to_its_hospitals_subject(auth):
+    code, out, err = cli(
+        auth, "create", "zhang.wei", "clinician", "--hospital", "bch", "--sso-subject", "u-42"
+    )
+    assert code == 0, err
+    assert "signs in through bch's OpenID provider as subject u-42" in out and "password" not in out
+    assert auth.accounts.get("zhang.wei").password_hash is None
+    assert (
+        auth.accounts.collection.database["staff_sso_links"].find_one({"_id": "bch|u-42"})["username"]
+        == "zhang.wei"
+    )
+    assert auth.sign_in("zhang.wei", "").problem == "refused"
+    two = cli(
+        auth, "create", "li.na", "clinician", "--hospital", "bch", "--hospital", "hdm", "--sso-subject", "u-7"
+    )
+    assert two[0] == 1 and "exactly one --hospital" in two[2]
+    again = cli(auth, "create", "wang.fang", "clinician", "--hospital", "bch", "--sso-subject", "u-42")
+    assert again[0] == 1 and "linked to an account already" in again[2]

@@ -26,15 +26,20 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from authlib.jose import JsonWebKey, jwt
-from authlib.jose.errors import JoseError
-from authlib.oauth2.rfc7636 import create_s256_code_challenge
-from authlib.oidc.core import CodeIDToken
+import authlib.deprecate
+
+with warnings.catch_warnings():  # Authlib 1.x warns that authlib.jose moves to joserfc in 2.0
+    warnings.simplefilter("ignore", authlib.deprecate.AuthlibDeprecationWarning)
+    from authlib.jose import JsonWebKey, jwt
+    from authlib.jose.errors import JoseError
+    from authlib.oauth2.rfc7636 import create_s256_code_challenge
+    from authlib.oidc.core import CodeIDToken
 from pymongo import ASCENDING
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError

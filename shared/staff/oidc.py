@@ -40,6 +40,7 @@ with warnings.catch_warnings():  # Authlib 1.x warns that authlib.jose moves to 
     from authlib.jose.errors import JoseError
     from authlib.oauth2.rfc7636 import create_s256_code_challenge
     from authlib.oidc.core import CodeIDToken
+from joserfc.errors import JoseError as JoserfcError
 from pymongo import ASCENDING
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
@@ -245,8 +246,10 @@ class SingleSignOn:
                 claims_params={"nonce": nonce, "client_id": provider.client_id},
             )
             claims.validate(now=int(self._clock()), leeway=60)
-        except JoseError as exc:
-            raise SsoError(f"the ID token is not valid ({exc.error})") from exc
+        except (JoseError, JoserfcError, ValueError) as exc:  # Authlib 1.9's jose raises joserfc's errors
+            raise SsoError(
+                f"the ID token is not valid ({getattr(exc, 'error', type(exc).__name__)})"
+            ) from exc
         return claims
 
     def _provider(self, hospital: str) -> ProviderConfig:

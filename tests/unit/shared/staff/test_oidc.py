@@ -1,5 +1,5 @@
 """The single sign-on rules with a fake provider (keys, discovery and token endpoint in memory).
-The real provider is exercised in tests/e2e/test_staff_sso.py."""
+The real provider is exercised in tests/e2e/test_staff_signin.py."""
 
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -113,4 +114,44 @@ def test_a_provider_subject_without_a_linked_account_gets_no_session(browser, sc
     page.wait_for_selector("#problem", timeout=20_000)
     assert "no active Waymark account is linked" in page.inner_text("#problem")
     assert not [c for c in page.context.cookies() if c["name"] == "waymark_session"]
+    page.close()
+
+
+def test_a_scheduler_turns_on_an_authenticator_app_and_then_needs_its_code(browser, scheduling):
+    import pyotp
+
+    auth = scheduling.extensions["waymark_staff_auth"]
+    password = "scheduler-password-for-totp-e2e"
+    auth.create_account("li.na", "scheduler", [HOSPITAL], password=password)
+    base = f"http://127.0.0.1:{APP_PORT}"
+
+    def sign_in(page: Any, code: str = "") -> None:
+        page.goto(f"{base}/ui")
+        page.fill("#username", "li.na")
+        page.fill("#password", password)
+        page.fill("#code", code)
+        page.click("#signin button")
+
+    page = browser.new_page()
+    sign_in(page)
+    page.wait_for_selector("#who:has-text('Signed in as li.na')")
+    page.click("#totp-link")
+    secret = page.inner_text("#secret")
+    assert page.inner_text("#uri").startswith(f"otpauth://totp/Waymark:li.na?secret={secret}")
+    page.fill("#code", pyotp.TOTP(secret).now())
+    page.click("#totp button")
+    page.wait_for_selector("#done")
+    page.screenshot(path=str(ARTIFACTS / "staff-totp-enrolled.png"), full_page=True)
+    page.goto(f"{base}/ui")
+    page.click("#signout button")
+    page.wait_for_selector("#signin")
+
+    sign_in(page)  # the password alone is no longer enough
+    page.wait_for_selector("#problem")
+    assert "authenticator code" in page.inner_text("#problem")
+    totp = pyotp.TOTP(secret)
+    code = totp.at(time.time() + 30)  # the enrolment spent this step's code; the next step's, once due
+    time.sleep(max(0.0, 30 - time.time() % 30) + 0.5)
+    sign_in(page, code)
+    page.wait_for_selector("#who:has-text('Signed in as li.na')")
     page.close()

@@ -48,6 +48,7 @@ infra-reset:
 
 browser:
 	deploy/browser.sh install
+	deploy/oidc-provider.sh install
 
 monitoring:
 	deploy/prometheus.sh install

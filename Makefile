@@ -49,6 +49,7 @@ infra-reset:
 
 browser:
 	deploy/browser.sh install
+	deploy/oidc-provider.sh install
 
 # HAProxy (Debian's package), the stack's load balancer in front of each service's API instances.
 balancer:

@@ -5,6 +5,8 @@
     waymark seed                         seed a running platform (embedded or stack) over its APIs
     waymark school-key create SCHOOL_ID NAME | list [SCHOOL_ID] | revoke KEY_ID
     waymark staff-token issue SUBJECT ROLE [--hospital H ...] [--hours N] | revoke TOKEN_OR_ID
+    waymark staff create USERNAME ROLE [--hospital H ...] [--name N] [--password-stdin | --sso-only | --sso-subject SUB]
+    waymark staff list [--hospital H] [--after USERNAME] | disable USERNAME | enable USERNAME | unlock USERNAME
     waymark dlq list GROUP | replay GROUP   dead letters of a consumer group (Kafka)
     waymark docs                         regenerate docs/asyncapi.json and docs/openapi/*.json
 
@@ -13,6 +15,8 @@ command works against whichever referral is running: ``--referral-url`` or the
 configured REFERRAL_PORT on this host. Staff tokens are signed here with
 WAYMARK_STAFF_TOKEN_SECRET (whoever runs it holds the install's secrets) and revoked
 through the console's operator route (``--console-url`` or CONSOLE_PORT on this host).
+Staff accounts (people who sign in on the pages) live in the shared auth database, which
+``waymark staff`` writes directly (WAYMARK_MODE=kafka, MONGO_URI/FERRETDB_PORT, WAYMARK_AUTH_DB).
 """
 
 from __future__ import annotations
@@ -40,6 +44,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _school_key(args)
     if args.command == "staff-token":
         return _staff_token(args)
+    if args.command == "staff":
+        from services import staff_cli
+
+        return staff_cli.run(args)
     if args.command == "seed":
         return _seed(args.referrals)
     if args.command == "docs":
@@ -81,6 +89,10 @@ def _parser() -> argparse.ArgumentParser:
         "--hours", type=float, default=None, help="lifetime; default WAYMARK_STAFF_TOKEN_TTL_H"
     )
     staff_actions.add_parser("revoke").add_argument("token", help="the token, or its id")
+
+    from services import staff_cli
+
+    staff_cli.add_parser(commands)
 
     dlq = commands.add_parser("dlq", help="dead-letter topics on Kafka").add_subparsers(
         dest="action", required=True
@@ -146,14 +158,15 @@ def _staff_token(args: argparse.Namespace) -> int:
 
 def _seed(referrals: int) -> int:
     from services import demo
-    from services.platform import available, operator_token, print_banner
+    from services.platform import available, demo_logins, print_banner
 
     urls = {name: f"http://127.0.0.1:{Settings.from_env(name).port}" for name in available()}
     secret = Settings.from_env("referral").staff_token_secret
     print(f"Seeding the demo region and {referrals} synthetic referrals into {urls['referral']}...")
     schools = demo.seed(urls, secret, referrals)
     console = Settings.from_env("console")
-    print_banner({**urls, "console": f"http://127.0.0.1:{console.port}"}, schools, operator_token(console))
+    logins = [] if console.embedded else demo_logins(console)  # embedded: `waymark demo` prints its own
+    print_banner({**urls, "console": f"http://127.0.0.1:{console.port}"}, schools, logins)
     return 0
 
 

@@ -10,6 +10,7 @@ children come from a fixed seed; no real person is described.
 from __future__ import annotations
 
 import random
+import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -19,6 +20,8 @@ from services.client import ok
 from services.scheduling.domain.geography import DISTRICT_CENTROIDS
 from services.scheduling.seed import HOSPITALS, SESSIONS
 from shared.auth import StaffTokens
+from shared.staff.accounts import AccountExists
+from shared.staff.signin import StaffAuth
 
 SCHOOLS = [
     ("haidian-no1", "Haidian No. 1 Middle School", "haidian"),
@@ -48,6 +51,36 @@ ONCALL = {
 }
 """The demo's network-wide on-call roster (used when the environment names none): escalations in
 the demo have an owner and an address, as HZ-02 demands of a real roster."""
+
+
+DEMO_STAFF = (
+    ("demo-scheduler", "scheduler", "Demo Scheduler"),
+    ("demo-clinician", "clinician", "Demo Clinician"),
+    ("demo-operator", "operator", "Demo Operator"),
+)
+"""The demo's staff accounts: regional scope, so each sees the whole demo region."""
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    username: str
+    role: str
+    password: str
+
+
+def staff_logins(auth: StaffAuth) -> list[DemoLogin]:
+    """A scheduler, a clinician and an operator with fresh random passwords (re-running resets them)."""
+    logins = []
+    for username, role, name in DEMO_STAFF:
+        password = secrets.token_urlsafe(12)
+        try:
+            auth.create_account(username, role, ["*"], password=password, name=name)
+        except AccountExists:
+            auth.accounts.set_password_hash(username, auth.passwords.hash(password))
+            auth.enable(username)
+        auth.lockout.clear(username)
+        logins.append(DemoLogin(username, role, password))
+    return logins
 
 
 @dataclass(frozen=True)

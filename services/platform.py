@@ -22,14 +22,13 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from services.console import bootstrap as console
 from shared import logs
-from shared.auth import StaffTokens
 from shared.memory_bus import MemoryBus
 from shared.runtime import Worker, embedded_workers
 from shared.service import Service
 from shared.settings import EMBEDDED, SERVICES, Settings
 
 if TYPE_CHECKING:
-    from services.demo import DemoSchool
+    from services.demo import DemoLogin, DemoSchool
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +137,9 @@ def run_forever(*, seed: bool = False, referrals: int = 0) -> None:
     schools: list[DemoSchool] = []
     if seed:
         schools = demo.seed_region(urls, _staff_secret(platform))
-    print_banner(platform.urls(), schools, operator_token(_embedded_settings("console")))
+    # Embedded accounts live in this process's memory, so `waymark run` makes the demo's too.
+    logins = demo_logins(_embedded_settings("console"))
+    print_banner(platform.urls(), schools, logins)
     print(f"Full log (JSON): {log_file}", flush=True)
     if seed and referrals:
         threading.Thread(
@@ -196,26 +197,30 @@ class ProgressBar:
         self.stream.flush()
 
 
-def operator_token(settings: Settings, subject: str = "demo-operator") -> str:
-    """A regional operator token for signing in to the console (it expires after one shift)."""
-    return StaffTokens(settings.staff_token_secret, ttl_s=settings.staff_token_ttl_s).issue(
-        subject, "operator"
-    )
+def demo_logins(settings: Settings) -> list[DemoLogin]:
+    """The demo's scheduler, clinician and operator accounts in the auth database of ``settings``' store."""
+    from services import demo
+    from shared.staff.signin import StaffAuth
+
+    return demo.staff_logins(StaffAuth.for_settings(settings))
 
 
 def print_banner(
-    urls: dict[str, str], schools: Sequence[DemoSchool] = (), console_token: str | None = None
+    urls: dict[str, str], schools: Sequence[DemoSchool] = (), logins: Sequence[DemoLogin] = ()
 ) -> None:
     lines = ["", "Waymark is running. Ctrl-C stops the embedded platform; `make stack-down` the stack."]
     for name, url in urls.items():
         extra = "(operator dashboard)" if name == "console" else f"docs {url}/docs   health {url}/readyz"
         lines.append(f"  {name:<13} {url}   {extra}")
-    if console_token and "console" in urls:
+    if logins:
+        pages = {"scheduler": f"{urls.get('scheduling', '')}/ui", "operator": urls.get("console", "")}
         lines += [
             "",
-            "Console sign-in: paste this operator token (valid one shift; `waymark staff-token issue` makes more):",
-            f"  {console_token}",
+            "Staff sign-in (demo accounts; passwords are new each run; `waymark staff` manages accounts):",
         ]
+        for login in logins:
+            where = pages.get(login.role, "")
+            lines.append(f"  {login.role:<10} user {login.username:<15} password {login.password}   {where}")
     if schools and "referral" in urls:
         school, url = schools[0], urls["referral"]
         lines += [

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, g, request
+from flask import Flask, current_app, g, request
 from flask_smorest import abort
 from itsdangerous import BadSignature, URLSafeSerializer
 from pymongo import ASCENDING
@@ -41,7 +41,7 @@ from shared.settings import Settings
 log = logging.getLogger(__name__)
 
 SCHOOL_KEY_PREFIX = "wm_school_"
-STAFF_ROLES = ("scheduler", "clinician", "operator", "service")
+STAFF_ROLES = ("scheduler", "clinician", "operator", "admin", "service")
 REGION = "*"
 DEFAULT_TTL_S = 10 * 3600
 """A staff token lasts one long shift unless WAYMARK_STAFF_TOKEN_TTL_H says otherwise."""
@@ -54,6 +54,8 @@ REVOCATION_CACHE_S = 15.0
 STALE_IF_ERROR_S = 600.0
 """While the store cannot be read, a token checked this recently keeps its last answer."""
 AUTH_DB = "waymark_auth"
+SESSION_RESOLVER = "waymark_staff_sessions"
+"""``app.extensions`` key of a callable giving the signed-in person's Principal or None (shared.staff)."""
 REVOKED = "revoked_staff_tokens"
 
 
@@ -250,15 +252,24 @@ def bearer_token() -> str | None:
 def require_staff(tokens: StaffTokens, *roles: str, cookie: str | None = None) -> Principal:
     """The calling staff member, or abort 401/403 (503 if revocations cannot be read).
 
-    The token comes from ``Authorization: Bearer``, or — only where a route names one — from
-    an HttpOnly session ``cookie`` (the console). A cookie is sent by the browser on its own,
+    The token comes from ``Authorization: Bearer``; without one, a person's signed-in session
+    (shared.staff, when the app installed it under ``SESSION_RESOLVER``; it checks the CSRF
+    token of a state-changing request), or — only where a route names one — a token kept in
+    an HttpOnly ``cookie``. A cookie is sent by the browser on its own,
     so a state-changing request carrying one must prove it comes from our own page
     (:func:`shared.http.require_same_origin`); a bearer header cannot be forged cross-site.
     Stores the principal on ``flask.g.principal``.
     """
     cached = g.get("principal")
+    session_principal = None
+    if cached is None or cached.kind != "staff":
+        resolver = current_app.extensions.get(SESSION_RESOLVER)
+        if resolver is not None and bearer_token() is None:
+            session_principal = resolver()
     if cached is not None and cached.kind == "staff":
         principal = cached
+    elif session_principal is not None:
+        principal = session_principal
     else:
         token = bearer_token()
         if token is None and cookie:

@@ -46,6 +46,22 @@ class ConsumerPolicy:
 
 
 @dataclass(frozen=True)
+class StaffSettings:
+    """Staff sign-in (shared.staff): sessions, lockout, cookies and hospitals' OIDC providers."""
+
+    session_ttl_s: float = 10 * 3600.0
+    """Absolute lifetime of a signed-in session (WAYMARK_STAFF_SESSION_H, hours; a shift)."""
+    lockout_attempts: int = 5
+    """Failed sign-ins per user name per window before it is locked (WAYMARK_STAFF_LOCKOUT_ATTEMPTS)."""
+    lockout_window_s: int = 900
+    """The lockout window, aligned to the clock (WAYMARK_STAFF_LOCKOUT_WINDOW_S)."""
+    cookie_secure: bool = True
+    """Session cookies are ``Secure``; WAYMARK_COOKIE_SECURE=0 only for plain-http demo or dev."""
+    oidc_providers: str = ""
+    """JSON: hospital id -> {"issuer", "client_id", "client_secret"} (WAYMARK_OIDC_PROVIDERS)."""
+
+
+@dataclass(frozen=True)
 class Settings:
     service: str
     mode: str = EMBEDDED
@@ -83,6 +99,7 @@ class Settings:
     process_num under ``make stack``): names its heartbeat file. Empty for a lone worker."""
     worker_stall_s: float = 60.0
     """/readyz fails when the worker's heartbeat is older than this (dead or stuck)."""
+    staff: StaffSettings = field(default_factory=StaffSettings)
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -136,6 +153,13 @@ class Settings:
                 o.strip() for o in env.get("WAYMARK_TRUSTED_ORIGINS", "").split(",") if o.strip()
             ),
             consumer=policy,
+            staff=StaffSettings(
+                session_ttl_s=float(env.get("WAYMARK_STAFF_SESSION_H", 10)) * 3600,
+                lockout_attempts=int(env.get("WAYMARK_STAFF_LOCKOUT_ATTEMPTS", 5)),
+                lockout_window_s=int(env.get("WAYMARK_STAFF_LOCKOUT_WINDOW_S", 900)),
+                cookie_secure=env.get("WAYMARK_COOKIE_SECURE", "1") != "0",
+                oidc_providers=env.get("WAYMARK_OIDC_PROVIDERS", ""),
+            ),
             heartbeat_dir=env.get("WAYMARK_HEARTBEAT_DIR", ""),
             worker_stall_s=float(env.get("WAYMARK_WORKER_STALL_S", 60.0)),
             worker_instance=env.get("WAYMARK_WORKER_INSTANCE", ""),

@@ -1,11 +1,10 @@
 """The console's JSON API and page: one overview call per refresh, dead-letter list and replay.
 
-Every ``/api`` route needs a regional operator staff token (shared.auth policies), either as
-``Authorization: Bearer`` (scripts, the CLI) or — for the page in a browser — in the
-``waymark_console`` cookie that ``POST /login`` sets after checking a pasted token:
-HttpOnly (page scripts cannot read it), SameSite=Strict (other sites' pages do not send
-it), ``Secure`` on HTTPS, and no longer-lived than the token. A cookie-authenticated
-change must also carry this site's Origin (shared.http.require_same_origin).
+Every ``/api`` route needs a regional operator: a staff token as ``Authorization: Bearer``
+(scripts, the CLI) or, for the page in a browser, an operator's signed-in session
+(shared.staff: ``/staff/sign-in`` with a staff account; the session cookie is HttpOnly,
+SameSite=Lax and Secure, and every change carries the session's CSRF token and this
+site's Origin).
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from typing import Any
 
 import marshmallow as ma
 from flask import Blueprint as FlaskBlueprint
-from flask import Response, g, redirect, request, send_from_directory
+from flask import current_app, g, redirect, send_from_directory
 from flask_smorest import Blueprint, abort
 
 from services.console import sources
@@ -28,21 +27,18 @@ from shared.auth import (
     MAX_TTL_S,
     OPEN,
     REGION,
+    SESSION_RESOLVER,
     Policies,
     Principal,
-    RevocationUnavailable,
     StaffTokens,
     staff,
 )
 
 STATIC = Path(__file__).parent / "static"
-COOKIE = "waymark_console"
 OPERATOR = staff("operator", scope=REGION)
 POLICIES: Policies = {
-    ("GET", "/"): OPEN,  # the sign-in form, or the page once signed in; no data in either
+    ("GET", "/"): OPEN,  # the page (no data) for a signed-in operator; anyone else is sent to sign in
     ("GET", "/assets/<path:name>"): OPEN,
-    ("POST", "/login"): OPEN,  # checks the token it is given
-    ("POST", "/logout"): OPEN,  # only clears the cookie
     ("GET", "/api/overview"): OPERATOR,
     ("GET", "/api/dead-letters/<group>"): OPERATOR,
     ("POST", "/api/dead-letters/<group>/replay"): OPERATOR,
@@ -66,61 +62,26 @@ class RevocationOut(ma.Schema):
     expires_at = ma.fields.DateTime()
 
 
-FORMS = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
-"""What the sign-in page posts; anything else is a script and gets the JSON error shape."""
+def _signed_in() -> Principal | None:
+    resolver = current_app.extensions.get(SESSION_RESOLVER)
+    return resolver() if resolver is not None else None
 
 
-def _signed_in(tokens: StaffTokens) -> Principal | None:
-    token = request.cookies.get(COOKIE)
-    try:
-        principal = tokens.verify(token) if token else None
-    except RevocationUnavailable:
-        return None
-    return principal if principal and principal.role == "operator" and principal.regional else None
-
-
-def pages(tokens: StaffTokens, secure_cookie: bool = False) -> FlaskBlueprint:
-    """The page, sign-in and sign-out: for people, so not part of the OpenAPI document."""
+def pages() -> FlaskBlueprint:
+    """The page (for people, so not part of the OpenAPI document); sign-in is shared.staff's."""
     page_blp = FlaskBlueprint("console_pages", __name__)
 
     @page_blp.get("/")
     def page() -> Any:
-        name = "console.html" if _signed_in(tokens) else "signin.html"
-        response = send_from_directory(STATIC, name)
+        principal = _signed_in()
+        if principal is None:
+            return redirect("/staff/sign-in?next=/", code=303)
+        if principal.role != "operator" or not principal.regional:
+            response = send_from_directory(STATIC, "forbidden.html")
+            response.status_code = 403
+        else:
+            response = send_from_directory(STATIC, "console.html")
         response.headers["Cache-Control"] = "no-store"
-        return response
-
-    @page_blp.post("/login")
-    def login() -> Any:
-        """Check a pasted operator token and keep it in an HttpOnly, SameSite=Strict cookie."""
-        token = (request.form.get("token") or "").strip()
-        try:
-            principal = tokens.verify(token) if token else None
-        except RevocationUnavailable:
-            principal = None
-        if principal is None or principal.role != "operator" or not principal.regional:
-            if request.mimetype not in FORMS:  # a script, not the sign-in form: the JSON error shape
-                abort(401, message="Sign in with a regional operator token (form field 'token').")
-            response = send_from_directory(STATIC, "signin.html")
-            response.status_code = 401
-            response.headers["Cache-Control"] = "no-store"
-            return response
-        response = redirect("/", code=303)
-        response.set_cookie(
-            COOKIE,
-            token,
-            max_age=max(0, int(principal.expires_at - time.time())),
-            path="/",
-            secure=secure_cookie or request.is_secure,
-            httponly=True,
-            samesite="Strict",
-        )
-        return response
-
-    @page_blp.post("/logout")
-    def logout() -> Response:
-        response = redirect("/", code=303)
-        response.delete_cookie(COOKIE, path="/", httponly=True, samesite="Strict")
         return response
 
     @page_blp.get("/assets/<path:name>")

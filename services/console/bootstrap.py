@@ -14,6 +14,8 @@ from shared.auth import StaffTokens, TokenSource
 from shared.http import create_app
 from shared.memory_bus import MemoryBus
 from shared.settings import CONSOLE, SERVICES, Settings
+from shared.staff import web as staff_web
+from shared.staff.signin import StaffAuth
 
 NAME = CONSOLE
 WATCHED = tuple(SERVICES)
@@ -36,8 +38,10 @@ def build(
     bus: MemoryBus | None = None,
     dead_letters: DeadLetters | None = None,
     auth_db: Database | None = None,
+    staff_auth: StaffAuth | None = None,
 ) -> Flask:
-    """``auth_db``: where revoked staff tokens are kept (default: the store's WAYMARK_AUTH_DB)."""
+    """``auth_db``: where revoked staff tokens and staff accounts/sessions are kept (default: the
+    store's WAYMARK_AUTH_DB); ``staff_auth``: the sign-in rules on it (tests pass cheap hashing)."""
     urls = dict(urls or service_urls(settings))
     endpoints = [sources.ServiceEndpoint(name, url) for name, url in urls.items()]
     auth_db = auth_db if auth_db is not None else store.connect(settings.but(mongo_db=settings.auth_db))
@@ -55,9 +59,13 @@ def build(
         title="Waymark operator console",
         description="Health, event flow, consumer lag, dead letters and waitlist pressure across the network.",
         blueprints=[blueprint],
-        pages=[api.pages(tokens, secure_cookie=settings.extra.get("CONSOLE_SECURE_COOKIE") == "1")],
+        pages=[api.pages()],
         checks={},
         trusted_origins=settings.trusted_origins,
     )
-    auth.install_policies(app, tokens, api.POLICIES, cookie=api.COOKIE)
+    if staff_auth is None:
+        staff_web.mount(app, settings, auth_db, home="/")
+    else:
+        staff_web.install(app, staff_auth, secure_cookie=settings.staff.cookie_secure, home="/")
+    auth.install_policies(app, tokens, {**api.POLICIES, **staff_web.POLICIES})
     return app

@@ -14,6 +14,7 @@ from shared.http import create_app
 from shared.outbox import Outbox
 from shared.service import Service
 from shared.settings import Settings
+from shared.staff import web as staff_web
 
 DESCRIPTION = (
     "The shared regional waitlist: hospitals, sessions and slots; offers with hold windows; "
@@ -53,7 +54,8 @@ def build(
         checks=health.checks(settings, db),
         trusted_origins=settings.trusted_origins,
     )
-    auth.install_policies(app, tokens, POLICIES)
+    staff_web.mount(app, settings, db.client[settings.auth_db], home="/ui")
+    auth.install_policies(app, tokens, {**POLICIES, **staff_web.POLICIES})
     app.extensions["scheduling"] = ctx
     return Service(
         settings=settings,

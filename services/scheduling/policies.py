@@ -41,6 +41,6 @@ POLICIES: Policies = {
     ("GET", "/v1/offer-responses/<token>"): OPEN,
     ("POST", "/v1/offer-responses/<token>/accept"): OPEN,
     ("POST", "/v1/offer-responses/<token>/decline"): OPEN,
-    ("GET", "/ui"): OPEN,
+    ("GET", "/ui"): OPEN,  # the page (no data); it sends a person without a session to sign in
     ("GET", "/ui/offer/<token>"): OPEN,
 }

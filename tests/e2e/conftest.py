@@ -72,6 +72,8 @@ def base_env(mode: str, run_id: str) -> dict[str, str]:
         "MONGO_URI": MONGO_URI,
         **TEST_SECRETS,
         "WAYMARK_LOG_LEVEL": "INFO",
+        # Lockout windows are clock-aligned; a day-long one keeps the lockout test off a boundary.
+        "WAYMARK_STAFF_LOCKOUT_WINDOW_S": "86400",
         # The outside world, played by the tests' own real servers (tests/support/receivers.py).
         "NOTIFICATION_SMTP_HOST": "127.0.0.1",
         "NOTIFICATION_SMTP_PORT": str(SMTP_PORT),

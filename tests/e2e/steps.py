@@ -6,13 +6,14 @@ import json
 import re
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
 import requests
 
 from shared.auth import StaffTokens
-from tests.e2e.conftest import Platform
+from tests.e2e.conftest import LOGS, Platform
 from tests.support.processes import eventually, python_env
 from tests.support.receivers import Mailbox
 
@@ -22,6 +23,57 @@ REFERRAL = json.loads((Path(__file__).parents[2] / "docs" / "examples" / "referr
 def staff(platform: Platform, role: str) -> dict[str, str]:
     token = StaffTokens(platform.env["WAYMARK_STAFF_TOKEN_SECRET"]).issue(f"e2e-{role}", role)
     return {"Authorization": f"Bearer {token}"}
+
+
+_LOGINS: dict[tuple[str, str], tuple[str, str]] = {}
+
+
+def staff_login(platform: Platform, role: str) -> tuple[str, str]:
+    """A user name and password for ``role``: made with ``waymark staff create`` on the stack's store;
+    the embedded platform keeps accounts in its own memory and prints its demo logins at start."""
+    key = (platform.env["WAYMARK_AUTH_DB"], role)
+    if key not in _LOGINS:
+        if platform.mode == "embedded":
+            printed = (LOGS / "embedded.log").read_text(errors="replace")
+            found = re.findall(rf"user (demo-{role})\s+password (\S+)", printed)
+            assert found, f"no demo {role} login in the embedded platform's log"
+            _LOGINS[key] = found[-1]
+        else:
+            username, password = f"e2e-{role}", f"e2e-{role}-password-{uuid.uuid4().hex[:8]}"
+            subprocess.run(
+                [
+                    str(Path(sys.executable).parent / "waymark"),
+                    "staff",
+                    "create",
+                    username,
+                    role,
+                    "--password-stdin",
+                ],
+                input=password + "\n",
+                env=python_env(platform.env),
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=True,
+            )
+            _LOGINS[key] = (username, password)
+    return _LOGINS[key]
+
+
+def sign_in(
+    page: Any, platform: Platform, service: str, path: str, role: str, screenshot: Path | None = None
+) -> None:
+    """Open a staff page, get sent to the sign-in page, sign in, and land back on the page."""
+    username, password = staff_login(platform, role)
+    page.goto(platform.url(service, path))
+    page.wait_for_selector("#signin")
+    assert "/staff/sign-in" in page.url, page.url
+    if screenshot is not None:
+        page.screenshot(path=str(screenshot), full_page=True)
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.click("#signin button")
+    page.wait_for_url(platform.url(service, path))
 
 
 def issue_school_key(platform: Platform, school_id: str) -> str:

@@ -34,9 +34,23 @@ def test_seeding_the_stack_gives_schools_keys_and_cases_that_reach_the_waitlist(
         what="a seeded case to be triaged and waitlisted",
     )
     assert f"curl -s -H 'Authorization: Bearer {key}'" in out
-    # the banner gives the operator a console sign-in token
-    operator = re.search(r"Console sign-in: .*\n\s+(\S+)", out).group(1)
-    overview = stack.url("console", "/api/overview")
-    assert (
-        requests.get(overview, headers={"Authorization": f"Bearer {operator}"}, timeout=10).status_code == 200
+    # the banner gives three staff logins; the operator's signs in to the console (form, CSRF, Origin)
+    username, password = re.search(r"operator\s+user (demo-operator)\s+password (\S+)", out).groups()
+    assert re.search(r"scheduler\s+user demo-scheduler\s+password \S+", out)
+    assert re.search(r"clinician\s+user demo-clinician\s+password \S+", out)
+    # the cookies are Secure, which requests will not send over http by itself: pass them by hand
+    form = requests.get(stack.url("console", "/staff/sign-in?next=/"), timeout=10)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form.text).group(1)
+    signed_in = requests.post(
+        stack.url("console", "/staff/sign-in"),
+        data={"csrf_token": csrf, "username": username, "password": password, "next": "/"},
+        cookies={"waymark_signin": form.cookies["waymark_signin"]},
+        headers={"Origin": stack.url("console")},
+        allow_redirects=False,
+        timeout=10,
     )
+    assert signed_in.status_code == 303, signed_in.text
+    cookie = signed_in.cookies["waymark_session"]
+    overview = stack.url("console", "/api/overview")
+    assert requests.get(overview, cookies={"waymark_session": cookie}, timeout=10).status_code == 200
+    assert requests.get(overview, timeout=10).status_code == 401

@@ -17,7 +17,7 @@ from services.assessment.bootstrap import build
 from shared.auth import StaffTokens
 from shared.settings import Settings
 from tests.e2e.conftest import ARTIFACTS, BASE
-from tests.e2e.steps import case_status, issue_school_key, open_clinic, refer, staff
+from tests.e2e.steps import case_status, issue_school_key, open_clinic, refer, sign_in, staff, staff_login
 from tests.support.processes import eventually
 from tests.unit.assessment.conftest import SECRET, Clock, submitted
 
@@ -36,9 +36,8 @@ def test_a_scheduler_finds_the_case_and_books_a_slot_from_the_page(browser, stac
     )
 
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(stack.url("scheduling", "/ui"))
-    page.fill("#token", scheduler["Authorization"].removeprefix("Bearer "))
-    page.click("#auth button")
+    sign_in(page, stack, "scheduling", "/ui", "scheduler", ARTIFACTS / "scheduler-signin.png")
+    page.wait_for_selector("#who:has-text('Signed in as e2e-scheduler (scheduler')")
     page.select_option('#filters select[name="state"]', "all")
     page.fill('#filters input[name="hospital_id"]', hospital_id)
     page.click("#filters button")
@@ -53,6 +52,10 @@ def test_a_scheduler_finds_the_case_and_books_a_slot_from_the_page(browser, stac
     page.click("#book button")
     page.wait_for_selector('#status.ok:has-text("Booked.")', timeout=20_000)
     page.screenshot(path=str(ARTIFACTS / "scheduler-booked.png"), full_page=True)
+    page.click("#signout button")  # ends the session in the store: the page needs signing in again
+    page.wait_for_selector("#signin")
+    page.goto(stack.url("scheduling", "/ui"))
+    assert "/staff/sign-in" in page.url
     page.close()
 
     eventually(
@@ -75,6 +78,26 @@ def assessment_app() -> Iterator[tuple[str, Any, Any]]:
         yield f"http://127.0.0.1:{BASE + 50}", service, db
     finally:
         server.shutdown()
+
+
+def test_a_wrong_password_is_refused_on_the_page_and_repeated_failures_lock_the_name(browser, stack):
+    """The stack's lockout (5 per 15 minutes by default) is store-backed: every gunicorn worker sees it."""
+    username, password = staff_login(stack, "clinician")
+    page = browser.new_page()
+    page.goto(stack.url("scheduling", "/staff/sign-in?next=/ui"))
+    for attempt in range(6):
+        page.fill("#username", username)
+        page.fill("#password", f"not-the-password-{attempt}")
+        page.click("#signin button")
+        page.wait_for_selector("#problem")
+    assert "Too many failed attempts" in page.inner_text("#problem")
+    page.screenshot(path=str(ARTIFACTS / "staff-signin-locked.png"), full_page=True)
+    page.fill("#username", username)
+    page.fill("#password", password)  # the right password, but the name is locked for this window
+    page.click("#signin button")
+    page.wait_for_selector("#problem")
+    assert "Too many failed attempts" in page.inner_text("#problem") and "/staff/sign-in" in page.url
+    page.close()
 
 
 def test_a_young_person_sees_crisis_lines_in_chinese_the_moment_they_give_a_risk_answer(

@@ -134,8 +134,11 @@ PUBLIC = {
     ("assessment", "POST", "/v1/questionnaire-responses/x-1"),  # the link's token authorises
     ("scheduling", "POST", "/v1/offer-responses/x-1/accept"),  # the offer link's token authorises
     ("scheduling", "POST", "/v1/offer-responses/x-1/decline"),
-    ("console", "POST", "/login"),  # the body is the credential
-    ("console", "POST", "/logout"),  # only forgets the browser's cookie
+    *(
+        (service, "POST", path)
+        for service in ("console", "scheduling")
+        for path in ("/staff/sign-in", "/staff/sign-out")  # the form is the credential; sign-out forgets it
+    ),
 }
 
 

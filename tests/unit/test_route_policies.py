@@ -152,8 +152,18 @@ def scheduling_world() -> World:
         ("POST", "/v1/cases/<case_id>/follow-ups"): Call("/v1/cases/c-c/follow-ups", {"count": 1}),
         ("GET", "/v1/offers"): Call(f"/v1/offers?hospital_id={A}"),
         ("GET", "/v1/offers/<offer_id>/link"): Call(f"/v1/offers/{offer['_id']}/link"),
+        **STAFF_PAGES,
     }
     return World(service.app, db, calls)
+
+
+STAFF_PAGES = {
+    ("GET", "/staff/session"): Call("/staff/session"),
+    ("GET", "/staff/totp"): Call("/staff/totp"),
+    ("POST", "/staff/totp"): Call("/staff/totp", {"secret": "JBSWY3DPEHPK3PXP", "code": "123456"}),
+}
+"""shared.staff's routes, on every service that mounts the sign-in pages (a token holder has no
+account, so the TOTP routes answer 409 to an allowed role: not a refusal)."""
 
 
 def without_id(spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -337,6 +347,7 @@ def console_world() -> World:
         ("POST", "/api/staff-tokens/revocations"): Call(
             "/api/staff-tokens/revocations", {"token_id": "abcdefgh1234"}
         ),
+        **STAFF_PAGES,
     }
     return World(app, db, calls)
 

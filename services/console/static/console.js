@@ -3,6 +3,7 @@
 
 const REFRESH_MS = 5000;
 let previous = null;
+let csrf = "";  // this session's CSRF token, sent with every change (the session is an HttpOnly cookie)
 
 const el = (tag, attrs = {}, text = "") => {
   const node = document.createElement(tag);
@@ -121,7 +122,7 @@ async function renderDeadLetters(services) {
     const button = el("button", { type: "button" }, "Replay");
     button.addEventListener("click", async () => {
       button.disabled = true;
-      const res = await fetch(`/api/dead-letters/${g.group}/replay`, { method: "POST" });
+      const res = await fetch(`/api/dead-letters/${g.group}/replay`, { method: "POST", headers: { "X-CSRF-Token": csrf } });
       const out = await res.json();
       button.textContent = `Replayed ${out.replayed}`;
     });
@@ -143,7 +144,7 @@ function renderWarnings(warnings) {
 async function refresh() {
   try {
     const res = await fetch("/api/overview");
-    if (res.status === 401) { window.location.assign("/"); return; }  // signed out or token expired
+    if (res.status === 401) { window.location.assign("/"); return; }  // signed out or session expired
     const data = await res.json();
     const now = Date.now();
     renderWarnings(data.warnings || []);
@@ -159,4 +160,14 @@ async function refresh() {
   }
 }
 
-refresh();
+async function start() {
+  const res = await fetch("/staff/session", { cache: "no-store" });
+  if (!res.ok) { window.location.assign("/"); return; }
+  const me = await res.json();
+  csrf = me.csrf_token || "";
+  document.querySelector('#signout input[name="csrf_token"]').value = csrf;
+  document.getElementById("who").textContent = `${me.username}`;
+  refresh();
+}
+
+start();

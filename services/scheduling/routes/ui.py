@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from importlib import resources
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, current_app, redirect
 
 from services.scheduling.routes.common import Deps
+from shared.auth import SESSION_RESOLVER
 
 
 def _page(name: str) -> Response:
@@ -25,8 +26,15 @@ def pages(_deps: Deps) -> Blueprint:
 
     @blp.get("/ui")
     def scheduler_page() -> Response:
-        """The page is public; every call it makes carries the scheduler's own staff token."""
-        return _page("scheduler.html")
+        """Only for a signed-in person (else the sign-in page); its calls ride on the session cookie."""
+        resolver = current_app.extensions.get(SESSION_RESOLVER)
+        if resolver is None or resolver() is None:
+            return redirect("/staff/sign-in?next=/ui", code=303)  # type: ignore[return-value]
+        response = _page("scheduler.html")
+        response.headers["Cache-Control"] = "no-store"
+        # its sign-out form must carry this site's Origin, which "no-referrer" turns into "null"
+        response.headers["Referrer-Policy"] = "same-origin"
+        return response
 
     @blp.get("/ui/offer/<token>")
     def offer_page(token: str) -> Response:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import threading
 
+import mongomock
 import pytest
 from werkzeug.serving import make_server
 
@@ -14,6 +16,8 @@ from shared.events import Event, event_type, to_kafka
 from shared.http import create_app
 from shared.memory_bus import MemoryBus
 from shared.settings import Settings
+from shared.staff.signin import StaffAuth
+from tests.unit.shared.staff.conftest import CHEAP, PASSWORD
 
 
 def operator(hospitals: tuple[str, ...] = ("*",), **issue) -> dict[str, str]:
@@ -58,9 +62,11 @@ def test_dead_letters_are_listed_and_replayed_once(probe_url):
     assert client.get("/api/dead-letters/nobody", headers=op).status_code == 404
 
 
-def test_the_page_and_its_assets_are_served(probe_url):
+def test_the_page_sends_strangers_to_sign_in_and_its_assets_are_served(probe_url):
     client = build(Settings(service="console"), urls={"referral": probe_url}).test_client()
-    assert b"operator console" in client.get("/").data
+    page = client.get("/")
+    assert page.status_code == 303 and page.headers["Location"] == "/staff/sign-in?next=/"
+    assert b"Waymark staff sign-in" in client.get("/staff/sign-in?next=/").data
     assert client.get("/assets/console.js").status_code == 200
 
 
@@ -89,7 +95,18 @@ ROUTES = [
 @pytest.fixture
 def console(probe_url):
     bus = MemoryBus()
-    return build(Settings(service="console"), urls={"assessment": probe_url}, bus=bus).test_client()
+    auth_db = mongomock.MongoClient(tz_aware=True)["waymark_auth"]
+    staff = StaffAuth(auth_db, passwords=CHEAP)
+    staff.create_account("op", "operator", ["*"], password=PASSWORD)
+    staff.create_account("sched", "scheduler", ["*"], password=PASSWORD)
+    app = build(
+        Settings(service="console"),
+        urls={"assessment": probe_url},
+        bus=bus,
+        auth_db=auth_db,
+        staff_auth=staff,
+    )
+    return app.test_client()
 
 
 @pytest.mark.parametrize(("method", "path"), ROUTES)
@@ -110,35 +127,43 @@ def test_a_foreign_origin_cannot_replay_even_with_a_token(console):
     assert console.post("/api/dead-letters/assessment/replay", headers=own).status_code == 200
 
 
-def test_a_browser_signs_in_with_a_token_and_gets_a_strict_httponly_cookie(console):
-    assert b"Sign in" in console.get("/").data
-    assert console.post("/login", data={"token": "forged"}).status_code == 401
-    token = operator()["Authorization"].removeprefix("Bearer ")
-    signed_in = console.post("/login", data={"token": token}, headers={"Origin": "http://localhost"})
-    assert signed_in.status_code == 303
-    cookie = signed_in.headers["Set-Cookie"]
-    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Max-Age=" in cookie
+def sign_in(console, username: str, headers: dict[str, str] | None = None):
+    form = console.get("/staff/sign-in?next=/").get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+    data = {"csrf_token": csrf, "username": username, "password": PASSWORD, "next": "/"}
+    return console.post("/staff/sign-in", data=data, headers=headers or {"Origin": "http://localhost"})
+
+
+def test_an_operator_signs_in_with_an_account_and_the_session_drives_the_page(console):
+    signed_in = sign_in(console, "op")
+    assert signed_in.status_code == 303 and signed_in.headers["Location"] == "/"
+    cookie = next(c for c in signed_in.headers.getlist("Set-Cookie") if c.startswith("waymark_session="))
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" in cookie
     assert b"Sign out" in console.get("/").data
-    assert console.get("/api/overview").status_code == 200  # the cookie authenticates reads
-    # a change needs the page's own Origin besides the cookie (no Origin = not provably ours)
-    assert console.post("/api/dead-letters/assessment/replay").status_code == 403
-    cross = {"Origin": "https://evil.example"}
-    assert console.post("/api/dead-letters/assessment/replay", headers=cross).status_code == 403
+    assert console.get("/api/overview").status_code == 200  # the session authenticates reads
+    csrf = console.get("/staff/session").get_json()["csrf_token"]
     same = {"Origin": "http://localhost"}
-    assert console.post("/api/dead-letters/assessment/replay", headers=same).status_code == 200
-    assert console.post("/logout", headers=same).status_code == 303
+    # a change needs the session's CSRF token and the page's own Origin besides the cookie
+    assert console.post("/api/dead-letters/assessment/replay", headers=same).status_code == 403
+    cross = {"Origin": "https://evil.example", "X-CSRF-Token": csrf}
+    assert console.post("/api/dead-letters/assessment/replay", headers=cross).status_code == 403
+    ours = {**same, "X-CSRF-Token": csrf}
+    assert console.post("/api/dead-letters/assessment/replay", headers=ours).status_code == 200
+    assert console.post("/staff/sign-out", data={"csrf_token": csrf}, headers=same).status_code == 303
     assert console.get("/api/overview").status_code == 401
 
 
-def test_a_login_from_another_site_is_refused(console):
-    token = operator()["Authorization"].removeprefix("Bearer ")
-    response = console.post("/login", data={"token": token}, headers={"Origin": "https://evil.example"})
-    assert response.status_code == 403 and "Set-Cookie" not in response.headers
+def test_a_sign_in_from_another_site_is_refused(console):
+    response = sign_in(console, "op", {"Origin": "https://evil.example"})
+    assert response.status_code == 403
+    assert not any(c.startswith("waymark_session=") for c in response.headers.getlist("Set-Cookie"))
 
 
-def test_a_scheduler_token_cannot_sign_in(console):
-    token = StaffTokens(Settings.staff_token_secret).issue("s", "scheduler")
-    assert console.post("/login", data={"token": token}).status_code == 401
+def test_a_scheduler_account_gets_no_console(console):
+    assert sign_in(console, "sched").status_code == 303
+    page = console.get("/")
+    assert page.status_code == 403 and b"for regional operators" in page.data
+    assert console.get("/api/overview").status_code == 403
 
 
 def test_a_revoked_token_is_refused_at_once_here(console):

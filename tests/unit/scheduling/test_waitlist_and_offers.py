@@ -3,6 +3,7 @@ from __future__ import annotations
 from services.scheduling import offers, responses
 from shared.events import Event, event_type
 from tests.unit.scheduling.conftest import auth, emitted, triaged
+from tests.unit.shared.staff.conftest import CHEAP, PASSWORD
 
 
 def offer_of(db, case_id):
@@ -144,6 +145,12 @@ class TestGuardianAnswers:
 
 class TestPages:
     def test_scheduler_and_guardian_pages_are_served(self, client):
+        stranger = client.get("/ui")
+        assert stranger.status_code == 303 and stranger.headers["Location"] == "/staff/sign-in?next=/ui"
+        staff = client.application.extensions["waymark_staff_auth"]
+        staff.passwords = CHEAP
+        staff.create_account("sched-ui", "scheduler", ["a"], password=PASSWORD)
+        client.set_cookie("waymark_session", staff.sign_in("sched-ui", PASSWORD).session_id)
         page = client.get("/ui")
         assert page.status_code == 200 and b"Regional waitlist" in page.data
         assert "default-src 'self'" in page.headers["Content-Security-Policy"]

@@ -140,6 +140,7 @@ def scheduling_world() -> World:
         ("POST", "/v1/appointments"): Call("/v1/appointments", {"case_id": "c-a", "slot_id": free[2]}),
         ("GET", "/v1/appointments"): Call(f"/v1/appointments?hospital_id={A}"),
         ("GET", "/v1/appointments/<appointment_id>"): Call(f"/v1/appointments/{appt['_id']}"),
+        ("GET", "/v1/appointments/<appointment_id>/fhir"): Call(f"/v1/appointments/{appt['_id']}/fhir"),
         ("POST", "/v1/appointments/<appointment_id>/reschedule"): Call(
             f"/v1/appointments/{appt['_id']}/reschedule", {"slot_id": free[2]}
         ),

@@ -9,7 +9,8 @@ from __future__ import annotations
 from flask import Response, jsonify
 from flask_smorest import Blueprint
 
-from services.scheduling import booking
+from services.scheduling import booking, calendar_ops
+from services.scheduling.context import NotFound
 from services.scheduling.fhir import appointment
 from services.scheduling.routes.common import READERS, Deps, domain_errors
 
@@ -26,8 +27,11 @@ def blueprint(deps: Deps) -> Blueprint:
         with domain_errors():
             appt = booking.get_appointment(ctx, appointment_id)
         deps.staff(appt["hospital_id"], READERS)
-        hospital = ctx.db.hospitals.find_one({"_id": appt["hospital_id"]}, {"name": 1})
-        response = jsonify(appointment(appt, (hospital or {}).get("name")))
+        try:
+            name = calendar_ops.get_hospital(ctx, appt["hospital_id"]).get("name")
+        except NotFound:  # a hospital removed since: the Location keeps its id
+            name = None
+        response = jsonify(appointment(appt, name))
         response.mimetype = "application/fhir+json"
         return response
 

@@ -9,7 +9,8 @@ import pytest
 from fhir.resources.R4B.episodeofcare import EpisodeOfCare
 from fhir.resources.R4B.servicerequest import ServiceRequest
 
-from services.referral.fhir import episode_of_care
+from services.referral.domain import status as st
+from services.referral.fhir import EPISODE_STATUS, episode_of_care
 from tests.unit.referral.conftest import incoming, referral
 
 
@@ -106,6 +107,10 @@ class TestEpisodeOfCare:
         assert resource.status == expected
         closed = status in ("discharged", "withdrawn")
         assert (resource.period.end is not None) == closed
+
+    def test_every_case_status_has_a_decided_episode_status(self):
+        """A status added to the pathway (review, rejection, …) must be mapped here, not fall through."""
+        assert set(EPISODE_STATUS) == set(st.STATUSES)
 
     def test_the_route_follows_the_case_and_answers_only_its_school(
         self, service, client, school_a, school_b, submit

@@ -22,6 +22,8 @@ and always the Waymark code ``<instrument>/<scale>`` in CODE_SYSTEM ``instrument
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -85,8 +87,17 @@ def _subject(case_id: str) -> dict[str, Any]:
     return {"type": "Patient", "identifier": _case(case_id)}
 
 
+def fhir_id(*parts: object) -> str:
+    """A FHIR id (``[A-Za-z0-9-.]{1,64}``) from our own ids: other characters (a subscale's ``_``)
+    become ``-``; one too long keeps its start and a digest of the whole, so it stays unique."""
+    joined = re.sub(r"[^A-Za-z0-9\-.]", "-", ".".join(str(p) for p in parts))
+    if len(joined) <= 64:
+        return joined
+    return f"{joined[:47]}.{hashlib.sha256(joined.encode()).hexdigest()[:16]}"
+
+
 def response_id(case_id: str, instrument_id: str, n: int) -> str:
-    return f"{case_id}.{instrument_id}.{n}"
+    return fhir_id(case_id, instrument_id, n)
 
 
 def _source(informant: str, case_id: str) -> dict[str, Any]:
@@ -164,7 +175,7 @@ def observations(
             coding.insert(0, {"system": LOINC, "code": loinc[0], "display": loinc[1]})
         resource: dict[str, Any] = {
             "resourceType": "Observation",
-            "id": f"{response_id(case_id, instrument.id, n)}.{scale}",
+            "id": fhir_id(case_id, instrument.id, n, scale),
             "status": "final",
             "category": [SURVEY],
             "code": {"coding": coding, "text": f"{instrument.name} {scale} score"},
@@ -205,7 +216,7 @@ def review_task(case_id: str, doc: Mapping[str, Any]) -> dict[str, Any] | None:
     reasons = list(dict.fromkeys(r["reason"] for r in reviews))
     resource: dict[str, Any] = {
         "resourceType": "Task",
-        "id": f"rev-{case_id}",
+        "id": fhir_id(f"rev-{case_id}"),
         "status": "requested" if open_ else "completed",
         "intent": "order",
         "priority": "urgent" if "risk_flag_removed" in reasons else "routine",

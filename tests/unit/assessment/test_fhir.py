@@ -4,6 +4,8 @@ administrations, and follow the clinician routes' rules."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.observation import Observation
@@ -103,16 +105,23 @@ class TestObservation:
             "n": 1,
             "instrument": "sdq",
             "at": "2025-03-10T09:00:00Z",
-            "scores": {"emotional": 7, "total": 18},
+            "scores": {"emotional": 7, "total_difficulties": 18},
             "bands": {"emotional": "high"},
         }
         found = [
             Observation.model_validate(o)
             for o in fhir.observations("case-1", INSTRUMENTS["sdq"], administration)
         ]
-        assert [o.code.coding[0].code for o in found] == ["sdq/emotional", "sdq/total"]
+        assert [o.code.coding[0].code for o in found] == ["sdq/emotional", "sdq/total_difficulties"]
+        assert found[1].id == "case-1.sdq.1.total-difficulties"  # a FHIR id has no "_"
         assert all(len(o.code.coding) == 1 for o in found)
         assert found[1].interpretation is None
+
+
+def test_ids_stay_fhir_ids_however_long_our_own_are():
+    long_case = "c-" + "0" * 60
+    ids = {fhir.fhir_id(long_case, "rcads-47", n, "total_internalizing") for n in (1, 2)}
+    assert len(ids) == 2 and all(len(i) <= 64 and re.fullmatch(r"[A-Za-z0-9\-.]+", i) for i in ids)
 
 
 class TestReviewTask:

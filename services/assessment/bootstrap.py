@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from pymongo.database import Database
 
-from services.assessment import api, catalogue, pages, questionnaires, rule_versions, tasks
+from services.assessment import api, catalogue, fhir_api, pages, questionnaires, rule_versions, tasks
 from services.assessment.casework import Casework
 from services.assessment.config import AssessmentConfig, ConfigError
 from services.assessment.contacts import ReferralContacts
@@ -86,7 +86,7 @@ def build(
         NAME,
         title="Waymark assessment",
         description="Explainable triage, escalation, instruments and return-plan follow-up.",
-        blueprints=api.blueprints(deps),
+        blueprints=[*api.blueprints(deps), fhir_api.blueprint(deps)],
         pages=[pages.pages()],
         checks=health.checks(settings, db),
         trusted_origins=settings.trusted_origins,

@@ -35,6 +35,10 @@ POLICIES: Policies = {
     ("GET", "/v1/instruments/<instrument_id>"): staff("clinician", scope=ANY),
     ("POST", "/v1/cases/<case_id>/instruments/<instrument_id>/responses"): CLINICIAN,
     ("GET", "/v1/cases/<case_id>/instruments/<instrument_id>/trajectory"): CLINICIAN,
+    # FHIR exports (services/assessment/fhir_api.py): the rule of the JSON route each mirrors
+    ("GET", "/v1/cases/<case_id>/instruments/<instrument_id>/responses/<n>/fhir"): CLINICIAN,
+    ("GET", "/v1/cases/<case_id>/instruments/<instrument_id>/observations/fhir"): CLINICIAN,
+    ("GET", "/v1/cases/<case_id>/review/fhir"): CLINICIAN,
     ("POST", "/v1/cases/<case_id>/return-plan"): CLINICIAN,
     ("GET", "/v1/cases/<case_id>/return-plan"): CLINICIAN,
     ("GET", "/v1/questionnaires/<invitation_id>/link"): staff("service", scope=REGION),

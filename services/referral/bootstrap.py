@@ -20,6 +20,7 @@ from services.referral.clinical import clinical_blueprint
 from services.referral.config import ReferralConfig
 from services.referral.crypto import FieldCipher
 from services.referral.deps import Deps
+from services.referral.fhir_api import fhir_blueprint
 from services.referral.handlers import CONSUMES, handlers
 from services.referral.idempotency import retention
 from services.referral.keys import caller_by_hash
@@ -80,6 +81,7 @@ def build(
         description=DESCRIPTION,
         blueprints=[
             referrals_blueprint(deps),
+            fhir_blueprint(deps),
             webhook_blueprint(deps),
             clinical_blueprint(deps),
             internal_blueprint(deps),

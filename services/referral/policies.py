@@ -17,6 +17,7 @@ POLICIES: Policies = {
     ("GET", "/v1/referrals"): SCHOOL_KEY,
     ("GET", "/v1/referrals/<case_id>"): SCHOOL_KEY,
     ("GET", "/v1/referrals/<case_id>/fhir"): SCHOOL_KEY,
+    ("GET", "/v1/referrals/<case_id>/episode-of-care/fhir"): SCHOOL_KEY,
     ("PATCH", "/v1/referrals/<case_id>"): SCHOOL_KEY,
     ("POST", "/v1/referrals/<case_id>/withdraw"): SCHOOL_KEY,
     ("POST", "/v1/referrals/<case_id>/attendance"): SCHOOL_KEY,

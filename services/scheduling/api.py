@@ -6,7 +6,7 @@ from flask import Blueprint as FlaskBlueprint
 from flask_smorest import Blueprint
 
 from services.scheduling.context import Scheduling
-from services.scheduling.routes import appointments, hospitals, offers, ui, waitlist
+from services.scheduling.routes import appointments, fhir, hospitals, offers, ui, waitlist
 from services.scheduling.routes.common import Deps
 from shared.auth import StaffTokens
 
@@ -22,4 +22,5 @@ def blueprints(ctx: Scheduling, tokens: StaffTokens) -> list[Blueprint]:
         waitlist.blueprint(deps),
         appointments.blueprint(deps),
         offers.blueprint(deps),
+        fhir.blueprint(deps),
     ]

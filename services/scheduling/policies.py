@@ -31,6 +31,7 @@ POLICIES: Policies = {
     ("POST", "/v1/appointments"): staff(*SCHEDULER, scope=HOSPITAL),
     ("GET", "/v1/appointments"): staff(*READERS, scope=HOSPITAL),
     ("GET", "/v1/appointments/<appointment_id>"): staff(*READERS, scope=HOSPITAL),
+    ("GET", "/v1/appointments/<appointment_id>/fhir"): staff(*READERS, scope=HOSPITAL),
     ("POST", "/v1/appointments/<appointment_id>/reschedule"): staff(*SCHEDULER, scope=HOSPITAL),
     ("POST", "/v1/appointments/<appointment_id>/cancel"): staff(*SCHEDULER, scope=HOSPITAL),
     ("POST", "/v1/appointments/<appointment_id>/attendance"): staff(*SCHEDULER, scope=HOSPITAL),

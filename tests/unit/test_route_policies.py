@@ -140,6 +140,7 @@ def scheduling_world() -> World:
         ("POST", "/v1/appointments"): Call("/v1/appointments", {"case_id": "c-a", "slot_id": free[2]}),
         ("GET", "/v1/appointments"): Call(f"/v1/appointments?hospital_id={A}"),
         ("GET", "/v1/appointments/<appointment_id>"): Call(f"/v1/appointments/{appt['_id']}"),
+        ("GET", "/v1/appointments/<appointment_id>/fhir"): Call(f"/v1/appointments/{appt['_id']}/fhir"),
         ("POST", "/v1/appointments/<appointment_id>/reschedule"): Call(
             f"/v1/appointments/{appt['_id']}/reschedule", {"slot_id": free[2]}
         ),
@@ -226,7 +227,10 @@ def assessment_world() -> World:
         "age_band": "12-14",
         "grade": 7,
         "district": "haidian",
-        "concerns": ["anxiety"],
+        "concerns": [
+            "anxiety",
+            "rp_unlisted_concern",
+        ],  # a code the rules do not know: a review (its FHIR Task)
         "risk_flags": ["self_harm"],  # escalates: a task for A's on-call, and an override to co-sign
         "consent_scopes": ["questionnaires", "referral"],  # questionnaire links need this consent
         "absence": {"start": "2025-02-17", "days_missed_last_20": 12, "partial_days_last_20": 3},
@@ -273,6 +277,10 @@ def assessment_world() -> World:
         "responses": {item["id"]: lowest[item["scale"]] for item in instrument["items"]},
     }
     case = "/v1/cases/case-rp"
+    scored = client.post(
+        f"{case}/instruments/{instrument['id']}/responses", json=answers, headers=token("clinician", ("*",))
+    )
+    assert scored.status_code == 201, scored.json  # administration 1: the FHIR exports' record
     calls = {
         ("GET", "/v1/triage/queue"): Call("/v1/triage/queue"),
         ("GET", "/v1/cases/<case_id>/triage"): Call(f"{case}/triage"),
@@ -287,6 +295,13 @@ def assessment_world() -> World:
         ("GET", "/v1/cases/<case_id>/instruments/<instrument_id>/trajectory"): Call(
             f"{case}/instruments/{instrument['id']}/trajectory"
         ),
+        ("GET", "/v1/cases/<case_id>/instruments/<instrument_id>/responses/<n>/fhir"): Call(
+            f"{case}/instruments/{instrument['id']}/responses/1/fhir"
+        ),
+        ("GET", "/v1/cases/<case_id>/instruments/<instrument_id>/observations/fhir"): Call(
+            f"{case}/instruments/{instrument['id']}/observations/fhir"
+        ),
+        ("GET", "/v1/cases/<case_id>/review/fhir"): Call(f"{case}/review/fhir"),
         ("POST", "/v1/cases/<case_id>/return-plan"): Call(
             f"{case}/return-plan", {"weeks": [{"week_start": "2025-03-17", "target_hours_per_day": 2}]}
         ),

@@ -163,3 +163,9 @@ def test_round_trips_of_duplicates_and_changes(counted, mongo_db):
     response, sent = trips(commands, lambda: app.get(f"/v1/referrals/{case_id}/fhir", headers=headers))
     assert response.status_code == 200
     assert sent == ["find cases", "find schools"], "FHIR: the case and the school's name"
+
+    response, sent = trips(
+        commands, lambda: app.get(f"/v1/referrals/{case_id}/episode-of-care/fhir", headers=headers)
+    )
+    assert response.status_code == 200 and response.json["status"] == "cancelled"  # withdrawn above
+    assert sent == ["find cases"], "EpisodeOfCare: the case alone"

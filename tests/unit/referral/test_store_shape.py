@@ -31,6 +31,7 @@ class TestTenancy:
         [
             ("get", "", None),
             ("get", "/fhir", None),
+            ("get", "/episode-of-care/fhir", None),
             ("patch", "", {"note": "x"}),
             ("post", "/withdraw", {"reason": "other"}),
             ("post", "/attendance", {"week_start": "2025-03-03", "hours_by_day": [1, 1, 1, 1, 1]}),

@@ -22,6 +22,7 @@ def put_hospital(ctx: Scheduling, hospital_id: str, data: dict[str, Any]) -> dic
     """Create or replace a hospital, then refresh which waiting families can use it."""
     doc = {"_id": hospital_id, **data, "updated_at": ctx.now()}
     ctx.db.hospitals.replace_one({"_id": hospital_id}, doc, upsert=True)
+    ctx.forget_hospitals()
     refresh_eligibility(ctx)
     return doc
 

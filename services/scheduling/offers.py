@@ -176,7 +176,7 @@ def make_offer(
     hold_until = now + timedelta(hours=hours)
     doc, made = offer_document(ctx, entry["_id"], offer_id, slot, hold_until, now, by)
     ctx.writes.insert_one(ctx.db.offers, doc, [made])
-    if claims.owner_of(ctx, f"offer:{offer_id}") == "abandoned":  # slower than rounds.ABANDON_AFTER
+    if rounds.abandoned(ctx, offer_id, now):  # slower than rounds.ABANDON_AFTER
         ctx.db.offers.update_one({"_id": offer_id}, {"$set": {"state": "withdrawn"}})
         _unhold(ctx, entry["_id"], slot["_id"], offer_id)
         return None

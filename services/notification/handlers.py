@@ -16,7 +16,7 @@ from services.notification.domain.intents import intents_for
 from services.notification.domain.reminders import parse_time
 from services.notification.reminders import Reminders
 from services.notification.schemas import READERS
-from services.notification.sender import Sender
+from services.notification.sender import Looked, Sender
 from shared.consumer import Handler
 from shared.events import Event
 
@@ -37,9 +37,10 @@ class EventHandlers:
         data = event.data
         self._apply_reminders(event)
         ids: list[str] = []
+        looked_up: Looked = {}  # one contacts read for the event's intents and first attempts
         for intent in intents_for(event.name, data):
-            ids += self.sender.plan(intent, event.dedupe_key, event.correlation_id, event.time)
-        self.sender.deliver(ids)
+            ids += self.sender.plan(intent, event.dedupe_key, event.correlation_id, event.time, looked_up)
+        self.sender.deliver(ids, looked_up)
 
     def _apply_reminders(self, event: Event) -> None:
         data = event.data

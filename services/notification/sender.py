@@ -26,6 +26,7 @@ from services.notification.channels.base import Channel, DeliveryError, Outbound
 from services.notification.config import NotificationConfig
 from services.notification.directory import ContactDirectory, DirectoryUnavailable
 from services.notification.domain import recipients
+from services.notification.domain.contacts import Contacts
 from services.notification.domain.intents import GUARDIANS, ONCALL, SCHOOL, SCHOOL_LIAISON, Intent
 from services.notification.domain.quiet_hours import deferred_until
 from services.notification.domain.reminders import parse_time
@@ -39,6 +40,8 @@ from shared.outbox import Outbox
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
+Looked = dict[str, "Contacts | None"]
+"""Contacts already read while handling one event, by case id (``Sender.contacts``)."""
 
 
 def delivery_id(origin: str, template: str, ref: str, channel: str) -> str:
@@ -75,9 +78,22 @@ class Sender:
         self.offer_links = offer_links
         self.questionnaire_links = questionnaire_links
 
-    def plan(self, intent: Intent, origin: str, correlation_id: str, occurred_at: str) -> list[str]:
-        """Create the intent's deliveries (idempotently); their ids, new or already there."""
-        contacts = self.directory.contacts(intent.case_id) if intent.audience in (GUARDIANS, SCHOOL) else None
+    def plan(
+        self,
+        intent: Intent,
+        origin: str,
+        correlation_id: str,
+        occurred_at: str,
+        looked_up: Looked | None = None,
+    ) -> list[str]:
+        """Create the intent's deliveries (idempotently); their ids, new or already there.
+
+        ``looked_up`` (see ``contacts``) shares one contacts read between the intents of one
+        event and the first attempts that follow at once.
+        """
+        contacts = (
+            self.contacts(intent.case_id, looked_up) if intent.audience in (GUARDIANS, SCHOOL) else None
+        )
         oncall = (
             self.config.oncall_for(intent.hospital_id, intent.oncall_key)
             if intent.audience == ONCALL
@@ -134,18 +150,33 @@ class Sender:
             )
         return ids
 
-    def deliver(self, ids: Iterable[str]) -> None:
-        for key in ids:
-            self.attempt(key)
+    def contacts(self, case_id: str, looked_up: Looked | None = None) -> Contacts | None:
+        """The case's contacts from referral; with ``looked_up``, read once per case for its holder.
 
-    def attempt(self, key: str) -> str | None:
+        A consumer handling one event passes a fresh dict: the event's plan and its immediate
+        attempts (milliseconds apart) then cost one HTTP call to referral, not one per intent
+        and one more per attempt. Every later attempt (a retry, a reminder) reads afresh, so a
+        consent withdrawn since is honoured from then on.
+        """
+        if looked_up is not None and case_id in looked_up:
+            return looked_up[case_id]
+        found = self.directory.contacts(case_id)
+        if looked_up is not None:
+            looked_up[case_id] = found
+        return found
+
+    def deliver(self, ids: Iterable[str], looked_up: Looked | None = None) -> None:
+        for key in ids:
+            self.attempt(key, looked_up)
+
+    def attempt(self, key: str, looked_up: Looked | None = None) -> str | None:
         """One attempt if the delivery is due and unclaimed; the resulting state, else None."""
         now = self.clock()
         doc = self.log.claim(key, now, now + timedelta(seconds=self.config.lease_s))
         if doc is None:
             return None
         try:
-            resolved = self._resolve(doc)
+            resolved = self._resolve(doc, looked_up)
         except DirectoryUnavailable as exc:
             return self._failed(doc, now, str(exc), permanent=False)
         if resolved is None:
@@ -209,9 +240,9 @@ class Sender:
         metrics.NOTIFICATIONS.labels(doc["channel"], "retry").inc()
         return RETRYING
 
-    def _resolve(self, doc: dict[str, Any]) -> recipients.Resolved | None:
+    def _resolve(self, doc: dict[str, Any], looked_up: Looked | None = None) -> recipients.Resolved | None:
         audience = doc["audience"]
-        contacts = self.directory.contacts(doc["case_id"]) if audience in (GUARDIANS, SCHOOL) else None
+        contacts = self.contacts(doc["case_id"], looked_up) if audience in (GUARDIANS, SCHOOL) else None
         oncall = (
             self.config.oncall_for(doc.get("hospital_id"), doc.get("oncall_key"))
             if audience == ONCALL

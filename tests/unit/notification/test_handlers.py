@@ -421,3 +421,19 @@ class TestClaims:
         clock.advance(days=1, seconds=1)
         removed = housekeeping.prune(harness.db, clock(), extra=harness.service.retained)
         assert removed["delivery_claims"] == spent and harness.db.delivery_claims.count_documents({}) == 0
+
+
+def test_one_event_reads_the_case_contacts_once_and_a_retry_reads_them_afresh(harness, clock):
+    """A booking plans a guardian email, an SMS and a school webhook and attempts each at once."""
+    reads: list[str] = []
+    directory = harness.directory
+    original = directory.contacts
+    directory.contacts = lambda case_id: (reads.append(case_id), original(case_id))[1]  # type: ignore[method-assign]
+    harness.webhook.failures = [DeliveryError("http 503")]
+    harness.handle(booked())
+    assert len(harness.email.sent) == 2 and harness.webhook.sent == []
+    assert reads == [CASE]
+    clock.advance(hours=2)
+    run_due(harness.db, clock, harness.service_sender())
+    assert len(harness.webhook.sent) == 1
+    assert reads == [CASE, CASE]  # the retry asked referral again (consent may have changed)

@@ -12,6 +12,7 @@ from pymongo.database import Database
 from services.scheduling import repository as repo
 from services.scheduling.config import Clock, Config, system_clock
 from services.scheduling.domain.model import Hospital
+from services.scheduling.openings import EmptyWeeks
 from shared import topics
 from shared.outbox import Outbox
 
@@ -35,6 +36,8 @@ class Scheduling:
     outbox: Outbox | None = None
     """Event-carrying writes go through it; the default (seeding, tests) publishes nothing until attached."""
 
+    empty_weeks: EmptyWeeks = field(default_factory=EmptyWeeks, repr=False, compare=False)
+    """Weeks this process found without an open intake slot (services/scheduling/openings.py)."""
     _hospitals: tuple[float, list[Hospital]] | None = field(default=None, repr=False, compare=False)
     _hospitals_lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 

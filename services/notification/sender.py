@@ -85,11 +85,14 @@ class Sender:
         correlation_id: str,
         occurred_at: str,
         looked_up: Looked | None = None,
+        created: dict[str, dict[str, Any]] | None = None,
     ) -> list[str]:
         """Create the intent's deliveries (idempotently); their ids, new or already there.
 
         ``looked_up`` (see ``contacts``) shares one contacts read between the intents of one
-        event and the first attempts that follow at once.
+        event and the first attempts that follow at once; ``created`` receives the documents
+        this call inserted (not those a redelivery found), so their first attempt need not
+        read them back.
         """
         contacts = (
             self.contacts(intent.case_id, looked_up) if intent.audience in (GUARDIANS, SCHOOL) else None
@@ -116,38 +119,38 @@ class Sender:
         for target in found:
             key = delivery_id(origin, intent.template, target.ref, target.channel)
             ids.append(key)
-            self.log.create(
-                {
-                    "_id": key,
-                    "origin": origin,
-                    "template": intent.template,
-                    "audience": intent.audience,
-                    "case_id": intent.case_id or None,
-                    "hospital_id": intent.hospital_id,
-                    "oncall_key": intent.oncall_key,
-                    "appointment_id": intent.context.get("appointment_id"),
-                    "appointment_start": _start_of(intent),
-                    "channel": target.channel,
-                    "recipient": target.ref,
-                    "recipient_masked": target.masked,
-                    "language": target.language,
-                    "context": dict(intent.context),
-                    "liaison_context": dict(intent.liaison_context),
-                    "needs_consent": intent.needs_consent,
-                    "urgent": intent.urgent,
-                    "state": PENDING,
-                    "attempts": 0,
-                    "seq": 0,
-                    "replays": 0,
-                    "max_attempts": self.config.max_attempts,
-                    "next_attempt_at": now,
-                    "created_at": now,
-                    "updated_at": now,
-                    "occurred_at": occurred_at,
-                    "correlation_id": correlation_id,
-                    "history": [],
-                }
-            )
+            doc = {
+                "_id": key,
+                "origin": origin,
+                "template": intent.template,
+                "audience": intent.audience,
+                "case_id": intent.case_id or None,
+                "hospital_id": intent.hospital_id,
+                "oncall_key": intent.oncall_key,
+                "appointment_id": intent.context.get("appointment_id"),
+                "appointment_start": _start_of(intent),
+                "channel": target.channel,
+                "recipient": target.ref,
+                "recipient_masked": target.masked,
+                "language": target.language,
+                "context": dict(intent.context),
+                "liaison_context": dict(intent.liaison_context),
+                "needs_consent": intent.needs_consent,
+                "urgent": intent.urgent,
+                "state": PENDING,
+                "attempts": 0,
+                "seq": 0,
+                "replays": 0,
+                "max_attempts": self.config.max_attempts,
+                "next_attempt_at": now,
+                "created_at": now,
+                "updated_at": now,
+                "occurred_at": occurred_at,
+                "correlation_id": correlation_id,
+                "history": [],
+            }
+            if self.log.create(doc) and created is not None:
+                created[key] = doc
         return ids
 
     def contacts(self, case_id: str, looked_up: Looked | None = None) -> Contacts | None:
@@ -165,14 +168,24 @@ class Sender:
             looked_up[case_id] = found
         return found
 
-    def deliver(self, ids: Iterable[str], looked_up: Looked | None = None) -> None:
+    def deliver(
+        self,
+        ids: Iterable[str],
+        looked_up: Looked | None = None,
+        created: Mapping[str, dict[str, Any]] | None = None,
+    ) -> None:
         for key in ids:
-            self.attempt(key, looked_up)
+            self.attempt(key, looked_up, (created or {}).get(key))
 
-    def attempt(self, key: str, looked_up: Looked | None = None) -> str | None:
-        """One attempt if the delivery is due and unclaimed; the resulting state, else None."""
+    def attempt(
+        self, key: str, looked_up: Looked | None = None, created: dict[str, Any] | None = None
+    ) -> str | None:
+        """One attempt if the delivery is due and unclaimed; the resulting state, else None.
+
+        ``created``: the delivery as this process just inserted it (its first attempt).
+        """
         now = self.clock()
-        doc = self.log.claim(key, now, now + timedelta(seconds=self.config.lease_s))
+        doc = self.log.claim(key, now, now + timedelta(seconds=self.config.lease_s), created)
         if doc is None:
             return None
         try:

@@ -437,3 +437,15 @@ def test_one_event_reads_the_case_contacts_once_and_a_retry_reads_them_afresh(ha
     run_due(harness.db, clock, harness.service_sender())
     assert len(harness.webhook.sent) == 1
     assert reads == [CASE, CASE]  # the retry asked referral again (consent may have changed)
+
+
+def test_a_new_delivery_is_attempted_without_reading_it_back(harness):
+    log = harness.service_sender().log
+    reads: list[object] = []
+    find_one = log.col.find_one
+    log.col.find_one = lambda *a, **k: (reads.append(a), find_one(*a, **k))[1]
+    harness.handle(event("referral.submitted"))
+    assert len(harness.email.sent) == 2 and len(harness.sms.sent) == 1
+    assert reads == []
+    harness.handle(event("referral.submitted"))  # another event: its own deliveries, also unread
+    assert reads == [] and len(harness.email.sent) == 4

@@ -78,17 +78,18 @@ class DeliveryLog:
         FerretDB 1.x applies updates as read-modify-write, so a conditional update cannot
         arbitrate between two workers; a unique insert can. Each attempt has a sequence
         number and whoever inserts ``<id>:<seq>`` into the claims collection owns it.
-        ``created``: the document as the caller just inserted it (pending, sequence 0), which
-        spares the read; if anyone attempted it meanwhile, claim ``<id>:0`` is theirs already,
-        or the guarded update below finds the sequence moved on.
+        ``created``: the document as the caller just inserted it, already ``sending`` for its
+        first attempt (services/notification/sender.py, ``plan``): that unique insert was the
+        claim, so it is returned as claimed with no round trip.
         """
-        if created is not None and created.get("seq") == 0 and created.get("state") in OPEN:
-            doc: dict[str, Any] | None = {k: v for k, v in created.items() if k != "outbox"}
-        else:
-            doc = self.col.find_one(
-                {"_id": delivery_id, "state": {"$in": list(OPEN)}, "next_attempt_at": {"$lte": now}},
-                PUBLIC_FIELDS,
-            )
+        if created is not None:
+            if created.get("seq") == 0 and created.get("state") == SENDING:
+                return {k: v for k, v in created.items() if k != "outbox"}
+            created = None
+        doc = self.col.find_one(
+            {"_id": delivery_id, "state": {"$in": list(OPEN)}, "next_attempt_at": {"$lte": now}},
+            PUBLIC_FIELDS,
+        )
         if doc is None:
             return None
         key = f"{delivery_id}:{doc['seq']}"

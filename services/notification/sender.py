@@ -35,7 +35,15 @@ from services.notification.events_out import failed_event, sent_event
 from services.notification.offer_links import OfferLinks
 from services.notification.questionnaire_links import QuestionnaireLinks
 from services.notification.rendering import Renderer, webhook_body
-from services.notification.repository import DEAD, PENDING, RETRYING, SENT, WITHDRAWN, DeliveryLog
+from services.notification.repository import (
+    DEAD,
+    PENDING,
+    RETRYING,
+    SENDING,
+    SENT,
+    WITHDRAWN,
+    DeliveryLog,
+)
 from shared.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -90,9 +98,13 @@ class Sender:
         """Create the intent's deliveries (idempotently); their ids, new or already there.
 
         ``looked_up`` (see ``contacts``) shares one contacts read between the intents of one
-        event and the first attempts that follow at once; ``created`` receives the documents
-        this call inserted (not those a redelivery found), so their first attempt need not
-        read them back.
+        event and the first attempts that follow at once. With ``created``, the caller attempts
+        each new delivery at once: it is inserted already claimed for that first attempt
+        (``sending`` under a lease; the unique insert is the claim, as ``<id>:<seq>`` is for
+        later ones) and lands in ``created``. A redelivered event's deliveries are found, not
+        inserted, so they are not in it and its attempts go through ``claim`` (and find them
+        taken). A creator that dies before finishing leaves ``sending``: the lease runs out and
+        the scheduler retries it (``release_stale``), as for any attempt.
         """
         contacts = (
             self.contacts(intent.case_id, looked_up) if intent.audience in (GUARDIANS, SCHOOL) else None
@@ -104,6 +116,11 @@ class Sender:
         )
         now = self.clock()
         ids = []
+        first: dict[str, Any] = (
+            {"state": SENDING, "lease_until": now + timedelta(seconds=self.config.lease_s)}
+            if created is not None
+            else {"state": PENDING}
+        )
         found = recipients.targets(intent, contacts, oncall)
         if intent.audience == ONCALL and not found:
             # Never silent (HZ-02): the task stays in assessment's worklist; this is counted and paged.
@@ -137,7 +154,7 @@ class Sender:
                 "liaison_context": dict(intent.liaison_context),
                 "needs_consent": intent.needs_consent,
                 "urgent": intent.urgent,
-                "state": PENDING,
+                **first,
                 "attempts": 0,
                 "seq": 0,
                 "replays": 0,

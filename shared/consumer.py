@@ -15,6 +15,16 @@ into the dead-letter queue.
 The loop calls ``heartbeat`` on every poll, every record and every retry, so a process
 watching it (shared.liveness) can tell a consumer that is working from one that is dead
 or stuck.
+
+Within a polled batch, events of different keys (the producer's key is the case id) are
+handled side by side on up to ``ConsumerPolicy.concurrency`` threads, each key's events in
+their order, one after the other: the order Kafka itself keeps is per key and partition,
+and nothing more is promised to handlers. A handler spends most of its time waiting for
+store round trips, so a batch of distinct cases takes about as long as its slowest lane
+instead of the sum of its events. What is committed is, per partition, only the records
+before the first one not finished (a lane stopped by a shutdown or a failure leaves its
+later records, and every later record of their partitions, to be redelivered), and the
+inbox still completes the batch only after every lane has returned.
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -95,6 +106,8 @@ class ConsumerLoop:
         self._wait = sleep or self._stop.wait
         self._heartbeat = heartbeat or (lambda: None)
         self._consecutive_dead = 0
+        self._dead_lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
 
     def stop(self) -> None:
         """Finish the current record, then return from :meth:`run` (SIGTERM calls this)."""
@@ -113,6 +126,9 @@ class ConsumerLoop:
                     self._commit(done)
                 self._report_lag()
         finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
             log.info("consumer stopping", extra={"group": self.subscription.group})
 
     def _commit(self, done: Sequence[Record]) -> None:
@@ -156,15 +172,63 @@ class ConsumerLoop:
         claimed -= seen
         handled: set[str] = set()
         try:
-            for record, event in decoded:
-                self._heartbeat()
-                if self._stop.is_set() or not self._process(record, event, seen, handled):
-                    break  # the rest stays uncommitted: redelivered to whoever consumes next
-                done.append(record)
+            if self._policy.concurrency > 1 and len(decoded) > 1:
+                self._process_lanes(decoded, seen, handled, done)
+            else:
+                for record, event in decoded:
+                    self._heartbeat()
+                    if self._stop.is_set() or not self._process(record, event, seen, handled):
+                        break  # the rest stays uncommitted: redelivered to whoever consumes next
+                    done.append(record)
         finally:
             if batch is not None and claimed:  # nothing to complete when the whole batch was seen
                 unhandled = sorted(claimed - handled)
                 self._with_retry(lambda: self._close(batch, unhandled))
+
+    def _process_lanes(
+        self,
+        decoded: Sequence[tuple[Record, Event | EnvelopeError]],
+        seen: set[str],
+        handled: set[str],
+        done: list[Record],
+    ) -> None:
+        """Handle each key's records in order, different keys side by side; ``done`` gets the committable.
+
+        Duplicates of one event share its key, so they meet in one lane (handled once).
+        Waits for every lane before returning or raising, so nothing runs on after the batch.
+        """
+        lanes: dict[object, list[int]] = {}
+        for i, (record, _) in enumerate(decoded):
+            lane = record.key if record.key is not None else (record.topic, record.partition)
+            lanes.setdefault(lane, []).append(i)
+        finished = [False] * len(decoded)
+
+        def run(indexes: list[int]) -> None:
+            for i in indexes:
+                self._heartbeat()
+                record, event = decoded[i]
+                if self._stop.is_set() or not self._process(record, event, seen, handled):
+                    return  # this lane's rest stays uncommitted
+                finished[i] = True
+
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(
+                self._policy.concurrency, thread_name_prefix=f"{self.service}-lane"
+            )
+        futures = [self._pool.submit(run, indexes) for indexes in lanes.values()]
+        while wait(futures, timeout=1.0).not_done:
+            self._heartbeat()  # the lanes beat too; this keeps a long batch visibly alive
+        blocked: set[tuple[str, int]] = set()
+        for i, (record, _) in enumerate(decoded):
+            partition = (record.topic, record.partition)
+            if partition in blocked:
+                continue
+            if finished[i]:
+                done.append(record)
+            else:  # a later offset committed would skip this one
+                blocked.add(partition)
+        for future in futures:
+            future.result()  # re-raise what a lane raised (the dead-letter cap, a store error)
 
     @staticmethod
     def _close(batch: InboxBatch, unhandled: Sequence[str]) -> None:
@@ -193,7 +257,8 @@ class ConsumerLoop:
                 return True
             error, attempts = self._handle(handler, event)
             if error is None:
-                self._consecutive_dead = 0
+                with self._dead_lock:
+                    self._consecutive_dead = 0
                 seen.add(event.dedupe_key)  # the same event twice in one batch is handled once
                 handled.add(event.dedupe_key)
                 metrics.EVENTS_CONSUMED.labels(self.service, event.name, "handled").inc()
@@ -265,10 +330,12 @@ class ConsumerLoop:
         return random.uniform(ceiling / 2, ceiling)
 
     def _dead_letter(self, record: Record, type_name: str, reason: str, attempts: int) -> None:
-        self._consecutive_dead += 1
-        if self._consecutive_dead > self._policy.dead_letter_cap:
+        with self._dead_lock:
+            self._consecutive_dead += 1
+            consecutive = self._consecutive_dead
+        if consecutive > self._policy.dead_letter_cap:
             raise DeadLetterCapExceeded(
-                f"{self._consecutive_dead} consecutive dead letters in group {self.subscription.group}"
+                f"{consecutive} consecutive dead letters in group {self.subscription.group}"
             )
         headers = [
             *[(k, v) for k, v in record.headers if not k.startswith("dlq_")],

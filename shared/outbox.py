@@ -31,6 +31,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -56,6 +57,12 @@ DEFAULT_ABANDON_AFTER = timedelta(minutes=10)
 SWEEP_BATCH = 500
 QUEUE_BOUND = 10_000
 """Writes waiting for the dispatcher; beyond it (a long broker outage) the sweeper publishes them."""
+FORGET_LINGER_S = 0.2
+FORGET_BATCH = 500
+"""The dispatcher deletes published intents in one command per ``FORGET_LINGER_S`` (or per
+``FORGET_BATCH`` ids), not one per burst: a consumer writing an event every few milliseconds
+otherwise paid a delete for nearly every write. Far inside the sweeper's ``grace``, so a
+lingering intent is never re-published (and if it were, consumers dedupe)."""
 
 
 def _now() -> datetime:
@@ -188,13 +195,16 @@ class Outbox:
         Raises if the bus refused them."""
         if not events:
             return
+        self._send(events)
+        self.forget([e.id for e in events] if intents is None else intents)
+
+    def _send(self, events: Sequence[Event]) -> None:
         publisher = self._publisher_now()
         if publisher is None:
             raise ConnectionError(f"{self.service}: no publisher attached")
         publisher.send_many(self.topic, [to_kafka(e) for e in events])
         for event in events:
             metrics.EVENTS_PUBLISHED.labels(self.service, event.name).inc()
-        self.forget([e.id for e in events] if intents is None else intents)
 
     def _publisher_now(self) -> Publisher | None:
         with self._lock:
@@ -270,21 +280,44 @@ class Outbox:
                 atexit.register(self.close)
 
     def _run_dispatcher(self) -> None:
+        """Publish each burst of writes as it comes; delete their intents together (``FORGET_LINGER_S``)."""
+        sent: list[str] = []  # published, intents not yet deleted
+        due = 0.0
         while True:
-            item = self._queue.get()
+            try:
+                timeout = max(0.0, due - time.monotonic()) if sent else None
+                item = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                sent = self._forget_sent(sent)
+                continue
             if item is None:
+                self._forget_sent(sent)
                 return
             batch, intents, flushes = self._drain(item)
             if batch:
                 try:
-                    self.publish(batch, intents)
+                    self._send(batch)
                 except Exception as exc:
                     log.warning(
                         "publish after write failed; the sweeper will publish these",
                         extra={"events": len(batch), "error": repr(exc)},
                     )
+                else:
+                    if not sent:
+                        due = time.monotonic() + FORGET_LINGER_S
+                    sent += intents  # one intent per write (its id), not per event
+            if sent and (flushes or len(sent) >= FORGET_BATCH or time.monotonic() >= due):
+                sent = self._forget_sent(sent)
             for done in flushes:
                 done.set()
+
+    def _forget_sent(self, ids: list[str]) -> list[str]:
+        """Delete published intents; on failure the sweeper finds them proven and re-publishes (deduped)."""
+        try:
+            self.forget(ids)
+        except Exception as exc:
+            log.warning("deleting published intents failed", extra={"events": len(ids), "error": repr(exc)})
+        return []
 
     def _drain(self, first: _Item) -> tuple[list[Event], list[str], list[threading.Event]]:
         """Everything queued so far, in order: one send and one delete for a burst of writes."""

@@ -43,6 +43,8 @@ class ConsumerPolicy:
     backoff_max_s: float = 5.0
     dead_letter_cap: int = 10
     """Consecutive dead letters after which the consumer stops instead of draining the topic."""
+    concurrency: int = 1
+    """Events of different keys (cases) handled side by side within a polled batch; one key's in order."""
 
 
 @dataclass(frozen=True)
@@ -127,6 +129,8 @@ class Settings:
             backoff_initial_s=float(env.get("WAYMARK_CONSUMER_BACKOFF_S", 0.2)),
             backoff_max_s=float(env.get("WAYMARK_CONSUMER_BACKOFF_MAX_S", 5.0)),
             dead_letter_cap=int(env.get("WAYMARK_DEAD_LETTER_CAP", 10)),
+            # The embedded store (mongomock) is not made for threads: one at a time there.
+            concurrency=1 if mode == EMBEDDED else int(env.get("WAYMARK_CONSUMER_CONCURRENCY", 4)),
         )
         return cls(
             service=service,

@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 TASKS, CLAIMS, ACCESS_LOG = "tasks", "task_claims", "contact_access_log"
 HELD = "held_hospitals"
+NOTED_CAP = 1000
 """One document per hospital that holds (or may hold) a case; checked against the roster at start."""
 INDEXES = {
     TASKS: [
@@ -88,6 +89,7 @@ class Tasks:
         self.tasks = self.db[TASKS]
         self.claims = self.db[CLAIMS]
         self.access_log = self.db[ACCESS_LOG]
+        self._noted: set[str] = set()
 
     # -- creation --------------------------------------------------------------------------
 
@@ -300,7 +302,15 @@ class Tasks:
         return sorted(h["_id"] for h in held if self.config.oncall_for(h["_id"]) is None)
 
     def note_hospital(self, hospital_id: str | None) -> None:
-        """Remember a hospital that holds cases (the set is small: one document per hospital)."""
-        if hospital_id:
+        """Remember a hospital that holds cases (the set is small: one document per hospital).
+
+        Once a hospital is known to be stored (inserted, or found there), this process asks no
+        more: the documents are never deleted, and the in-memory set is bounded by the region's
+        hospitals. It saves a round trip on nearly every referral the consumer handles.
+        """
+        if hospital_id and hospital_id not in self._noted:
             with contextlib.suppress(DuplicateKeyError):
                 self.db[HELD].insert_one({"_id": hospital_id})
+            if len(self._noted) >= NOTED_CAP:  # ids come from referrals: never let the set grow unbounded
+                self._noted.clear()
+            self._noted.add(hospital_id)

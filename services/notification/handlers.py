@@ -8,6 +8,7 @@ so a redelivered event changes nothing and sends nothing twice.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from marshmallow import ValidationError
 
@@ -16,7 +17,7 @@ from services.notification.domain.intents import intents_for
 from services.notification.domain.reminders import parse_time
 from services.notification.reminders import Reminders
 from services.notification.schemas import READERS
-from services.notification.sender import Sender
+from services.notification.sender import Looked, Sender
 from shared.consumer import Handler
 from shared.events import Event
 
@@ -37,9 +38,13 @@ class EventHandlers:
         data = event.data
         self._apply_reminders(event)
         ids: list[str] = []
+        looked_up: Looked = {}  # one contacts read for the event's intents and first attempts
+        created: dict[str, dict[str, Any]] = {}  # what this handling inserted: attempted without a read
         for intent in intents_for(event.name, data):
-            ids += self.sender.plan(intent, event.dedupe_key, event.correlation_id, event.time)
-        self.sender.deliver(ids)
+            ids += self.sender.plan(
+                intent, event.dedupe_key, event.correlation_id, event.time, looked_up, created
+            )
+        self.sender.deliver(ids, looked_up, created)
 
     def _apply_reminders(self, event: Event) -> None:
         data = event.data

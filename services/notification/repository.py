@@ -71,13 +71,26 @@ class DeliveryLog:
     def get(self, delivery_id: str) -> dict[str, Any] | None:
         return self.col.find_one({"_id": delivery_id}, PUBLIC_FIELDS)
 
-    def claim(self, delivery_id: str, now: datetime, lease_until: datetime) -> dict[str, Any] | None:
+    def claim(
+        self,
+        delivery_id: str,
+        now: datetime,
+        lease_until: datetime,
+        created: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any] | None:
         """Take a due delivery for one attempt; None if another worker has it or it is not due.
 
         FerretDB 1.x applies updates as read-modify-write, so a conditional update cannot
         arbitrate between two workers; a unique insert can. Each attempt has a sequence
         number and whoever inserts ``<id>:<seq>`` into the claims collection owns it.
+        ``created``: the document as the caller just inserted it, already ``sending`` for its
+        first attempt (services/notification/sender.py, ``plan``): that unique insert was the
+        claim, so it is returned as claimed with no round trip.
         """
+        if created is not None:
+            if created.get("seq") == 0 and created.get("state") == SENDING:
+                return {k: v for k, v in created.items() if k != "outbox"}
+            created = None
         doc = self.col.find_one(
             {"_id": delivery_id, "state": {"$in": list(OPEN)}, "next_attempt_at": {"$lte": now}},
             PUBLIC_FIELDS,

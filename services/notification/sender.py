@@ -26,6 +26,7 @@ from services.notification.channels.base import Channel, DeliveryError, Outbound
 from services.notification.config import NotificationConfig
 from services.notification.directory import ContactDirectory, DirectoryUnavailable
 from services.notification.domain import recipients
+from services.notification.domain.contacts import Contacts
 from services.notification.domain.intents import GUARDIANS, ONCALL, SCHOOL, SCHOOL_LIAISON, Intent
 from services.notification.domain.quiet_hours import deferred_until
 from services.notification.domain.reminders import parse_time
@@ -34,11 +35,21 @@ from services.notification.events_out import failed_event, sent_event
 from services.notification.offer_links import OfferLinks
 from services.notification.questionnaire_links import QuestionnaireLinks
 from services.notification.rendering import Renderer, webhook_body
-from services.notification.repository import DEAD, PENDING, RETRYING, SENT, WITHDRAWN, DeliveryLog
+from services.notification.repository import (
+    DEAD,
+    PENDING,
+    RETRYING,
+    SENDING,
+    SENT,
+    WITHDRAWN,
+    DeliveryLog,
+)
 from shared.outbox import Outbox
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
+Looked = dict[str, "Contacts | None"]
+"""Contacts already read while handling one event, by case id (``Sender.contacts``)."""
 
 
 def delivery_id(origin: str, template: str, ref: str, channel: str) -> str:
@@ -75,9 +86,29 @@ class Sender:
         self.offer_links = offer_links
         self.questionnaire_links = questionnaire_links
 
-    def plan(self, intent: Intent, origin: str, correlation_id: str, occurred_at: str) -> list[str]:
-        """Create the intent's deliveries (idempotently); their ids, new or already there."""
-        contacts = self.directory.contacts(intent.case_id) if intent.audience in (GUARDIANS, SCHOOL) else None
+    def plan(
+        self,
+        intent: Intent,
+        origin: str,
+        correlation_id: str,
+        occurred_at: str,
+        looked_up: Looked | None = None,
+        created: dict[str, dict[str, Any]] | None = None,
+    ) -> list[str]:
+        """Create the intent's deliveries (idempotently); their ids, new or already there.
+
+        ``looked_up`` (see ``contacts``) shares one contacts read between the intents of one
+        event and the first attempts that follow at once. With ``created``, the caller attempts
+        each new delivery at once: it is inserted already claimed for that first attempt
+        (``sending`` under a lease; the unique insert is the claim, as ``<id>:<seq>`` is for
+        later ones) and lands in ``created``. A redelivered event's deliveries are found, not
+        inserted, so they are not in it and its attempts go through ``claim`` (and find them
+        taken). A creator that dies before finishing leaves ``sending``: the lease runs out and
+        the scheduler retries it (``release_stale``), as for any attempt.
+        """
+        contacts = (
+            self.contacts(intent.case_id, looked_up) if intent.audience in (GUARDIANS, SCHOOL) else None
+        )
         oncall = (
             self.config.oncall_for(intent.hospital_id, intent.oncall_key)
             if intent.audience == ONCALL
@@ -85,6 +116,11 @@ class Sender:
         )
         now = self.clock()
         ids = []
+        first: dict[str, Any] = (
+            {"state": SENDING, "lease_until": now + timedelta(seconds=self.config.lease_s)}
+            if created is not None
+            else {"state": PENDING}
+        )
         found = recipients.targets(intent, contacts, oncall)
         if intent.audience == ONCALL and not found:
             # Never silent (HZ-02): the task stays in assessment's worklist; this is counted and paged.
@@ -100,52 +136,77 @@ class Sender:
         for target in found:
             key = delivery_id(origin, intent.template, target.ref, target.channel)
             ids.append(key)
-            self.log.create(
-                {
-                    "_id": key,
-                    "origin": origin,
-                    "template": intent.template,
-                    "audience": intent.audience,
-                    "case_id": intent.case_id or None,
-                    "hospital_id": intent.hospital_id,
-                    "oncall_key": intent.oncall_key,
-                    "appointment_id": intent.context.get("appointment_id"),
-                    "appointment_start": _start_of(intent),
-                    "channel": target.channel,
-                    "recipient": target.ref,
-                    "recipient_masked": target.masked,
-                    "language": target.language,
-                    "context": dict(intent.context),
-                    "liaison_context": dict(intent.liaison_context),
-                    "needs_consent": intent.needs_consent,
-                    "urgent": intent.urgent,
-                    "state": PENDING,
-                    "attempts": 0,
-                    "seq": 0,
-                    "replays": 0,
-                    "max_attempts": self.config.max_attempts,
-                    "next_attempt_at": now,
-                    "created_at": now,
-                    "updated_at": now,
-                    "occurred_at": occurred_at,
-                    "correlation_id": correlation_id,
-                    "history": [],
-                }
-            )
+            doc = {
+                "_id": key,
+                "origin": origin,
+                "template": intent.template,
+                "audience": intent.audience,
+                "case_id": intent.case_id or None,
+                "hospital_id": intent.hospital_id,
+                "oncall_key": intent.oncall_key,
+                "appointment_id": intent.context.get("appointment_id"),
+                "appointment_start": _start_of(intent),
+                "channel": target.channel,
+                "recipient": target.ref,
+                "recipient_masked": target.masked,
+                "language": target.language,
+                "context": dict(intent.context),
+                "liaison_context": dict(intent.liaison_context),
+                "needs_consent": intent.needs_consent,
+                "urgent": intent.urgent,
+                **first,
+                "attempts": 0,
+                "seq": 0,
+                "replays": 0,
+                "max_attempts": self.config.max_attempts,
+                "next_attempt_at": now,
+                "created_at": now,
+                "updated_at": now,
+                "occurred_at": occurred_at,
+                "correlation_id": correlation_id,
+                "history": [],
+            }
+            if self.log.create(doc) and created is not None:
+                created[key] = doc
         return ids
 
-    def deliver(self, ids: Iterable[str]) -> None:
-        for key in ids:
-            self.attempt(key)
+    def contacts(self, case_id: str, looked_up: Looked | None = None) -> Contacts | None:
+        """The case's contacts from referral; with ``looked_up``, read once per case for its holder.
 
-    def attempt(self, key: str) -> str | None:
-        """One attempt if the delivery is due and unclaimed; the resulting state, else None."""
+        A consumer handling one event passes a fresh dict: the event's plan and its immediate
+        attempts (milliseconds apart) then cost one HTTP call to referral, not one per intent
+        and one more per attempt. Every later attempt (a retry, a reminder) reads afresh, so a
+        consent withdrawn since is honoured from then on.
+        """
+        if looked_up is not None and case_id in looked_up:
+            return looked_up[case_id]
+        found = self.directory.contacts(case_id)
+        if looked_up is not None:
+            looked_up[case_id] = found
+        return found
+
+    def deliver(
+        self,
+        ids: Iterable[str],
+        looked_up: Looked | None = None,
+        created: Mapping[str, dict[str, Any]] | None = None,
+    ) -> None:
+        for key in ids:
+            self.attempt(key, looked_up, (created or {}).get(key))
+
+    def attempt(
+        self, key: str, looked_up: Looked | None = None, created: dict[str, Any] | None = None
+    ) -> str | None:
+        """One attempt if the delivery is due and unclaimed; the resulting state, else None.
+
+        ``created``: the delivery as this process just inserted it (its first attempt).
+        """
         now = self.clock()
-        doc = self.log.claim(key, now, now + timedelta(seconds=self.config.lease_s))
+        doc = self.log.claim(key, now, now + timedelta(seconds=self.config.lease_s), created)
         if doc is None:
             return None
         try:
-            resolved = self._resolve(doc)
+            resolved = self._resolve(doc, looked_up)
         except DirectoryUnavailable as exc:
             return self._failed(doc, now, str(exc), permanent=False)
         if resolved is None:
@@ -209,9 +270,9 @@ class Sender:
         metrics.NOTIFICATIONS.labels(doc["channel"], "retry").inc()
         return RETRYING
 
-    def _resolve(self, doc: dict[str, Any]) -> recipients.Resolved | None:
+    def _resolve(self, doc: dict[str, Any], looked_up: Looked | None = None) -> recipients.Resolved | None:
         audience = doc["audience"]
-        contacts = self.directory.contacts(doc["case_id"]) if audience in (GUARDIANS, SCHOOL) else None
+        contacts = self.contacts(doc["case_id"], looked_up) if audience in (GUARDIANS, SCHOOL) else None
         oncall = (
             self.config.oncall_for(doc.get("hospital_id"), doc.get("oncall_key"))
             if audience == ONCALL

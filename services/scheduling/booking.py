@@ -14,7 +14,7 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
-from services.scheduling import claims, entries, offers
+from services.scheduling import claims, entries, offers, openings
 from services.scheduling import repository as repo
 from services.scheduling.context import Conflict, NotFound, Scheduling
 from services.scheduling.outgoing import event
@@ -135,6 +135,7 @@ def release(ctx: Scheduling, slot_id: str, case_id: str | None, owner: str) -> d
         return None
     update = {**RELEASE, "$addToSet": {"passed_by": case_id}} if case_id else RELEASE
     ctx.db.slots.update_one({"_id": slot_id}, update)
+    openings.opened(ctx)
     return offers.offer_slot(ctx, slot_id)
 
 
@@ -223,3 +224,4 @@ def move_key(appointment_id: str, moves: int) -> str:
 def _unclaim(ctx: Scheduling, slot_id: str, appointment_id: str) -> None:
     claims.give_up(ctx, f"slot:{slot_id}", appointment_id)
     ctx.db.slots.update_one({"_id": slot_id, "appointment_id": appointment_id}, RELEASE)
+    openings.opened(ctx)

@@ -9,7 +9,7 @@ from typing import Any
 
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from services.scheduling import entries
+from services.scheduling import entries, openings
 from services.scheduling import repository as repo
 from services.scheduling.context import Conflict, NotFound, Scheduling
 from services.scheduling.domain.calendar import expand
@@ -22,6 +22,7 @@ def put_hospital(ctx: Scheduling, hospital_id: str, data: dict[str, Any]) -> dic
     """Create or replace a hospital, then refresh which waiting families can use it."""
     doc = {"_id": hospital_id, **data, "updated_at": ctx.now()}
     ctx.db.hospitals.replace_one({"_id": hospital_id}, doc, upsert=True)
+    ctx.forget_hospitals()
     refresh_eligibility(ctx)
     return doc
 
@@ -134,6 +135,8 @@ def materialise(ctx: Scheduling, days: int | None = None) -> int:
             if any(e.get("code") != DUPLICATE_KEY for e in errors):
                 raise
             created += exc.details.get("nInserted", 0)
+    if created:
+        openings.opened(ctx)
     ctx.db.meta.update_one({"_id": "materialise"}, {"$set": {"at": ctx.now()}}, upsert=True)
     return created
 
@@ -157,5 +160,7 @@ def backfill_weeks(ctx: Scheduling) -> int:
         )
         ctx.db.slots.update_one({"_id": doc["_id"]}, {"$set": {"week": repo.week_of(day)}})
         done += 1
+    if done:
+        openings.opened(ctx)
     ctx.db.meta.update_one({"_id": WEEKS_BACKFILLED}, {"$set": {"at": ctx.now(), "slots": done}}, upsert=True)
     return done

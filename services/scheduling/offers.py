@@ -17,11 +17,11 @@ import heapq
 import hmac
 import itertools
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from services.scheduling import claims, rounds, walks
+from services.scheduling import claims, openings, rounds, walks
 from services.scheduling import repository as repo
 from services.scheduling.context import Scheduling
 from services.scheduling.domain.geography import travel_km
@@ -84,24 +84,32 @@ def candidates(ctx: Scheduling, slot: dict[str, Any]) -> Iterator[dict[str, Any]
     yield from heapq.merge(*lanes, key=lambda d: d["sort_keys"]["priority"])
 
 
-def open_slots(ctx: Scheduling, query: dict[str, Any], first: datetime) -> Iterator[dict[str, Any]]:
+def open_slots(
+    ctx: Scheduling,
+    query: dict[str, Any],
+    first: datetime,
+    skip: frozenset[str] = frozenset(),
+    on_empty: Callable[[str], None] | None = None,
+) -> Iterator[dict[str, Any]]:
     """Open intake slots matching ``query`` from ``first`` on, in start order, one local week at a time.
 
     Each read is an equality on the slot's ``week`` (plus state, kind and ``query``'s equalities),
-    so the store matches one week's open slots, never the whole horizon.
+    so the store matches one week's open slots, never the whole horizon. Weeks in ``skip`` are
+    known to have none (services/scheduling/openings.py) and are not read; ``on_empty`` hears
+    of each week whose read found none.
     """
     last = ctx.today() + timedelta(days=ctx.config.horizon_days + 7)
     day = repo.aware(first).astimezone(ctx.config.tz).date()
     while day <= last:
-        found = {
-            "state": "open",
-            "kind": "intake",
-            "week": repo.week_of(day),
-            **query,
-            "start": {"$gte": first},
-        }
-        yield from ctx.db.slots.find(found).sort("start", 1).limit(SLOT_SCAN)
+        week = repo.week_of(day)
         day += timedelta(days=7)
+        if week in skip:
+            continue
+        found = {"state": "open", "kind": "intake", "week": week, **query, "start": {"$gte": first}}
+        slots = list(ctx.db.slots.find(found).sort("start", 1).limit(SLOT_SCAN))
+        if not slots and on_empty is not None:
+            on_empty(week)
+        yield from slots
 
 
 def best_slot_for_entry(
@@ -110,20 +118,35 @@ def best_slot_for_entry(
     """The earliest open intake slot the family accepts; nearer hospital breaks ties on the same day.
 
     Walks weeks forward (``open_slots``) and stops at the first week holding a slot the family
-    accepts: the earliest day is in it.
+    accepts: the earliest day is in it. Weeks this process already found empty for the same
+    clinic type, hospitals and urgency are skipped while no slot has opened since
+    (services/scheduling/openings.py: one token read instead of a read per full week); a family
+    that passed on slots is not remembered for (its reads exclude those slots).
     """
     eligible = entry.get("eligible_hospitals") or []
     if not eligible:
         return None
+    passed = entry.get("passed_slots", [])
+    urgent = bool(entry.get("urgent"))
     query = {
         "clinic_type": entry.get("clinic_type", "school_refusal"),
         "hospital_id": {"$in": eligible},
-        "_id": {"$nin": entry.get("passed_slots", [])},
+        "_id": {"$nin": passed},
     }
+    skip: frozenset[str] = frozenset()
+    on_empty = None
+    if not passed:
+        key = (query["clinic_type"], tuple(sorted(eligible)), urgent)
+        current = openings.token(ctx)
+        skip = ctx.empty_weeks.known(current, key)
+
+        def on_empty(week: str) -> None:
+            ctx.empty_weeks.remember(current, key, week)
+
     weekdays = (entry.get("constraints") or {}).get("weekdays") or []
     candidates: list[dict[str, Any]] = []
     week = None
-    for s in open_slots(ctx, query, earliest_start(ctx, bool(entry.get("urgent")))):
+    for s in open_slots(ctx, query, earliest_start(ctx, urgent), skip, on_empty):
         if week is not None and s["week"] != week:
             break
         if not weekdays or s["weekday"] in weekdays:
@@ -176,7 +199,7 @@ def make_offer(
     hold_until = now + timedelta(hours=hours)
     doc, made = offer_document(ctx, entry["_id"], offer_id, slot, hold_until, now, by)
     ctx.writes.insert_one(ctx.db.offers, doc, [made])
-    if claims.owner_of(ctx, f"offer:{offer_id}") == "abandoned":  # slower than rounds.ABANDON_AFTER
+    if rounds.abandoned(ctx, offer_id, now):  # slower than rounds.ABANDON_AFTER
         ctx.db.offers.update_one({"_id": offer_id}, {"$set": {"state": "withdrawn"}})
         _unhold(ctx, entry["_id"], slot["_id"], offer_id)
         return None
@@ -232,6 +255,7 @@ def _unhold(ctx: Scheduling, case_id: str, slot_id: str, offer_id: str) -> None:
         {"_id": slot_id, "offer_id": offer_id},
         {"$set": {"state": "open"}, "$unset": {"offer_id": "", "case_id": "", "held_at": ""}},
     )
+    openings.opened(ctx)
     ctx.db.waitlist.update_one(
         {"_id": case_id, "state": "offered", "offer_id": offer_id},
         {"$set": {"state": "waiting"}, "$unset": {"offer_id": ""}},

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from services.scheduling import booking, claims, rounds
+from services.scheduling import booking, claims, openings, rounds
 from services.scheduling.context import Scheduling
 
 ORPHAN_AGE = timedelta(minutes=5)
@@ -42,4 +42,6 @@ def release_orphans(ctx: Scheduling) -> int:
 
 def _free(ctx: Scheduling, slot_id: str, field: str, owner: str) -> int:
     claims.give_up(ctx, f"slot:{slot_id}", owner)
-    return ctx.db.slots.update_one({"_id": slot_id, field: owner}, booking.RELEASE).modified_count
+    freed = ctx.db.slots.update_one({"_id": slot_id, field: owner}, booking.RELEASE).modified_count
+    openings.opened(ctx)
+    return freed

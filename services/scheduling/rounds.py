@@ -17,7 +17,7 @@ assumed dead, the same assumption as the slot orphans in ``orphans.py``.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from services.scheduling import claims
@@ -26,6 +26,10 @@ from services.scheduling.context import Conflict, Scheduling
 
 KIND = "offer_round"
 ABANDON_AFTER = timedelta(minutes=5)
+SURELY_ALIVE = ABANDON_AFTER / 2
+"""A maker this soon after taking its round cannot have been judged abandoned (see ``abandoned``):
+half of ``ABANDON_AFTER`` (and of the orphan duty's age) leaves the other half for clock skew
+between processes."""
 
 
 def key(case_id: str, n: int) -> str:
@@ -58,6 +62,18 @@ def next_round(ctx: Scheduling, case_id: str) -> int | None:
         close(ctx, last["owner"], "abandoned")
         return int(last["round"]) + 1
     return None
+
+
+def abandoned(ctx: Scheduling, offer_id: str, taken_at: datetime) -> bool:
+    """Whether this maker's round was answered ``abandoned`` behind its back (it was too slow).
+
+    Only a round older than ``ABANDON_AFTER`` (``next_round``), or a held slot older than the
+    orphan duty's age, is ever answered so; both count from ``taken_at``. A maker still within
+    ``SURELY_ALIVE`` of it skips the read: the usual offer costs one round trip fewer.
+    """
+    if ctx.now() - taken_at < SURELY_ALIVE:
+        return False
+    return claims.owner_of(ctx, f"offer:{offer_id}") == "abandoned"
 
 
 def take(ctx: Scheduling, case_id: str, n: int, offer_id: str) -> bool:

@@ -46,7 +46,7 @@ def on_triaged(ctx: Scheduling, message: Event) -> None:
     case_id, version = data["case_id"], data["triage_version"]
     raw = {k: v for k, v in (data.get("constraints") or {}).items() if v not in (None, [])}
     constraints = repo.constraints_from_doc(raw)
-    hospitals = repo.hospitals(ctx.db)
+    hospitals = ctx.hospitals()
     eligible = eligible_hospitals(constraints, data["clinic_type"], hospitals)
     fields: dict[str, Any] = {
         "band": data["band"],

@@ -119,6 +119,7 @@ HOT = [
         "an escalated booking's earlier slot, per eligible hospital (then start range, sorted)",
     ),
     Hot("scheduling", "claims", {"_id": v(7)}, "who holds a slot, an offer's answer"),
+    Hot("scheduling", "meta", {"_id": v(7)}, "a family's first offer: the open-slot token (openings.py)"),
     Hot("scheduling", "offers", {"token_hash": v(7)}, "the guardian answers an offer"),
     Hot("scheduling", "offers", {"_id": v(7)}, "an offer by id"),
     Hot("scheduling", "appointments", {"_id": v(7)}, "record, cancel, reschedule"),

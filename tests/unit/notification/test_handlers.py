@@ -8,6 +8,7 @@ import pytest
 from marshmallow import ValidationError
 
 from services.notification.channels.base import DeliveryError, RecordingChannel
+from services.notification.domain.intents import intents_for
 from services.notification.reminders import run_due
 from shared import housekeeping
 from shared.consumer import ConsumerLoop
@@ -412,7 +413,9 @@ class TestClaims:
         assert harness.sms.sent == []
 
     def test_spent_claims_are_pruned_after_14_days_by_the_workers_housekeeping(self, harness, clock):
+        harness.email.failures = [DeliveryError("smtp 451")]  # a retry: later attempts take claims
         harness.handle(event("referral.submitted"))
+        clock.advance(hours=1)
         run_due(harness.db, clock, harness.service_sender())
         spent = harness.db.delivery_claims.count_documents({})
         assert spent > 0
@@ -421,3 +424,55 @@ class TestClaims:
         clock.advance(days=1, seconds=1)
         removed = housekeeping.prune(harness.db, clock(), extra=harness.service.retained)
         assert removed["delivery_claims"] == spent and harness.db.delivery_claims.count_documents({}) == 0
+
+
+def test_one_event_reads_the_case_contacts_once_and_a_retry_reads_them_afresh(harness, clock):
+    """A booking plans a guardian email, an SMS and a school webhook and attempts each at once."""
+    reads: list[str] = []
+    directory = harness.directory
+    original = directory.contacts
+    directory.contacts = lambda case_id: (reads.append(case_id), original(case_id))[1]  # type: ignore[method-assign]
+    harness.webhook.failures = [DeliveryError("http 503")]
+    harness.handle(booked())
+    assert len(harness.email.sent) == 2 and harness.webhook.sent == []
+    assert reads == [CASE]
+    clock.advance(hours=2)
+    run_due(harness.db, clock, harness.service_sender())
+    assert len(harness.webhook.sent) == 1
+    assert reads == [CASE, CASE]  # the retry asked referral again (consent may have changed)
+
+
+def test_a_new_delivery_is_attempted_without_reading_it_back(harness):
+    log = harness.service_sender().log
+    reads: list[object] = []
+    find_one = log.col.find_one
+    log.col.find_one = lambda *a, **k: (reads.append(a), find_one(*a, **k))[1]
+    harness.handle(event("referral.submitted"))
+    assert len(harness.email.sent) == 2 and len(harness.sms.sent) == 1
+    assert reads == []
+    harness.handle(event("referral.submitted"))  # another event: its own deliveries, also unread
+    assert reads == [] and len(harness.email.sent) == 4
+
+
+def test_the_handler_inserts_each_delivery_claimed_for_its_first_attempt(harness):
+    """No claim document and no claim update for a first attempt: the unique insert was the claim."""
+    harness.handle(event("referral.submitted"))
+    assert len(harness.email.sent) == 2 and len(harness.sms.sent) == 1
+    assert harness.db.delivery_claims.count_documents({}) == 0
+    assert {d["state"] for d in harness.db.deliveries.find({})} == {"sent"}
+    harness.handle(event("referral.submitted"))  # another event sends again; a redelivery would not
+    assert len(harness.email.sent) == 4
+
+
+def test_a_creator_that_died_mid_attempt_is_retried_after_its_lease(harness, clock):
+    sender = harness.service_sender()
+    sender.plan(  # what the handler does before it attempts: then the process dies
+        next(iter(intents_for("referral.submitted", {"case_id": CASE}))), "origin-1", "corr", "t", {}, {}
+    )
+    assert {d["state"] for d in harness.db.deliveries.find({})} == {"sending"}
+    run_due(harness.db, clock, sender)
+    assert harness.email.sent == []  # its lease still runs
+    clock.advance(seconds=harness.service_sender().config.lease_s + 1)
+    run_due(harness.db, clock, sender)
+    run_due(harness.db, clock, sender)
+    assert len(harness.email.sent) == 2

@@ -9,7 +9,7 @@ from shared.consumer import ConsumerLoop, DeadLetterCapExceeded, DependencyUnava
 from shared.events import Event, event_type, to_kafka
 from shared.inbox import Inbox
 from shared.memory_bus import MemoryBus
-from shared.messaging import CommitFailed
+from shared.messaging import CommitFailed, Record
 from shared.settings import ConsumerPolicy, Settings
 from tests.support.processes import eventually
 
@@ -336,3 +336,75 @@ def test_a_unique_violation_from_an_update_is_still_a_handler_failure(bus, setti
     drain(loop, source)
     assert handler.seen == []
     assert len(bus.source("dlq-reader", [DLQ]).poll(0.01)) == 1
+
+
+class TestLanes:
+    """``ConsumerPolicy.concurrency`` > 1: keys side by side, each key in order, commits per partition prefix."""
+
+    @staticmethod
+    def loop(bus, handler, **policy) -> ConsumerLoop:
+        subscription = Subscription("probe", (TOPIC,), {"probe.pinged": handler}, DLQ)
+        merged = {"max_attempts": 1, "backoff_initial_s": 0.001, "backoff_max_s": 0.002, **policy}
+        rules = ConsumerPolicy(concurrency=4, **merged)
+        return ConsumerLoop("probe", subscription, None, bus, None, rules, sleep=lambda s: None)  # type: ignore[arg-type]
+
+    @staticmethod
+    def record(e: Event, partition: int, offset: int) -> Record:
+        key, value, headers = to_kafka(e)
+        return Record(TOPIC, partition, offset, key, value, headers)
+
+    def test_each_key_in_order_and_keys_side_by_side(self, bus):
+        meet = threading.Barrier(2, timeout=5)  # only reached if two keys run at once
+        seen: list[tuple[str, int]] = []
+
+        def handler(e: Event) -> None:
+            if e.data["n"] == 0:
+                meet.wait()
+            seen.append((e.subject, e.data["n"]))
+
+        loop = self.loop(bus, handler)
+        records = [self.record(event(k, n=n), 0, 2 * n + (k == "b")) for n in range(3) for k in ("a", "b")]
+        done = loop.process_batch(records)
+        assert done == records
+        for key in ("a", "b"):
+            assert [n for k, n in seen if k == key] == [0, 1, 2]
+
+    def test_a_stopped_lane_holds_back_the_rest_of_its_partition(self, bus):
+        others_done = threading.Event()
+        handled: list[str] = []
+        loop: ConsumerLoop
+
+        def handler(e: Event) -> None:
+            if e.subject == "b":
+                assert others_done.wait(5)
+                loop.stop()  # a shutdown mid-batch: b is left for redelivery
+                raise ValueError("interrupted")
+            handled.append(f"{e.subject}{e.data['n']}")
+            if {"a2", "c0"} <= set(handled):
+                others_done.set()
+
+        loop = self.loop(bus, handler, max_attempts=3)
+        a0, b1, a2 = (self.record(event(k, n=n), 0, n) for n, k in enumerate("aba"))
+        c0 = self.record(event("c", n=0), 1, 0)
+        done = loop.process_batch([a0, b1, a2, c0])
+        assert sorted(handled) == ["a0", "a2", "c0"]
+        assert done == [a0, c0]  # a2 was handled, but committing it would skip b1
+        assert bus.records(DLQ) == []
+
+    def test_a_duplicate_in_one_batch_is_handled_once(self, bus):
+        handled: list[str] = []
+        loop = self.loop(bus, lambda e: handled.append(e.id))
+        e = event("a", n=0)
+        records = [self.record(e, 0, 0), self.record(event("b", n=0), 0, 1), self.record(e, 0, 2)]
+        assert loop.process_batch(records) == records
+        assert handled.count(e.id) == 1
+
+    def test_the_dead_letter_cap_stops_the_batch_from_a_lane(self, bus):
+        def handler(e: Event) -> None:
+            raise ValueError("poison")
+
+        loop = self.loop(bus, handler, dead_letter_cap=1)
+        records = [self.record(event(k, n=0), 0, n) for n, k in enumerate("abcd")]
+        with pytest.raises(DeadLetterCapExceeded):
+            loop.process_batch(records)
+        assert 1 <= len(bus.records(DLQ)) < 4

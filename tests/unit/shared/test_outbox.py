@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -96,6 +97,20 @@ class TestWrites:
         box.flush(5)
         assert [p.id for p in published(bus)] == [e.id for e in events]
         assert db[PENDING].count_documents({}) == 0
+        box.close()
+
+    def test_the_dispatcher_deletes_published_intents_together_within_the_linger(self, db, bus):
+        box = Outbox(db, "probe", TOPIC)
+        box.attach(bus)
+        deletes: list[int] = []
+        forget = box.forget
+        box.forget = lambda ids: (deletes.append(len(ids)), forget(ids))[1]  # type: ignore[method-assign]
+        for n in range(5):
+            box.insert_one(db.cases, {"_id": f"c{n}"}, [event(f"c{n}", n)])
+            time.sleep(0.01)  # each write its own burst: published one by one
+        eventually(lambda: db[PENDING].count_documents({}) == 0, timeout=5, what="the intents deleted")
+        assert len(published(bus)) == 5
+        assert sum(deletes) == 5 and len(deletes) < 5
         box.close()
 
 

@@ -305,7 +305,7 @@ class TriageHistory(Schema):
     case_id = Text()
     status = Text()
     versions = fields.List(fields.Nested(TriageVersion))
-    escalations = _objects("Each escalation: trigger, action, reasons, contact hours and deadline.")
+    escalations = fields.List(fields.Nested(EscalationOut))
     needs_review = Flag()
     reviews = _objects("Reviews asked for: triage_version, reason, flags, at.")
     pending_override = Obj(allow_none=True, metadata={"description": "An override awaiting co-signature."})

@@ -143,7 +143,7 @@ def _triage(deps: Api) -> Blueprint:
         return {"total": total, "items": [views.queue_item(doc) for doc in items]}
 
     @blp.get("/triage/rules/<version>")
-    @blp.response(200)
+    @blp.response(200, schemas.RuleTableOut)
     def rule_table(version: str) -> dict[str, Any]:
         """The exact rule table (targets and contact hours applied) a stored triage's version names."""
         found = deps.rule_table(version)
@@ -152,7 +152,7 @@ def _triage(deps: Api) -> Blueprint:
         return found
 
     @blp.get("/cases/<case_id>/triage")
-    @blp.response(200)
+    @blp.response(200, schemas.TriageHistory)
     def history(case_id: str) -> dict[str, Any]:
         """Every triage version of the case, with factors, points, rule version and audit."""
         fields = (
@@ -182,7 +182,11 @@ def _triage(deps: Api) -> Blueprint:
     @blp.post("/cases/<case_id>/triage/override")
     @blp.arguments(schemas.OverrideIn)
     @blp.response(201, schemas.TriageVersion)
-    @blp.alt_response(202, description="lowering an escalated case: held until a second clinician co-signs")
+    @blp.alt_response(
+        202,
+        schema=schemas.PendingOverride,
+        description="lowering an escalated case: held until a second clinician co-signs",
+    )
     def override(body: dict[str, Any], case_id: str) -> Any:
         """Set the band by clinical judgement; the reason is required and audited with who and when.
 
@@ -216,7 +220,7 @@ def _tasks(deps: Api) -> Blueprint:
 
     @blp.get("/tasks")
     @blp.arguments(schemas.TaskListQuery, location="query")
-    @blp.response(200)
+    @blp.response(200, schemas.FhirTaskList)
     def worklist(query: dict[str, Any]) -> dict[str, Any]:
         """My tasks (or the unowned ones) in one state, soonest due first, as FHIR Tasks."""
         owner = task_rules.UNOWNED if query["owner"] == "unowned" else g.principal.subject
@@ -224,14 +228,14 @@ def _tasks(deps: Api) -> Blueprint:
         return {"items": [task_rules.to_fhir(t) for t in found]}
 
     @blp.get("/tasks/<task_id>")
-    @blp.response(200)
+    @blp.response(200, schemas.FhirTask, content_type="application/fhir+json")
     def task(task_id: str) -> Any:
         """The task as a FHIR R4 Task resource (application/fhir+json)."""
         resource = task_rules.to_fhir(deps.tasks.get(task_id))
         return Response(json.dumps(resource), mimetype="application/fhir+json")
 
     @blp.get("/tasks/<task_id>/history")
-    @blp.response(200)
+    @blp.response(200, schemas.TaskHistory)
     def task_history(task_id: str) -> dict[str, Any]:
         """Who acknowledged and completed the task, and every alert raised, in order."""
         found = deps.tasks.get(task_id)
@@ -244,14 +248,14 @@ def _tasks(deps: Api) -> Blueprint:
         return views.with_iso_times(body)
 
     @blp.post("/tasks/<task_id>/acknowledge")
-    @blp.response(200)
+    @blp.response(200, schemas.FhirTask)
     def acknowledge(task_id: str) -> dict[str, Any]:
         """The owner has seen the task and is acting (FHIR status ``accepted``); stops the re-alert."""
         return task_rules.to_fhir(deps.tasks.acknowledge(task_id, g.principal.subject))
 
     @blp.post("/tasks/<task_id>/complete")
     @blp.arguments(schemas.TaskCompleteIn)
-    @blp.response(200)
+    @blp.response(200, schemas.FhirTask)
     def complete(body: dict[str, Any], task_id: str) -> dict[str, Any]:
         """Close the task with an outcome from the fixed list; stops the breach alert."""
         done = deps.tasks.complete(task_id, g.principal.subject, body["outcome"], body.get("note"))
@@ -259,13 +263,13 @@ def _tasks(deps: Api) -> Blueprint:
 
     @blp.get("/cases/<case_id>/contacts")
     @blp.arguments(schemas.ContactsQuery, location="query")
-    @blp.response(200)
+    @blp.response(200, schemas.Contacts)
     def contacts(query: dict[str, Any], case_id: str) -> dict[str, Any]:
         """The family's contact details, for a clinician holding a task on the case; the read is logged."""
         return dict(deps.tasks.contact_details(case_id, g.principal.subject, query["reason"].strip()))
 
     @blp.get("/cases/<case_id>/access-log")
-    @blp.response(200)
+    @blp.response(200, schemas.AccessLog)
     def access_log(case_id: str) -> dict[str, Any]:
         """Who read the family's contact details, when and why (oldest first)."""
         return {"case_id": case_id, "items": views.with_iso_times(deps.tasks.access_entries(case_id))}
@@ -283,7 +287,7 @@ def _instruments(deps: Api) -> Blueprint:
         return found
 
     @blp.get("/instruments")
-    @blp.response(200)
+    @blp.response(200, schemas.InstrumentList)
     def catalogue() -> dict[str, Any]:
         """Every instrument with its version and licence state."""
         return {
@@ -291,14 +295,14 @@ def _instruments(deps: Api) -> Blueprint:
         }
 
     @blp.get("/instruments/<instrument_id>")
-    @blp.response(200)
+    @blp.response(200, schemas.InstrumentDetail)
     def definition(instrument_id: str) -> dict[str, Any]:
         """Items, scales, scoring and cut-offs; item text withheld unless free or licensed."""
         return views.instrument(find(instrument_id), deps.licensed, detail=True)
 
     @blp.post("/cases/<case_id>/instruments/<instrument_id>/responses")
     @blp.arguments(schemas.ResponsesIn)
-    @blp.response(201)
+    @blp.response(201, schemas.Administration)
     def respond(body: dict[str, Any], case_id: str, instrument_id: str) -> dict[str, Any]:
         """Score one administration; safety items (PHQ-A 9, ASQ) escalate at once."""
         instrument = find(instrument_id)
@@ -319,7 +323,7 @@ def _instruments(deps: Api) -> Blueprint:
         return deps.questionnaires.for_young_person(case_id, g.principal.subject, body.get("due_by"))
 
     @blp.get("/cases/<case_id>/instruments/<instrument_id>/trajectory")
-    @blp.response(200)
+    @blp.response(200, schemas.Trajectory)
     def trajectory(case_id: str, instrument_id: str) -> dict[str, Any]:
         """Scores over repeated administrations, change since the first, combined profile."""
         return deps.measurement.trajectory(case_id, find(instrument_id))
@@ -332,13 +336,13 @@ def _followup(deps: Api) -> Blueprint:
 
     @blp.post("/cases/<case_id>/return-plan")
     @blp.arguments(schemas.PlanIn)
-    @blp.response(201)
+    @blp.response(201, schemas.PlanOut)
     def set_plan(body: dict[str, Any], case_id: str) -> dict[str, Any]:
         """Replace the plan's weekly targets (hours a day at school); publishes returnplan.updated."""
         return deps.followup.set_plan(case_id, body["weeks"], g.principal.subject)
 
     @blp.get("/cases/<case_id>/return-plan")
-    @blp.response(200)
+    @blp.response(200, schemas.ReturnPlanView)
     def plan(case_id: str) -> dict[str, Any]:
         """The plan, each week's attendance against target, and detected relapses."""
         return deps.followup.view(case_id)
@@ -383,14 +387,14 @@ def _questionnaire_responses(deps: Api) -> Blueprint:
     )
 
     @blp.get("/questionnaire-responses/<token>")
-    @blp.response(200)
+    @blp.response(200, schemas.QuestionnaireView)
     def view(token: str) -> dict[str, Any]:
         """The invited instruments' items and options (``?lang=zh-CN|en``), due date, crisis resources."""
         return deps.questionnaires.view(token, request.args.get("lang"))
 
     @blp.post("/questionnaire-responses/<token>")
     @blp.doc(requestBody=schemas.ANSWERS_BODY)
-    @blp.response(201)
+    @blp.response(201, schemas.QuestionnaireSubmitted)
     def submit(token: str) -> dict[str, Any]:
         """Answer every invited instrument at once: ``{instrument_id: {item_id: value}}``; once only."""
         answers = schemas.load_answers(request.get_json(silent=True))

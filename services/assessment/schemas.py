@@ -248,3 +248,228 @@ class YoungPersonLink(Schema):
     instruments = fields.List(fields.String())
     due_by = fields.String()
     url = fields.String(metadata={"description": "Carries the secret token: hand it over in person only."})
+
+
+# Response schemas for the routes that return documents built in the service layer. Their
+# fields pass values through unchanged (an int score stays an int, a stored string keeps its
+# format), so the schema documents and allow-lists the output without reshaping it. Nested
+# structures defined elsewhere (FHIR parts, rule tables, instrument cut-offs) are described as
+# objects with a pointer to their source.
+
+
+class _Same:
+    """Dump the value as it is: the shape is documented, the output is not converted."""
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        return value
+
+
+class Text(_Same, fields.String):
+    pass
+
+
+class Whole(_Same, fields.Integer):
+    pass
+
+
+class Number(_Same, fields.Float):
+    pass
+
+
+class Flag(_Same, fields.Boolean):
+    pass
+
+
+class Obj(_Same, fields.Dict):
+    pass
+
+
+def _objects(description: str) -> fields.List:
+    return fields.List(Obj(), metadata={"description": description})
+
+
+class RuleTableOut(Schema):
+    version = Text()
+    table = Obj(metadata={"description": "The rule table as stored (services/assessment/rules/)."})
+
+
+class EscalationOut(Schema):
+    trigger = Text()
+    action = Text()
+    reasons = fields.List(Text())
+    contact_within_hours = Whole()
+    contact_deadline = Text(metadata={"format": "date-time"})
+
+
+class TriageHistory(Schema):
+    case_id = Text()
+    status = Text()
+    versions = fields.List(fields.Nested(TriageVersion))
+    escalations = fields.List(fields.Nested(EscalationOut))
+    needs_review = Flag()
+    reviews = _objects("Reviews asked for: triage_version, reason, flags, at.")
+    pending_override = Obj(allow_none=True, metadata={"description": "An override awaiting co-signature."})
+    override_audit = _objects("Every override request, co-signature and refusal: kind, by, at, ...")
+
+
+class PendingOverride(Schema):
+    state = Text(metadata={"description": "awaiting_cosignature"})
+    band = Text()
+    score = Whole(allow_none=True)
+    reason = Text()
+    by = Text()
+    at = Text(metadata={"format": "date-time"})
+    for_version = Whole()
+    from_band = Text()
+
+
+class FhirTask(Schema):
+    """A FHIR R4 Task (services/assessment/domain/tasks.py ``to_fhir``)."""
+
+    resourceType = Text()
+    id = Text()
+    status = Text()
+    intent = Text()
+    priority = Text()
+    code = Obj()
+    description = Text()
+    focus = Obj()
+    for_ = Obj(data_key="for", attribute="for")
+    authoredOn = Text()
+    lastModified = Text()
+    owner = Obj()
+    location = Obj()
+    restriction = Obj()
+    reasonCode = Obj()
+    output = _objects("The outcome, once completed.")
+
+
+class FhirTaskList(Schema):
+    items = fields.List(fields.Nested(FhirTask))
+
+
+class TaskHistory(Schema):
+    task_id = Text()
+    state = Text()
+    owner = Text()
+    history = _objects("Who acknowledged and completed the task, and every alert raised, in order.")
+
+
+class Guardian(Schema):
+    relationship = Text(allow_none=True)
+    name = Text(allow_none=True)
+    phone = Text(allow_none=True)
+    email = Text(allow_none=True)
+    language = Text(allow_none=True)
+
+
+class Contacts(Schema):
+    case_id = Text()
+    language = Text(allow_none=True)
+    guardians = fields.List(fields.Nested(Guardian))
+
+
+class AccessEntry(Schema):
+    case_id = Text()
+    by = Text()
+    at = Text(metadata={"format": "date-time"})
+    why = Text()
+    task_id = Text()
+
+
+class AccessLog(Schema):
+    case_id = Text()
+    items = fields.List(fields.Nested(AccessEntry))
+
+
+class InstrumentOut(Schema):
+    id = Text()
+    version = Text()
+    name = Text()
+    informants = fields.List(Text())
+    licence = Obj()
+    licensed = Flag()
+    text_withheld = Flag()
+    item_count = Whole()
+    subscales = fields.List(Text())
+
+
+class InstrumentList(Schema):
+    items = fields.List(fields.Nested(InstrumentOut))
+
+
+class InstrumentDetail(InstrumentOut):
+    stem = Text(allow_none=True)
+    scales = Obj(metadata={"description": "Per scale: [{value, label}]."})
+    items = _objects("Each item: id, scale, required, reverse, text (null when withheld).")
+    scoring = _objects("Each subscale: code, items, method.")
+    cutoffs = Obj(metadata={"description": "Per scale and informant: [[low, high, label]]."})
+    flags = _objects("Each flag: code, escalate.")
+    notes = Text()
+
+
+class Administration(Schema):
+    n = Whole()
+    instrument = Text()
+    instrument_version = Text()
+    informant = Text()
+    responses = Obj()
+    scores = Obj()
+    bands = Obj()
+    flags = fields.List(Text())
+    declined = fields.List(Text())
+    at = Text(metadata={"format": "date-time"})
+    by = Text()
+
+
+class TrajectoryPoint(Schema):
+    n = Whole()
+    at = Text(metadata={"format": "date-time"})
+    informant = Text()
+    instrument_version = Text()
+    scores = Obj()
+    bands = Obj()
+    flags = fields.List(Text())
+
+
+class Trajectory(Schema):
+    case_id = Text()
+    instrument = Text()
+    points = fields.List(fields.Nested(TrajectoryPoint))
+    change = Obj(metadata={"description": "Per informant: last minus first score per scale."})
+    combined_profile = Obj(metadata={"description": "informants, means, profile (profiled instruments)."})
+
+
+class PlanWeekOut(Schema):
+    week_start = Text(metadata={"format": "date"})
+    target_hours_per_day = Number()
+
+
+class PlanOut(Schema):
+    version = Whole()
+    weeks = fields.List(fields.Nested(PlanWeekOut))
+    at = Text(metadata={"format": "date-time"})
+    by = Text()
+
+
+class ReturnPlanView(Schema):
+    case_id = Text()
+    plan = fields.Nested(PlanOut, allow_none=True)
+    progress = _objects("Per week: week_start, target and mean hours a day, status.")
+    relapses = _objects("Relapses detected against the plan.")
+    plan_history = _objects("Each plan version: version, at, by.")
+
+
+class QuestionnaireView(Schema):
+    state = Text()
+    due_by = Text(metadata={"format": "date-time"})
+    addressed_to = Text()
+    language = Text()
+    instruments = _objects("Each instrument: id, name, stem, items with options.")
+    crisis = Obj(metadata={"description": "Where to get help now (region, language, lines)."})
+
+
+class QuestionnaireSubmitted(Schema):
+    state = Text()
+    instruments = fields.List(Text())
+    crisis = Obj(metadata={"description": "Only when an answer raised a risk flag."})

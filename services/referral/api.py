@@ -24,7 +24,7 @@ from services.referral.domain import checks
 from services.referral.domain.vocabulary import ID_PATTERN
 from services.referral.fhir import service_request
 from services.referral.idempotency import HEADER, IdempotencyConflict, body_hash, case_id_for
-from services.referral.responses import CasePageSchema, CaseSchema, SubmittedSchema
+from services.referral.responses import CasePageSchema, CaseSchema, ServiceRequestSchema, SubmittedSchema
 from services.referral.schemas import (
     AmendmentSchema,
     AttendanceSchema,
@@ -112,7 +112,12 @@ def _reading(blp: Blueprint, deps: Deps) -> None:
         return views.full(own_case(deps, case_id), deps.cipher)
 
     @blp.route("/<case_id>/fhir", methods=["GET"])
-    @blp.response(200, description="A FHIR R4 ServiceRequest (application/fhir+json).")
+    @blp.response(
+        200,
+        ServiceRequestSchema,
+        content_type="application/fhir+json",
+        description="A FHIR R4 ServiceRequest.",
+    )
     def fhir(case_id: str) -> Response:
         """The case as a FHIR R4 ServiceRequest with the child as a contained Patient."""
         case = own_case(deps, case_id)

@@ -22,6 +22,7 @@ from pymongo import DESCENDING
 from services.referral.deps import Deps
 from services.referral.domain.checks import SHARE
 from services.referral.domain.vocabulary import ID_PATTERN
+from services.referral.responses import AccessLogSchema, SchoolNoteSchema
 from shared.auth import Principal, require_staff
 from shared.store import Index
 
@@ -60,7 +61,7 @@ def clinical_blueprint(deps: Deps) -> Blueprint:
         return case
 
     @blp.get("/cases/<case_id>/school-note")
-    @blp.response(200)
+    @blp.response(200, SchoolNoteSchema)
     def school_note(case_id: str) -> dict[str, Any]:
         """The school's note and actions in its own words, decrypted; the read is access-logged."""
         principal = require_staff(deps.staff_tokens, "clinician")
@@ -78,7 +79,7 @@ def clinical_blueprint(deps: Deps) -> Blueprint:
         }
 
     @blp.get("/cases/<case_id>/access-log")
-    @blp.response(200)
+    @blp.response(200, AccessLogSchema)
     def access_log(case_id: str) -> dict[str, Any]:
         """Who read this case's clinical free text, newest first (the latest 100)."""
         require_staff(deps.staff_tokens, "operator")

@@ -104,3 +104,42 @@ class ContactsSchema(Schema):
     language = fields.String(allow_none=True, metadata={"description": "The family's preferred language."})
     guardians = fields.List(fields.Nested(ContactSchema))
     school = fields.Nested(SchoolContactSchema)
+
+
+class SchoolNoteSchema(Schema):
+    case_id = fields.String(required=True)
+    note = fields.String(allow_none=True, metadata={"description": "The school's note, in its own words."})
+    school_actions_details = fields.String(allow_none=True)
+    read_at = fields.String(required=True, metadata={"format": "date-time"})
+
+
+class AccessEntrySchema(Schema):
+    case_id = fields.String(required=True)
+    who = fields.String(required=True)
+    role = fields.String(required=True)
+    what = fields.String(required=True, metadata={"description": "What was read, e.g. school_note."})
+    at = fields.String(required=True, metadata={"format": "date-time"})
+
+
+class AccessLogSchema(Schema):
+    case_id = fields.String(required=True)
+    items = fields.List(fields.Nested(AccessEntrySchema), required=True)
+
+
+class ServiceRequestSchema(Schema):
+    """A FHIR R4 ServiceRequest (services/referral/fhir.py), sent as application/fhir+json."""
+
+    resourceType = fields.String(required=True)
+    id = fields.String(required=True)
+    contained = fields.List(fields.Dict(), metadata={"description": "The child (Patient) and the school."})
+    identifier = fields.List(fields.Dict())
+    status = fields.String()
+    intent = fields.String()
+    category = fields.List(fields.Dict())
+    priority = fields.String()
+    code = fields.Dict()
+    subject = fields.Dict()
+    authoredOn = fields.String(metadata={"format": "date-time"})
+    requester = fields.Dict()
+    reasonCode = fields.List(fields.Dict())
+    note = fields.List(fields.Dict())

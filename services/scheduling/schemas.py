@@ -1,4 +1,4 @@
-"""Request schemas (marshmallow 4, unknown fields rejected) for the scheduling API."""
+"""Request schemas (marshmallow 4, unknown fields rejected) and response schemas for the scheduling API."""
 
 from __future__ import annotations
 
@@ -142,3 +142,260 @@ class RebalanceIn(Schema):
 
 class PressureQuery(Schema):
     hospital_id = fields.String(load_default=None, validate=ID)
+
+
+# Response schemas: the allow-list of what each route returns. A field the store gains later
+# (a claim, a walk token, an inbox marker) stays out of every response until it is named here.
+# Routes pass documents through ``routes.common.public`` first (``_id`` → ``id``, instants in
+# RFC 3339), so instants are strings here.
+
+
+class Number(fields.Float):
+    """A JSON number dumped as stored (an int stays an int), documented as ``number``."""
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        return value
+
+
+def _instant(description: str = "RFC 3339 UTC instant.") -> fields.String:
+    return fields.String(metadata={"format": "date-time", "description": description})
+
+
+class HospitalOut(Schema):
+    id = fields.String()
+    name = fields.String()
+    district = fields.String()
+    lat = Number()
+    lon = Number()
+    clinic_types = fields.List(fields.String())
+    languages = fields.List(fields.String())
+    updated_at = _instant()
+
+
+class HospitalList(Schema):
+    items = fields.List(fields.Nested(HospitalOut))
+
+
+class SessionOut(Schema):
+    id = fields.String()
+    hospital_id = fields.String()
+    active = fields.Boolean()
+    weekday = fields.String()
+    start = fields.String(metadata={"description": "Local time, HH:MM."})
+    end = fields.String(metadata={"description": "Local time, HH:MM."})
+    kind = fields.String()
+    slot_minutes = fields.Integer()
+    clinic_type = fields.String()
+    created_at = _instant()
+
+
+class SessionList(Schema):
+    items = fields.List(fields.Nested(SessionOut))
+
+
+class SessionEnded(Schema):
+    session_id = fields.String()
+    slots_closed = fields.Integer()
+
+
+class HolidayOut(Schema):
+    hospital_id = fields.String()
+    date = fields.String(metadata={"format": "date"})
+    reason = fields.String()
+    to_reschedule = fields.List(fields.String(), metadata={"description": "Appointment ids to move."})
+
+
+class SlotOut(Schema):
+    id = fields.String()
+    hospital_id = fields.String()
+    session_id = fields.String()
+    clinic_type = fields.String()
+    kind = fields.String()
+    start = _instant()
+    end = _instant()
+    weekday = fields.String()
+    day = fields.String(metadata={"format": "date"})
+    week = fields.String()
+    state = fields.String()
+    created_at = _instant()
+    case_id = fields.String()
+    offer_id = fields.String()
+    held_at = _instant()
+    appointment_id = fields.String()
+    booked_at = _instant()
+
+
+class SlotList(Schema):
+    items = fields.List(fields.Nested(SlotOut))
+
+
+class Materialised(Schema):
+    created = fields.Integer()
+
+
+class AppointmentOut(Schema):
+    id = fields.String()
+    case_id = fields.String()
+    slot_id = fields.String()
+    hospital_id = fields.String()
+    clinic_type = fields.String()
+    start = _instant()
+    end = _instant()
+    kind = fields.String()
+    state = fields.String()
+    series = fields.Integer(metadata={"description": "0 for an intake, k for the k-th follow-up."})
+    booked_by = fields.String()
+    created_at = _instant()
+    reason = fields.String()
+    cancelled_at = _instant()
+    moves = fields.Integer()
+    rescheduled_at = _instant()
+    recorded_at = _instant()
+
+
+class AppointmentList(Schema):
+    items = fields.List(fields.Nested(AppointmentOut))
+
+
+class AttendanceOut(AppointmentOut):
+    follow_ups = fields.List(fields.Nested(AppointmentOut))
+    next = fields.String(metadata={"description": "After a no-show: what happens next."})
+
+
+class FollowUpsOut(Schema):
+    requested = fields.Integer()
+    booked = fields.List(fields.Nested(AppointmentOut))
+
+
+class EntryOut(Schema):
+    id = fields.String(metadata={"description": "The case id."})
+    state = fields.String()
+    band = fields.String()
+    score = Number()
+    referred_on = fields.String(metadata={"format": "date"})
+    target_date = fields.String(metadata={"format": "date"})
+    target_days = fields.Integer()
+    clinic_type = fields.String()
+    constraints = fields.Dict()
+    eligible_hospitals = fields.List(fields.String())
+    home_hospital = fields.String(allow_none=True)
+    hospital_id = fields.String()
+    triage_version = fields.Integer()
+    urgent = fields.Boolean()
+    urgent_reasons = fields.List(fields.String())
+    urgent_target = fields.String(metadata={"format": "date"})
+    contact_deadline = _instant()
+    offer_id = fields.String()
+    offer_round = fields.Integer()
+    appointment_id = fields.String()
+    no_show_count = fields.Integer()
+    followup_reason = fields.String()
+    relapse_at = _instant()
+    expedite = fields.Dict(
+        metadata={"description": "The last expedite attempt for an escalated booked case."}
+    )
+    removed_reason = fields.String()
+    removed_at = _instant()
+    created_at = _instant()
+    updated_at = _instant()
+
+
+class WaitlistPage(Schema):
+    items = fields.List(fields.Nested(EntryOut))
+    next_cursor = fields.String(allow_none=True)
+    total = fields.Integer(metadata={"description": "Only with include_total."})
+
+
+class OfferOut(Schema):
+    id = fields.String()
+    case_id = fields.String()
+    slot_id = fields.String()
+    hospital_id = fields.String()
+    start = _instant()
+    end = _instant()
+    kind = fields.String()
+    state = fields.String()
+    hold_until = _instant()
+    made_by = fields.String()
+    reschedules = fields.String(metadata={"description": "An expedite offer: the appointment it replaces."})
+    replaces_start = _instant("An expedite offer: when the replaced appointment starts.")
+    created_at = _instant()
+    answered_at = _instant()
+    appointment_id = fields.String()
+
+
+class OfferList(Schema):
+    items = fields.List(fields.Nested(OfferOut))
+
+
+class OfferLink(Schema):
+    offer_id = fields.String()
+    url = fields.String()
+
+
+class GuardianOffer(Schema):
+    """What a guardian may see: where, when and until when; nothing about the child."""
+
+    offer_id = fields.String()
+    state = fields.String()
+    kind = fields.String()
+    hospital_id = fields.String()
+    hospital_name = fields.String()
+    start = _instant()
+    end = _instant()
+    hold_until = _instant()
+
+
+class Accepted(Schema):
+    state = fields.String()
+    appointment = fields.Nested(AppointmentOut)
+
+
+class Declined(Schema):
+    state = fields.String()
+
+
+class AssignmentOut(Schema):
+    case_id = fields.String()
+    slot_id = fields.String()
+    hospital_id = fields.String()
+    slot_day = fields.String(metadata={"format": "date"})
+    cost = Number()
+    breach = fields.Boolean()
+    travel_km = Number(allow_none=True)
+
+
+class RebalanceOut(Schema):
+    applied = fields.Boolean()
+    offers_made = fields.Integer()
+    objective = Number()
+    breaches = fields.Integer()
+    unserved = fields.Integer()
+    assignments = fields.List(fields.Nested(AssignmentOut))
+
+
+class BandPressureOut(Schema):
+    hospital_id = fields.String()
+    band = fields.String()
+    waiting = fields.Integer()
+    capacity = fields.Integer()
+    predicted_wait_days = fields.Integer()
+    projected_breaches = fields.Integer()
+    oldest_wait_days = fields.Integer()
+    level = fields.String()
+
+
+class SuggestionOut(Schema):
+    case_id = fields.String()
+    band = fields.String()
+    from_hospital = fields.String()
+    to_hospital = fields.String()
+    predicted_wait_from = fields.Integer()
+    predicted_wait_to = fields.Integer()
+
+
+class PressureOut(Schema):
+    as_of = _instant()
+    weeks = fields.Integer()
+    hospitals = fields.List(fields.Nested(BandPressureOut))
+    suggestions = fields.List(fields.Nested(SuggestionOut))

@@ -10,11 +10,15 @@ from services.scheduling import attendance, booking
 from services.scheduling import repository as repo
 from services.scheduling.routes.common import READERS, Deps, domain_errors, public
 from services.scheduling.schemas import (
+    AppointmentList,
+    AppointmentOut,
     AppointmentQuery,
     AttendanceIn,
+    AttendanceOut,
     BookIn,
     CancelIn,
     FollowUpsIn,
+    FollowUpsOut,
     RescheduleIn,
 )
 
@@ -26,7 +30,7 @@ def blueprint(deps: Deps) -> Blueprint:
 
     @blp.post("/appointments")
     @blp.arguments(BookIn)
-    @blp.response(201)
+    @blp.response(201, AppointmentOut)
     def book(data: dict[str, Any]) -> dict[str, Any]:
         """Book a free slot; of two schedulers booking one slot at once exactly one wins (409 for the other)."""
         with domain_errors():
@@ -44,6 +48,7 @@ def blueprint(deps: Deps) -> Blueprint:
 
     @blp.get("/appointments")
     @blp.arguments(AppointmentQuery, location="query")
+    @blp.response(200, AppointmentList)
     def list_appointments(query: dict[str, Any]) -> dict[str, Any]:
         principal = deps.staff(query["hospital_id"], READERS)
         found = {k: query[k] for k in ("hospital_id", "case_id", "state") if query[k]}
@@ -53,6 +58,7 @@ def blueprint(deps: Deps) -> Blueprint:
         return {"items": [public(d) for d in cursor]}
 
     @blp.get("/appointments/<appointment_id>")
+    @blp.response(200, AppointmentOut)
     def get_appointment(appointment_id: str) -> dict[str, Any]:
         with domain_errors():
             appt = booking.get_appointment(ctx, appointment_id)
@@ -61,6 +67,7 @@ def blueprint(deps: Deps) -> Blueprint:
 
     @blp.post("/appointments/<appointment_id>/reschedule")
     @blp.arguments(RescheduleIn)
+    @blp.response(200, AppointmentOut)
     def reschedule(data: dict[str, Any], appointment_id: str) -> dict[str, Any]:
         _owned(deps, appointment_id)
         with domain_errors():
@@ -71,6 +78,7 @@ def blueprint(deps: Deps) -> Blueprint:
 
     @blp.post("/appointments/<appointment_id>/cancel")
     @blp.arguments(CancelIn)
+    @blp.response(200, AppointmentOut)
     def cancel(data: dict[str, Any], appointment_id: str) -> dict[str, Any]:
         """Cancel; the slot is offered to the next family and (requeue) this family keeps its place."""
         _owned(deps, appointment_id)
@@ -87,6 +95,7 @@ def _care_routes(blp: Blueprint, deps: Deps) -> None:
 
     @blp.post("/appointments/<appointment_id>/attendance")
     @blp.arguments(AttendanceIn)
+    @blp.response(200, AttendanceOut)
     def record_attendance(data: dict[str, Any], appointment_id: str) -> dict[str, Any]:
         """Attended intake books the follow-up series; a no-show is re-offered once, then flagged."""
         _owned(deps, appointment_id)
@@ -98,7 +107,7 @@ def _care_routes(blp: Blueprint, deps: Deps) -> None:
 
     @blp.post("/cases/<case_id>/follow-ups")
     @blp.arguments(FollowUpsIn)
-    @blp.response(201)
+    @blp.response(201, FollowUpsOut)
     def follow_ups(data: dict[str, Any], case_id: str) -> dict[str, Any]:
         """Book a follow-up series at the hospital where the family had its intake."""
         intake = ctx.db.appointments.find_one({"case_id": case_id, "kind": "intake", "state": "attended"})

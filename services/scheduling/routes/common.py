@@ -15,9 +15,6 @@ from services.scheduling import repository as repo
 from services.scheduling.context import Conflict, NotFound, Scheduling
 from shared.auth import Principal, StaffTokens, require_staff
 
-PRIVATE = frozenset(
-    {"outbox", "applied_events", "token_hash", "passed_by", "passed_slots", "sort_keys", "pressure_key"}
-)
 READERS = ("scheduler", "operator", "clinician")
 
 
@@ -57,11 +54,13 @@ def domain_errors() -> Iterator[None]:
 
 
 def public(doc: dict[str, Any] | None) -> dict[str, Any]:
-    """A stored document as JSON: internal fields dropped, instants in RFC 3339 UTC."""
+    """A stored document in JSON terms: ``_id`` as ``id``, instants in RFC 3339 UTC.
+
+    It filters nothing: each route's response schema (services/scheduling/schemas.py) is the
+    allow-list, so a field the store gains later never reaches a response unless it is named there.
+    """
     out: dict[str, Any] = {}
     for key, value in (doc or {}).items():
-        if key in PRIVATE:
-            continue
         name = "id" if key == "_id" else key
         out[name] = repo.iso(value) if isinstance(value, datetime) else value
     return out

@@ -10,7 +10,21 @@ from flask_smorest import Blueprint, abort
 from services.scheduling import calendar_ops
 from services.scheduling.domain.geography import DISTRICT_CENTROIDS
 from services.scheduling.routes.common import READERS, Deps, domain_errors, public
-from services.scheduling.schemas import ID, HolidayIn, HospitalIn, SessionIn, SlotQuery
+from services.scheduling.schemas import (
+    ID,
+    HolidayIn,
+    HolidayOut,
+    HospitalIn,
+    HospitalList,
+    HospitalOut,
+    Materialised,
+    SessionEnded,
+    SessionIn,
+    SessionList,
+    SessionOut,
+    SlotList,
+    SlotQuery,
+)
 
 FOLLOW_UP_MINUTES = 45
 INTAKE_MINUTES = 30
@@ -24,12 +38,14 @@ def blueprint(deps: Deps) -> Blueprint:
     deps.guard(blp)
 
     @blp.get("/hospitals")
+    @blp.response(200, HospitalList)
     def list_hospitals() -> dict[str, Any]:
         deps.staff(roles=(*READERS, "service"))
         return {"items": [public(d) for d in ctx.db.hospitals.find({}).sort("_id", 1)]}
 
     @blp.put("/hospitals/<hospital_id>")
     @blp.arguments(HospitalIn)
+    @blp.response(200, HospitalOut)
     def put_hospital(data: dict[str, Any], hospital_id: str) -> dict[str, Any]:
         """Create or replace a hospital (regional schedulers only)."""
         deps.regional()
@@ -43,6 +59,7 @@ def blueprint(deps: Deps) -> Blueprint:
         return public(calendar_ops.put_hospital(ctx, hospital_id, data))
 
     @blp.get("/hospitals/<hospital_id>/sessions")
+    @blp.response(200, SessionList)
     def list_sessions(hospital_id: str) -> dict[str, Any]:
         deps.staff(hospital_id, READERS)
         return {
@@ -51,7 +68,7 @@ def blueprint(deps: Deps) -> Blueprint:
 
     @blp.post("/hospitals/<hospital_id>/sessions")
     @blp.arguments(SessionIn)
-    @blp.response(201)
+    @blp.response(201, SessionOut)
     def add_session(data: dict[str, Any], hospital_id: str) -> dict[str, Any]:
         deps.staff(hospital_id)
         minutes = data["slot_minutes"] or (INTAKE_MINUTES if data["kind"] == "intake" else FOLLOW_UP_MINUTES)
@@ -67,6 +84,7 @@ def blueprint(deps: Deps) -> Blueprint:
             return public(calendar_ops.add_session(ctx, hospital_id, doc))
 
     @blp.delete("/hospitals/<hospital_id>/sessions/<session_id>")
+    @blp.response(200, SessionEnded)
     def end_session(hospital_id: str, session_id: str) -> dict[str, Any]:
         deps.staff(hospital_id)
         with domain_errors():
@@ -77,7 +95,7 @@ def blueprint(deps: Deps) -> Blueprint:
 
     @blp.post("/hospitals/<hospital_id>/holidays")
     @blp.arguments(HolidayIn)
-    @blp.response(201)
+    @blp.response(201, HolidayOut)
     def add_holiday(data: dict[str, Any], hospital_id: str) -> dict[str, Any]:
         """Close a hospital for a day (``*`` = the whole region); lists bookings to move."""
         deps.staff(hospital_id)
@@ -85,12 +103,14 @@ def blueprint(deps: Deps) -> Blueprint:
             return calendar_ops.add_holiday(ctx, hospital_id, data["date"], data["reason"])
 
     @blp.post("/slots/materialise")
+    @blp.response(200, Materialised)
     def materialise() -> dict[str, Any]:
         deps.regional()
         return {"created": calendar_ops.materialise(ctx)}
 
     @blp.get("/slots")
     @blp.arguments(SlotQuery, location="query")
+    @blp.response(200, SlotList)
     def list_slots(query: dict[str, Any]) -> dict[str, Any]:
         deps.staff(query["hospital_id"], READERS) if query["hospital_id"] else deps.regional(READERS)
         found: dict[str, Any] = {k: query[k] for k in ("hospital_id", "state", "kind") if query[k]}

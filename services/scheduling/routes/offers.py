@@ -8,7 +8,7 @@ from flask_smorest import Blueprint, abort
 
 from services.scheduling import offers, responses
 from services.scheduling.routes.common import READERS, Deps, domain_errors, public
-from services.scheduling.schemas import OfferQuery
+from services.scheduling.schemas import Accepted, Declined, GuardianOffer, OfferLink, OfferList, OfferQuery
 
 
 def blueprint(deps: Deps) -> Blueprint:
@@ -18,6 +18,7 @@ def blueprint(deps: Deps) -> Blueprint:
 
     @blp.get("/offers")
     @blp.arguments(OfferQuery, location="query")
+    @blp.response(200, OfferList)
     def list_offers(query: dict[str, Any]) -> dict[str, Any]:
         principal = deps.staff(query["hospital_id"], READERS)
         found = {k: query[k] for k in ("hospital_id", "state") if query[k]}
@@ -27,6 +28,7 @@ def blueprint(deps: Deps) -> Blueprint:
         return {"items": [public(d) for d in cursor]}
 
     @blp.get("/offers/<offer_id>/link")
+    @blp.response(200, OfferLink)
     def offer_link(offer_id: str) -> dict[str, Any]:
         """The guardian's answer link, for the notification service to send (never put on the bus).
 
@@ -42,18 +44,21 @@ def blueprint(deps: Deps) -> Blueprint:
         return {"offer_id": offer_id, "url": offers.respond_url(ctx, offer_id)}
 
     @blp.get("/offer-responses/<token>")
+    @blp.response(200, GuardianOffer)
     def view_offer(token: str) -> dict[str, Any]:
         with domain_errors():
             offer = responses.find_by_token(ctx, token)
         return responses.public_view(offer, ctx.db.hospitals.find_one({"_id": offer["hospital_id"]}))
 
     @blp.post("/offer-responses/<token>/accept")
+    @blp.response(200, Accepted)
     def accept(token: str) -> dict[str, Any]:
         with domain_errors():
             appt = responses.accept(ctx, token)
         return {"state": "accepted", "appointment": public(appt)}
 
     @blp.post("/offer-responses/<token>/decline")
+    @blp.response(200, Declined)
     def decline(token: str) -> dict[str, Any]:
         with domain_errors():
             responses.decline(ctx, token)

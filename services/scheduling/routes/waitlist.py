@@ -9,7 +9,17 @@ from flask_smorest import Blueprint, abort
 from services.scheduling import allocation, entries, listing, offers, pressure_ops
 from services.scheduling.domain.model import BANDS
 from services.scheduling.routes.common import READERS, Deps, domain_errors, public
-from services.scheduling.schemas import OfferIn, PressureQuery, RebalanceIn, WaitlistQuery
+from services.scheduling.schemas import (
+    EntryOut,
+    OfferIn,
+    OfferOut,
+    PressureOut,
+    PressureQuery,
+    RebalanceIn,
+    RebalanceOut,
+    WaitlistPage,
+    WaitlistQuery,
+)
 
 INVALID = "The request is invalid; see fields."
 
@@ -23,6 +33,7 @@ def blueprint(deps: Deps) -> Blueprint:
 
     @blp.get("/waitlist")
     @blp.arguments(WaitlistQuery, location="query")
+    @blp.response(200, WaitlistPage)
     def list_waitlist(query: dict[str, Any]) -> dict[str, Any]:
         """Entries a scheduler may act on (those who accept one of the scheduler's hospitals), a page at a time.
 
@@ -54,6 +65,7 @@ def blueprint(deps: Deps) -> Blueprint:
         return body
 
     @blp.get("/waitlist/<case_id>")
+    @blp.response(200, EntryOut)
     def get_entry(case_id: str) -> dict[str, Any]:
         principal = deps.staff(roles=READERS)
         doc = ctx.db.waitlist.find_one({"_id": case_id})
@@ -63,7 +75,7 @@ def blueprint(deps: Deps) -> Blueprint:
 
     @blp.post("/waitlist/<case_id>/offer")
     @blp.arguments(OfferIn)
-    @blp.response(201)
+    @blp.response(201, OfferOut)
     def make_offer(data: dict[str, Any], case_id: str) -> dict[str, Any]:
         """Offer a family a slot now: the one given, or the best free one they accept."""
         principal = deps.staff()
@@ -116,6 +128,7 @@ def _network_routes(blp: Blueprint, deps: Deps) -> None:
 
     @blp.post("/allocation/rebalance")
     @blp.arguments(RebalanceIn)
+    @blp.response(200, RebalanceOut)
     def rebalance(data: dict[str, Any]) -> dict[str, Any]:
         """Optimise the whole network (or one hospital's slots); ``apply`` turns the plan into offers."""
         if data["hospital_id"]:
@@ -126,6 +139,7 @@ def _network_routes(blp: Blueprint, deps: Deps) -> None:
 
     @blp.get("/pressure")
     @blp.arguments(PressureQuery, location="query")
+    @blp.response(200, PressureOut)
     def pressure(query: dict[str, Any]) -> dict[str, Any]:
         """Per hospital and band: waiting, capacity, predicted wait, projected breaches, level; moves."""
         deps.staff(query["hospital_id"], (*READERS, "service"))

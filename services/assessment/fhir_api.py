@@ -22,12 +22,16 @@ from services.assessment.api import ERRORS, Api
 from services.assessment.domain import fhir
 from services.assessment.domain.instruments import Instrument
 from services.assessment.repository import UnknownCase
+from services.assessment.schemas import FhirObservationBundle, FhirQuestionnaireResponse, FhirReviewTask
 from shared.auth import require_staff
 from shared.http import error_body
 
 ROLE = "clinician"
 CONFIDENTIAL_READERS = frozenset({"clinician"})
 """Roles that read a young person's confidential answers (the clinicians treating them, HZ-04)."""
+FHIR_JSON = "application/fhir+json"
+
+
 FHIR_JSON = "application/fhir+json"
 
 
@@ -54,7 +58,12 @@ def blueprint(deps: Api) -> Blueprint:
         return [a for a in doc.get("administrations", []) if a["instrument"] == instrument.id]
 
     @blp.get("/cases/<case_id>/instruments/<instrument_id>/responses/<n>/fhir")
-    @blp.response(200, description="A FHIR R4 QuestionnaireResponse (application/fhir+json).")
+    @blp.response(
+        200,
+        FhirQuestionnaireResponse,
+        content_type=FHIR_JSON,
+        description="A FHIR R4 QuestionnaireResponse (application/fhir+json).",
+    )
     def questionnaire_response(case_id: str, instrument_id: str, n: str) -> Response:
         """Administration ``n`` (1, 2, … per instrument) as a QuestionnaireResponse: linkId and answers."""
         instrument = instrument_of(instrument_id)
@@ -65,7 +74,12 @@ def blueprint(deps: Api) -> Blueprint:
         return _fhir(fhir.questionnaire_response(case_id, instrument, found[0], confidential=confidential))
 
     @blp.get("/cases/<case_id>/instruments/<instrument_id>/observations/fhir")
-    @blp.response(200, description="A FHIR R4 searchset Bundle of Observations (application/fhir+json).")
+    @blp.response(
+        200,
+        FhirObservationBundle,
+        content_type=FHIR_JSON,
+        description="A FHIR R4 searchset Bundle of Observations (application/fhir+json).",
+    )
     def observations(case_id: str, instrument_id: str) -> Response:
         """Every score of every administration of the instrument, oldest first, as Observations."""
         instrument = instrument_of(instrument_id)
@@ -75,7 +89,9 @@ def blueprint(deps: Api) -> Blueprint:
         return _fhir(fhir.bundle(found))
 
     @blp.get("/cases/<case_id>/review/fhir")
-    @blp.response(200, description="A FHIR R4 Task (application/fhir+json).")
+    @blp.response(
+        200, FhirReviewTask, content_type=FHIR_JSON, description="A FHIR R4 Task (application/fhir+json)."
+    )
     def review(case_id: str) -> Response:
         """The case's clinician review (a withdrawn risk flag, unknown codes) as a Task."""
         doc = deps.casework.repo.get(case_id, {"reviews": 1, "needs_review": 1, "triage": 1})

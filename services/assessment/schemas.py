@@ -344,6 +344,38 @@ class FhirTask(Schema):
     output = _objects("The outcome, once completed.")
 
 
+class FhirQuestionnaireResponse(Schema):
+    """A FHIR R4 QuestionnaireResponse (services/assessment/domain/fhir.py); sent as FHIR JSON."""
+
+    resourceType = Text()
+    id = Text()
+    identifier = Obj()
+    questionnaire = Text(metadata={"description": "canonical URL|instrument version"})
+    status = Text()
+    subject = Obj(metadata={"description": "The case identifier only (no personal data)."})
+    authored = Text()
+    source = Obj(metadata={"description": "Who answered: the young person or the parent."})
+    item = _objects("linkId and answers; confidential items only for CONFIDENTIAL_READERS (HZ-04).")
+    meta = Obj(metadata={"description": "security label REDACTED when confidential items were left out"})
+
+
+class FhirObservationBundle(Schema):
+    """A FHIR R4 searchset Bundle of score Observations (services/assessment/domain/fhir.py)."""
+
+    resourceType = Text()
+    type = Text()
+    total = Whole()
+    entry = _objects(
+        "{resource: Observation} per score: code (LOINC where one exists), value, effective time."
+    )
+
+
+class FhirReviewTask(FhirTask):
+    """The case's clinician review as a FHIR R4 Task (``review_task``)."""
+
+    input = _objects("One per review reason: its code and text.")
+
+
 class FhirTaskList(Schema):
     items = fields.List(fields.Nested(FhirTask))
 

@@ -14,6 +14,7 @@ from services.referral.access import protect
 from services.referral.api import own_case
 from services.referral.deps import Deps
 from services.referral.fhir import episode_of_care
+from services.referral.responses import EpisodeOfCareSchema
 
 
 def fhir_blueprint(deps: Deps) -> Blueprint:
@@ -23,7 +24,12 @@ def fhir_blueprint(deps: Deps) -> Blueprint:
     protect(blp, deps)
 
     @blp.route("/<case_id>/episode-of-care/fhir", methods=["GET"])
-    @blp.response(200, description="A FHIR R4 EpisodeOfCare (application/fhir+json).")
+    @blp.response(
+        200,
+        EpisodeOfCareSchema,
+        content_type="application/fhir+json",
+        description="A FHIR R4 EpisodeOfCare.",
+    )
     def episode(case_id: str) -> Response:
         """The case from referral to discharge as a FHIR R4 EpisodeOfCare (status, period, history)."""
         case = own_case(deps, case_id)

@@ -143,3 +143,20 @@ class ServiceRequestSchema(Schema):
     requester = fields.Dict()
     reasonCode = fields.List(fields.Dict())
     note = fields.List(fields.Dict())
+
+
+class EpisodeOfCareSchema(Schema):
+    """A FHIR R4 EpisodeOfCare (services/referral/fhir.py ``episode_of_care``), sent as application/fhir+json."""
+
+    resourceType = fields.String(required=True)
+    id = fields.String(required=True)
+    contained = fields.List(fields.Dict(), metadata={"description": "The child (Patient)."})
+    identifier = fields.List(fields.Dict())
+    status = fields.String(metadata={"description": "planned, waitlist, active, finished or cancelled"})
+    statusHistory = fields.List(
+        fields.Dict(), metadata={"description": "Earlier statuses with their periods."}
+    )
+    type = fields.List(fields.Dict())
+    patient = fields.Dict()
+    period = fields.Dict(metadata={"description": "From submission to discharge or withdrawal."})
+    referralRequest = fields.List(fields.Dict(), metadata={"description": "The case's ServiceRequest."})

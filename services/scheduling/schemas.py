@@ -399,3 +399,23 @@ class PressureOut(Schema):
     weeks = fields.Integer()
     hospitals = fields.List(fields.Nested(BandPressureOut))
     suggestions = fields.List(fields.Nested(SuggestionOut))
+
+
+class FhirAppointmentSchema(Schema):
+    """A FHIR R4 Appointment (services/scheduling/fhir.py), sent as application/fhir+json."""
+
+    resourceType = fields.String(required=True)
+    id = fields.String(required=True)
+    identifier = fields.List(fields.Dict())
+    status = fields.String(metadata={"description": "booked, fulfilled, noshow or cancelled"})
+    serviceType = fields.List(fields.Dict())
+    appointmentType = fields.Dict()
+    basedOn = fields.List(fields.Dict(), metadata={"description": "The case's ServiceRequest."})
+    start = fields.String(metadata={"format": "date-time"})
+    end = fields.String(metadata={"format": "date-time"})
+    created = fields.String(metadata={"format": "date-time"})
+    cancelationReason = fields.Dict()
+    participant = fields.List(
+        fields.Dict(),
+        metadata={"description": "The child by case identifier only, and the hospital (Location)."},
+    )

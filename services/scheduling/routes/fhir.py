@@ -13,6 +13,7 @@ from services.scheduling import booking, calendar_ops
 from services.scheduling.context import NotFound
 from services.scheduling.fhir import appointment
 from services.scheduling.routes.common import READERS, Deps, domain_errors
+from services.scheduling.schemas import FhirAppointmentSchema
 
 
 def blueprint(deps: Deps) -> Blueprint:
@@ -21,7 +22,12 @@ def blueprint(deps: Deps) -> Blueprint:
     deps.guard(blp)
 
     @blp.get("/appointments/<appointment_id>/fhir")
-    @blp.response(200, description="A FHIR R4 Appointment (application/fhir+json).")
+    @blp.response(
+        200,
+        FhirAppointmentSchema,
+        content_type="application/fhir+json",
+        description="A FHIR R4 Appointment.",
+    )
     def appointment_fhir(appointment_id: str) -> Response:
         """The appointment as a FHIR R4 Appointment: the hospital as Location, the child by case id only."""
         with domain_errors():

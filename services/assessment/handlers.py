@@ -70,4 +70,5 @@ def build_handlers(
         "appointment.cancelled": _ignoring_unknown(casework.booking_cancelled),
         "appointment.no_show": _ignoring_unknown(tasks.no_show),
         "assessment.escalated": tasks.escalated,
+        "assessment.review_requested": tasks.review_requested,
     }

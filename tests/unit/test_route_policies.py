@@ -53,6 +53,7 @@ HIDDEN = {
     ("GET", "/v1/waitlist/<case_id>"),
     ("POST", "/v1/waitlist/<case_id>/offer"),
     ("GET", "/clinical/v1/cases/<case_id>/school-note"),
+    ("POST", "/v1/cases/<case_id>/review"),
 }
 """Routes that answer 404 out of scope, so a token does not learn that a family is waiting
 (or, for the school's note, that a family referred to other hospitals exists)."""
@@ -265,6 +266,8 @@ def assessment_world() -> World:
     case = "/v1/cases/case-rp"
     calls = {
         ("GET", "/v1/triage/queue"): Call("/v1/triage/queue"),
+        # case-rp was accepted automatically: a decision is refused (409), never a 5xx
+        ("POST", "/v1/cases/<case_id>/review"): Call(f"{case}/review", {"decision": "accept"}),
         ("GET", "/v1/cases/<case_id>/triage"): Call(f"{case}/triage"),
         ("POST", "/v1/cases/<case_id>/triage/override"): Call(
             f"{case}/triage/override", {"band": "P1", "reason": "clinical judgement"}

@@ -39,6 +39,11 @@ STATUSES = (
     "in_follow_up",
     "discharged",
     "withdrawn",
+    # referral review (hospitals configured for it; assessment.review_*): optional additions
+    "awaiting_review",
+    "information_requested",
+    "rejected",
+    "redirected",
 )
 
 

@@ -236,6 +236,23 @@ def _triage(deps: Api) -> Blueprint:
 def _review(deps: Api) -> Blueprint:
     blp = _guarded("review", "Referral review before acceptance (hospitals configured for review)", deps)
 
+    @blp.get("/reviews")
+    @blp.arguments(schemas.ReviewListQuery, location="query")
+    @blp.response(200)
+    def worklist(query: dict[str, Any]) -> dict[str, Any]:
+        """Referrals awaiting this hospital's review: escalated first, then oldest referral date."""
+        if not g.principal.can_act_for(query["hospital"]):
+            abort(403, message="Your token does not cover this hospital.")
+        found = deps.casework.repo.awaiting_review(query["hospital"], query["limit"])
+        return views.with_iso_times({"items": found})
+
+    @blp.get("/cases/<case_id>/review")
+    @blp.response(200)
+    def review_of(case_id: str) -> dict[str, Any]:
+        """The referral as the reviewer decides on it (codes and facts, no personal data: the
+        school's own words are on referral's clinical note route), its round and past decisions."""
+        return views.with_iso_times(deps.casework.review_of(case_id, g.principal.can_act_for))
+
     @blp.post("/cases/<case_id>/review")
     @blp.arguments(schemas.ReviewDecisionIn)
     @blp.response(200)

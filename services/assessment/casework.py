@@ -21,7 +21,7 @@ from services.assessment.domain.escalation import Escalation, escalate
 from services.assessment.domain.rules import RuleTable
 from services.assessment.domain.tasks import holding_hospital
 from services.assessment.domain.triage import latest_bands, new_reasons, triage
-from services.assessment.repository import ACTIVE, CaseRepository, Change
+from services.assessment.repository import ACTIVE, CaseRepository, Change, UnknownCase
 from shared.events import Event
 
 Clock = Callable[[], datetime]
@@ -193,6 +193,25 @@ class Casework:
             )
 
         return self.repo.mutate(case_id, mutation)
+
+    def review_of(self, case_id: str, may_act: Callable[[str | None], bool]) -> dict[str, Any]:
+        """The referral picture, status, round and decisions, for a clinician of the reviewing hospital."""
+        doc = self.repo.get(case_id)
+        if doc is None:
+            raise UnknownCase(case_id)
+        reviewer = (doc.get("review") or {}).get("hospital_id", holding_hospital(None, hospitals_of(doc)))
+        if not may_act(reviewer or review_rules.DEFAULT):
+            raise reviewing.NotYourHospital(case_id)
+        fields = (
+            "status",
+            "referral",
+            "referred_on",
+            "review",
+            "review_decisions",
+            "escalated",
+            "escalations",
+        )
+        return {"case_id": case_id, **{k: doc.get(k) for k in fields}}
 
     def withdrawn(self, event: Event) -> None:
         data = intake.Withdrawn().load(dict(event.data))

@@ -26,6 +26,8 @@ POLICIES: Policies = {
     # Review is the reviewing hospital's: a hospital-scoped clinician gets in, and the handler
     # decides only for a case whose reviewing hospital the token covers (404 otherwise).
     ("POST", "/v1/cases/<case_id>/review"): staff("clinician", scope=HOSPITAL),
+    ("GET", "/v1/cases/<case_id>/review"): staff("clinician", scope=HOSPITAL),
+    ("GET", "/v1/reviews"): staff("clinician", scope=HOSPITAL),
     ("GET", "/v1/tasks"): CLINICIAN,
     ("GET", "/v1/tasks/<task_id>"): CLINICIAN,
     ("GET", "/v1/tasks/<task_id>/history"): CLINICIAN,

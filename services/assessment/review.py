@@ -99,8 +99,15 @@ def awaiting(
         "relapses": [],
         "review": review,
         "review_decisions": [],
+        **listed(hospital, due(now, hours, escalation)),
     }
     return doc, emitted
+
+
+def listed(hospital: str | None, due_at: datetime) -> dict[str, Any]:
+    """Top-level copies for the review worklist and the overdue count (FerretDB 1.x serves only
+    top-level equality from an index: ``status`` + ``review_hospital``, ``status`` + ``review_due_at``)."""
+    return {"review_hospital": hospital or rules.DEFAULT, "review_due_at": due_at}
 
 
 def amended(
@@ -135,8 +142,9 @@ def amended(
         emitted.append(ev.escalated(doc["_id"], escalation, _hospitals(referral)))
     if doc["status"] == rules.RETURNED:
         previous = doc["review"]
-        review = round_doc(previous["hospital_id"], previous["round"] + 1, due(now, hours, escalation), iso)
-        fields.update(status=rules.AWAITING_REVIEW, review=review)
+        due_at = due(now, hours, escalation)
+        review = round_doc(previous["hospital_id"], previous["round"] + 1, due_at, iso)
+        fields.update(status=rules.AWAITING_REVIEW, review=review, **listed(previous["hospital_id"], due_at))
         emitted.append(ev.review_requested(doc["_id"], review, bool(reasons)))
     return Change(fields, push, emitted)
 

@@ -64,6 +64,15 @@ class ReviewDecisionIn(Schema):
     )
 
 
+class ReviewListQuery(Schema):
+    hospital = fields.Str(
+        required=True,
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "the reviewing hospital (``default``: cases naming no hospital)"},
+    )
+    limit = fields.Int(load_default=50, validate=validate.Range(min=1, max=100))
+
+
 class TaskCompleteIn(Schema):
     outcome = fields.Str(
         required=True,

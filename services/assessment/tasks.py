@@ -53,6 +53,7 @@ INDEXES = {
     ACCESS_LOG: [Index([("case_id", ASCENDING), ("at", ASCENDING)], name="case_at")],
 }
 SWEEP_LIMIT = 100
+OVERDUE_LIMIT = 1000
 LIST_LIMIT = 100
 
 
@@ -309,6 +310,7 @@ class Tasks:
                 self.sweep()
                 metrics.UNOWNED_OPEN.set(self.unowned_open())
                 metrics.ONCALL_GAPS.set(len(self.hospitals_without_oncall()))
+                metrics.REVIEWS_OVERDUE.set(self.cases.overdue_reviews(self.clock(), OVERDUE_LIMIT))
             except Exception:
                 log.exception("task sweep failed; retrying next tick")
             stop.wait(self.config.task_tick_s)

@@ -74,6 +74,8 @@ HOT = [
     Hot("assessment", "questionnaires", {"token": v(7)}, "the guardian's page"),
     Hot("assessment", "questionnaires", {"_id": v(7)}, "notification fetches the link"),
     Hot("assessment", "cases", {"status": v(3)}, "the clinician queue (escalated, band, score sorted)"),
+    Hot("assessment", "cases", {"status": v(3), "review_hospital": v(7)}, "a hospital's review worklist"),
+    Hot("assessment", "cases", {"status": v(3), "review_due_at": {"$lte": NOW}}, "overdue reviews (gauge)"),
     Hot("assessment", "tasks", {"_id": v(7)}, "a task by id (FHIR export, transitions)"),
     Hot("assessment", "tasks", {"owner": v(7), "state": v(3)}, "a clinician's worklist (then due_at)"),
     Hot("assessment", "tasks", {"duty": v(3), "duty_at": {"$lte": NOW}}, "due re-alerts and breaches"),

@@ -54,6 +54,7 @@ HIDDEN = {
     ("POST", "/v1/waitlist/<case_id>/offer"),
     ("GET", "/clinical/v1/cases/<case_id>/school-note"),
     ("POST", "/v1/cases/<case_id>/review"),
+    ("GET", "/v1/cases/<case_id>/review"),
 }
 """Routes that answer 404 out of scope, so a token does not learn that a family is waiting
 (or, for the school's note, that a family referred to other hospitals exists)."""
@@ -268,6 +269,8 @@ def assessment_world() -> World:
         ("GET", "/v1/triage/queue"): Call("/v1/triage/queue"),
         # case-rp was accepted automatically: a decision is refused (409), never a 5xx
         ("POST", "/v1/cases/<case_id>/review"): Call(f"{case}/review", {"decision": "accept"}),
+        ("GET", "/v1/cases/<case_id>/review"): Call(f"{case}/review"),
+        ("GET", "/v1/reviews"): Call(f"/v1/reviews?hospital={A}"),
         ("GET", "/v1/cases/<case_id>/triage"): Call(f"{case}/triage"),
         ("POST", "/v1/cases/<case_id>/triage/override"): Call(
             f"{case}/triage/override", {"band": "P1", "reason": "clinical judgement"}

@@ -241,3 +241,33 @@ class TestHz14NeverUnseen:
         assert decide(client, {"decision": "accept"}).status_code == 200
         consume_own(handle, db, "assessment.review_requested")
         assert db.tasks.count_documents({"kind": task_rules.REFERRAL_REVIEW}) == 0
+
+
+class TestWorklist:
+    def test_a_hospitals_reviews_escalated_first_then_oldest(self, handle, client, clock):
+        handle(submitted("case-old"))
+        clock.now = NOW + timedelta(days=1)
+        handle(submitted("case-risk", referred_on="2025-03-11", risk_flags=["self_harm"]))
+        handle(submitted("case-west", preferences={"hospitals": ["h-west"]}))  # auto-accepted
+        answer = client.get("/v1/reviews?hospital=h-east", headers=staff("dr-east", "h-east"))
+        assert answer.status_code == 200
+        assert [c["_id"] for c in answer.get_json()["items"]] == ["case-risk", "case-old"]
+        other = client.get("/v1/reviews?hospital=h-east", headers=staff("dr-west", "h-west"))
+        assert other.status_code == 403
+
+    def test_the_reviewer_reads_the_referral_and_its_decisions(self, handle, client):
+        handle(submitted(concerns=["anxiety"]))
+        decide(client, {"decision": "return", "information_needed": ["absence_details"], "note": "dates?"})
+        answer = client.get("/v1/cases/case-1/review", headers=staff("dr-east", "h-east"))
+        body = answer.get_json()
+        assert (body["status"], body["referral"]["concerns"]) == (rules.RETURNED, ["anxiety"])
+        assert body["review_decisions"][0]["information_needed"] == ["absence_details"]
+        assert client.get("/v1/cases/case-1/review", headers=staff("dr-west", "h-west")).status_code == 404
+
+    def test_overdue_reviews_are_counted(self, handle, service, clock, db):
+        handle(submitted("case-a"))
+        handle(submitted("case-b", risk_flags=["self_harm"]))  # due at 24 h
+        repo = service.handlers["assessment.review_requested"].__self__.cases
+        assert repo.overdue_reviews(NOW + timedelta(hours=23), 1000) == 0
+        assert repo.overdue_reviews(NOW + timedelta(hours=24), 1000) == 1
+        assert repo.overdue_reviews(NOW + timedelta(hours=48), 1000) == 2

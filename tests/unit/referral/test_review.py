@@ -109,3 +109,14 @@ def test_each_decision_reaches_the_school_by_webhook_as_codes():
     (redirected,) = intents_for("assessment.review_decided", data)
     assert redirected.context == {"status": "redirected", "redirect_to": "emergency_services"}
     assert returned.channels == ("webhook",)
+
+
+def test_the_fhir_request_is_on_hold_while_information_is_requested(service, client, school_a, submit):
+    case_id = submit()
+    handle(service, requested(case_id))
+    handle(service, decided(case_id, "returned", information_needed=["absence_details"]))
+    resource = client.get(f"/v1/referrals/{case_id}/fhir", headers=school_a).json
+    assert resource["status"] == "on-hold"
+    handle(service, requested(case_id, 2))
+    handle(service, decided(case_id, "redirected", 2, redirect_to="paediatrics"))
+    assert client.get(f"/v1/referrals/{case_id}/fhir", headers=school_a).json["status"] == "revoked"

@@ -110,6 +110,11 @@ def intents_for(name: str, data: Mapping[str, Any]) -> list[Intent]:
     if name == "assessment.review_decided" and data.get("outcome") in REVIEW_STATUS:
         context = {"status": REVIEW_STATUS[data["outcome"]], **_pick(data, REVIEW_FACTS)}
         found.append(Intent("case_status", SCHOOL, case_id, context, channels=("webhook",)))
+    if name == "advice.answered":  # the school reads the answer itself (GET /v1/advice/<id>)
+        context = {"status": "advice_answered", "advice_id": data.get("advice_id")}
+        found.append(
+            Intent("case_status", SCHOOL, str(data.get("advice_id", "")), context, channels=("webhook",))
+        )
     if name in LIAISON_STATUS:
         context = {"status": LIAISON_STATUS[name], **_pick(data, ("start",))}
         found.append(

@@ -421,3 +421,22 @@ class TestClaims:
         clock.advance(days=1, seconds=1)
         removed = housekeeping.prune(harness.db, clock(), extra=harness.service.retained)
         assert removed["delivery_claims"] == spent and harness.db.delivery_claims.count_documents({}) == 0
+
+
+class TestReferralReview:
+    def test_a_review_decision_reaches_the_school_as_codes(self, harness):
+        harness.handle(
+            event(
+                "assessment.review_decided",
+                hospital_id="h-east",
+                round=1,
+                outcome="returned",
+                decided_at="2025-03-11T09:00:00Z",
+                information_needed=["attendance_record"],
+            )
+        )
+        (hook,) = harness.webhook.sent
+        payload = json.loads(hook.body)
+        assert payload["status"] == "information_requested"
+        assert payload["information_needed"] == ["attendance_record"]
+        assert "note" not in payload

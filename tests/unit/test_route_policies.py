@@ -55,6 +55,8 @@ HIDDEN = {
     ("GET", "/clinical/v1/cases/<case_id>/school-note"),
     ("POST", "/v1/cases/<case_id>/review"),
     ("GET", "/v1/cases/<case_id>/review"),
+    ("GET", "/clinical/v1/advice/<advice_id>"),
+    ("POST", "/clinical/v1/advice/<advice_id>/answer"),
 }
 """Routes that answer 404 out of scope, so a token does not learn that a family is waiting
 (or, for the school's note, that a family referred to other hospitals exists)."""
@@ -190,7 +192,18 @@ def referral_world() -> World:
     )
     assert created.status_code == 201, created.json
     case_id = created.json["case_id"]  # the family named A (bch), without share_with_hospitals consent
+    question = {"question": "Mondays are hard; refer?", "age_band": "12-14", "hospital": A}
+    asked = service.app.test_client().post(
+        "/v1/advice", json=question, headers={"Authorization": f"Bearer {issued.key}"}
+    )
+    assert asked.status_code == 201, asked.json
+    advice = f"/clinical/v1/advice/{asked.json['advice_id']}"
     calls = {
+        ("GET", "/clinical/v1/advice"): Call(f"/clinical/v1/advice?hospital={A}"),
+        ("GET", "/clinical/v1/advice/<advice_id>"): Call(advice),
+        ("POST", "/clinical/v1/advice/<advice_id>/answer"): Call(
+            f"{advice}/answer", {"answer": "Try a mentor."}
+        ),
         ("GET", "/internal/v1/cases/<case_id>/contacts"): Call(f"/internal/v1/cases/{case_id}/contacts"),
         ("GET", "/clinical/v1/cases/<case_id>/school-note"): Call(
             f"/clinical/v1/cases/{case_id}/school-note"

@@ -68,6 +68,7 @@ HOT = [
     Hot("referral", "schools", {"_id": v(7)}, "webhook and FHIR: the school document"),
     Hot("referral", "cases", {"school_ids": v(7), "status": v(3)}, "a school's case list (then sorted)"),
     Hot("referral", "access_log", {"case_id": v(7)}, "who read a case's school note (then sorted by at)"),
+    Hot("referral", "advice", {"hospital_id": v(7), "state": v(3)}, "clinicians' open advice questions"),
     # assessment
     Hot("assessment", "cases", {"_id": v(7)}, "every mutation reads the case by _id"),
     Hot("assessment", "case_changes", {"case_id": v(7), "rev": {"$gt": 3}}, "catching up unfolded changes"),

@@ -154,6 +154,15 @@ class Tasks:
         if task is not None:
             self._refold(task)
 
+    def withdrawn(self, event: Event) -> None:
+        """``referral.withdrawn``: a referral withdrawn while awaiting review needs no review;
+        its task is completed (``review_withdrawn``) so it does not re-alert or breach."""
+        case = self.cases.get(event.data["case_id"], {"review": 1})
+        if case is None:
+            raise UnknownCase(event.data["case_id"])
+        if case.get("review"):
+            self.close_review(case["_id"], case["review"]["round"], "system", "review_withdrawn")
+
     def no_show(self, event: Event) -> None:
         """``appointment.no_show``: an escalated or P1 child's missed appointment needs a same-day contact."""
         case_id = event.data["case_id"]

@@ -14,7 +14,7 @@ from shared.auth import StaffTokens
 from shared.contracts import assessment as contract
 from shared.events import Event, short_name
 
-from .conftest import NOW, SECRET, amended, outbox, submitted
+from .conftest import NOW, SECRET, amended, event, outbox, submitted
 
 ROSTER = {"h-east": {"clinician": "dr-east", "second_line": "dr-east-2"}}
 
@@ -235,6 +235,17 @@ class TestHz14NeverUnseen:
         body = {"outcome": "family_reached_no_acute_risk"}
         answer = client.post("/v1/tasks/rev-case-1-1/complete", json=body, headers=staff("dr-east"))
         assert answer.status_code == 409
+
+    def test_a_withdrawn_referral_under_review_stops_its_task(self, handle, db, clock, tasks):
+        handle(submitted())
+        consume_own(handle, db, "assessment.review_requested")
+        withdrawn = {"case_id": "case-1", "reason": "family_declined"}
+        handle(event("referral.withdrawn", "case-1", withdrawn))
+        handle(event("referral.withdrawn", "case-1", withdrawn))  # a redelivery: still one completion
+        (task,) = db.tasks.find({"kind": task_rules.REFERRAL_REVIEW})
+        assert (task["state"], task["outcome"]) == (task_rules.COMPLETED, "review_withdrawn")
+        clock.now = NOW + timedelta(hours=49)
+        assert tasks.sweep() == 0
 
     def test_a_late_review_request_for_a_decided_round_makes_no_task(self, handle, db, client):
         handle(submitted())

@@ -19,7 +19,14 @@ from flask import Response, g, jsonify, request
 from flask_smorest import Blueprint, abort
 
 from services.assessment import schemas, views
-from services.assessment.casework import CaseClosed, Casework, CosignRefused, StaleVersion, ThinReason
+from services.assessment.casework import (
+    CaseClosed,
+    Casework,
+    CosignRefused,
+    NotAccepted,
+    StaleVersion,
+    ThinReason,
+)
 from services.assessment.contacts import ReferralUnavailable
 from services.assessment.domain import tasks as task_rules
 from services.assessment.domain.instruments import Instrument
@@ -34,6 +41,7 @@ from services.assessment.questionnaires import (
     UnknownInvitation,
 )
 from services.assessment.repository import ConcurrentChange, UnknownCase
+from services.assessment.review import DecisionIncomplete, NotYourHospital, ReviewRefused
 from services.assessment.tasks import NotYourCase, Tasks, TransitionRefused, UnknownTask
 from shared.auth import StaffTokens, require_staff
 from shared.http import error_body
@@ -54,6 +62,13 @@ ERRORS: Mapping[type[Exception], tuple[int, str, str]] = {
         "no_task_on_case",
         "You hold no task on this case: its contacts are not yours to read.",
     ),
+    NotAccepted: (409, "not_accepted", "The referral has not been accepted; it has no triage yet."),
+    ReviewRefused: (
+        409,
+        "not_awaiting_review",
+        "The referral is not awaiting review (decided, or returned).",
+    ),
+    NotYourHospital: (404, "not_found", "No referral awaiting your hospital's review."),
     ReferralUnavailable: (503, "referral_unavailable", "The referral service did not answer; try again."),
     InvitationClosed: (409, "case_withdrawn", "The case was withdrawn."),
     ConsentRequired: (403, "consent_required", "No guardian consented to questionnaires."),
@@ -88,6 +103,7 @@ class Api:
 def blueprints(deps: Api) -> list[Blueprint]:
     return [
         _triage(deps),
+        _review(deps),
         _tasks(deps),
         _instruments(deps),
         _followup(deps),
@@ -109,7 +125,13 @@ def _guarded(name: str, description: str, deps: Api) -> Blueprint:
         blp.register_error_handler(error, _invalid)
     blp.register_error_handler(ThinReason, _thin_reason)
     blp.register_error_handler(CosignRefused, _refused)
+    blp.register_error_handler(DecisionIncomplete, _incomplete)
     return blp
+
+
+def _incomplete(exc: DecisionIncomplete) -> Any:
+    errors = {exc.field: ["Required for this decision, from the fixed list."]}
+    return jsonify(error_body(422, "validation_failed", "The request is invalid; see fields.", errors)), 422
 
 
 def _thin_reason(exc: ThinReason) -> Any:
@@ -211,6 +233,46 @@ def _triage(deps: Api) -> Blueprint:
     def cosign(body: dict[str, Any], case_id: str) -> dict[str, Any]:
         """A second clinician co-signs the pending override of an escalated case; it takes effect now."""
         return deps.casework.cosign(case_id, g.principal.subject, body.get("note"), body["expected_version"])
+
+    return blp
+
+
+def _review(deps: Api) -> Blueprint:
+    blp = _guarded("review", "Referral review before acceptance (hospitals configured for review)", deps)
+
+    @blp.get("/reviews")
+    @blp.arguments(schemas.ReviewListQuery, location="query")
+    @blp.response(200)
+    def worklist(query: dict[str, Any]) -> dict[str, Any]:
+        """Referrals awaiting this hospital's review: escalated first, then oldest referral date."""
+        if not g.principal.can_act_for(query["hospital"]):
+            abort(403, message="Your token does not cover this hospital.")
+        found = deps.casework.repo.awaiting_review(query["hospital"], query["limit"])
+        return views.with_iso_times({"items": found})
+
+    @blp.get("/cases/<case_id>/review")
+    @blp.response(200)
+    def review_of(case_id: str) -> dict[str, Any]:
+        """The referral as the reviewer decides on it (codes and facts, no personal data: the
+        school's own words are on referral's clinical note route), its round and past decisions."""
+        return views.with_iso_times(deps.casework.review_of(case_id, g.principal.can_act_for))
+
+    @blp.post("/cases/<case_id>/review")
+    @blp.arguments(schemas.ReviewDecisionIn)
+    @blp.response(200)
+    def decide(body: dict[str, Any], case_id: str) -> dict[str, Any]:
+        """Accept (triage starts), reject with a reason, return to the school for information, or redirect.
+
+        Only a clinician scoped to the reviewing hospital (or regional) decides; others get 404.
+        The decision completes the review task and reaches the school as codes only.
+        """
+        principal = g.principal
+        details = {k: v for k, v in body.items() if k != "decision"}
+        decided = deps.casework.decide_review(
+            case_id, body["decision"], principal.subject, details, principal.can_act_for
+        )
+        deps.tasks.close_review(case_id, decided["round"], principal.subject, "review_" + decided["outcome"])
+        return {k: v for k, v in decided.items() if v is not None}
 
     return blp
 

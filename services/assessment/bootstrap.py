@@ -44,7 +44,7 @@ def build(
 
     outbox = Outbox.for_settings(db, settings)
     repo = CaseRepository(db, outbox)
-    casework = Casework(repo, rules, clock)
+    casework = Casework(repo, rules, clock, config.review_hospitals, config.review_hours)
     measurement = Measurement(
         repo, rules, clock, instruments, config.licensed_instruments, config.sras_tie_margin
     )

@@ -14,11 +14,14 @@ from typing import Any
 
 from services.assessment import events as ev
 from services.assessment import intake
+from services.assessment import review as reviewing
 from services.assessment.domain import cosign, versions
+from services.assessment.domain import review as review_rules
 from services.assessment.domain.escalation import Escalation, escalate
 from services.assessment.domain.rules import RuleTable
+from services.assessment.domain.tasks import holding_hospital
 from services.assessment.domain.triage import latest_bands, new_reasons, triage
-from services.assessment.repository import ACTIVE, CaseRepository, Change
+from services.assessment.repository import ACTIVE, CaseRepository, Change, UnknownCase
 from shared.events import Event
 
 Clock = Callable[[], datetime]
@@ -27,6 +30,11 @@ WITHDRAWN, SEEN = "withdrawn", "seen"
 
 class CaseClosed(RuntimeError):
     """The case was withdrawn: it can no longer be triaged or planned."""
+
+
+class NotAccepted(RuntimeError):
+    """The referral has not been accepted (awaiting review, returned, rejected, redirected):
+    it has no triage to override yet (409)."""
 
 
 class StaleVersion(RuntimeError):
@@ -85,10 +93,20 @@ class Casework:
     repo: CaseRepository
     rules: RuleTable
     clock: Clock
+    review_hospitals: frozenset[str] = frozenset()
+    """ASSESSMENT_REVIEW_HOSPITALS: hospitals that review referrals before acceptance."""
+    review_hours: float = 72.0
 
     def submitted(self, event: Event) -> None:
         referral = intake.referral(event.data)
         case_id, now = referral["case_id"], self.clock()
+        hospital = holding_hospital(None, hospitals_of({"referral": referral}))
+        if review_rules.reviews(self.review_hospitals, hospital):
+            doc, held = reviewing.awaiting(
+                case_id, referral, hospital, self.rules, now, self.review_hours, iso, escalation_doc
+            )
+            self.repo.create(doc, held, event)  # a redelivery finds revision 1 taken
+            return
         result = triage(intake.facts(referral), self.rules, now.date())
         record = versions.from_rules(1, result, versions.Audit(iso(now), trigger="referral.submitted"))
         escalation = escalate(result.risk_reasons, self.rules, now)
@@ -121,6 +139,9 @@ class Casework:
             if doc["status"] == WITHDRAWN:
                 return None
             now = self.clock()
+            if doc["status"] in review_rules.NOT_ACCEPTED:  # never triaged before acceptance
+                hours = self.review_hours
+                return reviewing.amended(doc, referral, self.rules, now, hours, iso, escalation_doc)
             bands = latest_bands(doc.get("administrations", []))
             result = triage(intake.facts(referral, bands), self.rules, now.date())
             previous = doc["triage"][-1]
@@ -150,6 +171,47 @@ class Casework:
             return Change({"referral": referral, **flags, **review, **summary(record)}, push, events)
 
         self.repo.mutate(referral["case_id"], mutation, event)
+
+    def decide_review(
+        self,
+        case_id: str,
+        decision: str,
+        by: str,
+        details: Mapping[str, Any],
+        may_act: Callable[[str | None], bool],
+    ) -> dict[str, Any]:
+        """A clinician of the reviewing hospital accepts, rejects, returns or redirects the referral."""
+
+        def mutation(doc: dict[str, Any]) -> Change:
+            if doc["status"] == WITHDRAWN:
+                raise CaseClosed(case_id)
+            reviewer = (doc.get("review") or {}).get("hospital_id", holding_hospital(None, hospitals_of(doc)))
+            if not may_act(reviewer or review_rules.DEFAULT):  # 404: no oracle for other hospitals' cases
+                raise reviewing.NotYourHospital(case_id)
+            return reviewing.decide(
+                doc, decision, by, details, self.rules, self.clock(), iso, escalation_doc, summary
+            )
+
+        return self.repo.mutate(case_id, mutation)
+
+    def review_of(self, case_id: str, may_act: Callable[[str | None], bool]) -> dict[str, Any]:
+        """The referral picture, status, round and decisions, for a clinician of the reviewing hospital."""
+        doc = self.repo.get(case_id)
+        if doc is None:
+            raise UnknownCase(case_id)
+        reviewer = (doc.get("review") or {}).get("hospital_id", holding_hospital(None, hospitals_of(doc)))
+        if not may_act(reviewer or review_rules.DEFAULT):
+            raise reviewing.NotYourHospital(case_id)
+        fields = (
+            "status",
+            "referral",
+            "referred_on",
+            "review",
+            "review_decisions",
+            "escalated",
+            "escalations",
+        )
+        return {"case_id": case_id, **{k: doc.get(k) for k in fields}}
 
     def withdrawn(self, event: Event) -> None:
         data = intake.Withdrawn().load(dict(event.data))
@@ -211,6 +273,8 @@ class Casework:
         def mutation(doc: dict[str, Any]) -> Change:
             if doc["status"] == WITHDRAWN:
                 raise CaseClosed(case_id)
+            if doc["status"] in review_rules.NOT_ACCEPTED:
+                raise NotAccepted(case_id)
             current = doc["triage"][-1]
             if expected_version is not None and expected_version != current["version"]:
                 raise StaleVersion(current["version"])
@@ -241,6 +305,8 @@ class Casework:
         def mutation(doc: dict[str, Any]) -> Change:
             if doc["status"] == WITHDRAWN:
                 raise CaseClosed(case_id)
+            if doc["status"] in review_rules.NOT_ACCEPTED:
+                raise NotAccepted(case_id)
             pending = doc.get("pending_override")
             if not pending:
                 raise CosignRefused("No override of this case awaits a co-signature.")

@@ -25,6 +25,14 @@ Every value has a safe default so the embedded platform runs with nothing set:
 - ``ASSESSMENT_TASK_DEADLINE_S``: drills and end-to-end tests only: every new task is due
   this many seconds after it is created instead of at the escalation's contact deadline.
 - ``ASSESSMENT_REFERRAL_URL``: referral's API, asked for a family's contact details.
+- ``ASSESSMENT_REVIEW_HOSPITALS``: hospitals whose clinicians review each new referral
+  before it is accepted (comma-separated hospital ids; ``default`` = cases naming no
+  hospital; ``*`` = every hospital). Empty (the default): every referral is accepted
+  automatically, as before. The reviewing hospital is the one holding the case (its first
+  preferred hospital, else ``default``); services/assessment/domain/review.py.
+- ``ASSESSMENT_REVIEW_HOURS``: the review deadline (72): an unreviewed referral becomes a
+  task for the hospital's on-call, re-alerted and breached like an escalation (HZ-14). A
+  referral carrying a risk flag is due by its escalation's contact deadline if sooner.
 - ``ASSESSMENT_TZ``: the network's time zone; a no-show's safeguarding task is due by the
   end of that day there (Asia/Shanghai).
 """
@@ -57,6 +65,8 @@ KNOWN = frozenset(
         "TASK_DEADLINE_S",
         "REFERRAL_URL",
         "TZ",
+        "REVIEW_HOSPITALS",
+        "REVIEW_HOURS",
         # read by the platform (shared/settings.py) and by notification, from the same environment
         "PORT",
         "DB",
@@ -89,6 +99,8 @@ class AssessmentConfig:
     referral_url: str | None = None
     tz: str = "Asia/Shanghai"
     crisis_resources_file: str | None = None
+    review_hospitals: frozenset[str] = frozenset()
+    review_hours: float = 72.0
 
     @classmethod
     def from_extra(cls, extra: Mapping[str, str]) -> AssessmentConfig:
@@ -106,12 +118,15 @@ class AssessmentConfig:
             tick_s = float(get("TASK_TICK_S") or 10)
             deadline = get("TASK_DEADLINE_S")
             deadline_s = float(deadline) if deadline else None
+            review_hours = float(get("REVIEW_HOURS") or 72)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
         if relapse_weeks < 1:
             raise ConfigError("ASSESSMENT_RELAPSE_WEEKS must be at least 1")
         if not 0 < fraction < 1:
             raise ConfigError("ASSESSMENT_TASK_REALERT_FRACTION must be between 0 and 1")
+        if review_hours <= 0:
+            raise ConfigError("ASSESSMENT_REVIEW_HOURS must be positive")
         if tick_s <= 0 or (deadline_s is not None and deadline_s <= 0):
             raise ConfigError("ASSESSMENT_TASK_TICK_S and ASSESSMENT_TASK_DEADLINE_S must be positive")
         tz = get("TZ") or "Asia/Shanghai"
@@ -139,6 +154,10 @@ class AssessmentConfig:
             referral_url=(get("REFERRAL_URL") or "").rstrip("/") or None,
             tz=tz,
             crisis_resources_file=get("CRISIS_RESOURCES_FILE"),
+            review_hospitals=frozenset(
+                part.strip() for part in (get("REVIEW_HOSPITALS") or "").split(",") if part.strip()
+            ),
+            review_hours=review_hours,
         )
 
     def oncall_for(self, hospital_id: str | None) -> OnCall | None:

@@ -121,3 +121,31 @@ def task_alert(task: Mapping[str, Any], stage: str, recipient: str, tier: str) -
         "action": task["action"],
     }
     return _event("assessment.task_alert", task["case_id"], data)
+
+
+def review_requested(case_id: str, review: Mapping[str, Any], risk_flagged: bool) -> Event:
+    return _event(
+        "assessment.review_requested",
+        case_id,
+        {
+            "case_id": case_id,
+            "hospital_id": review["hospital_id"],
+            "round": review["round"],
+            "due_at": review["due_at"],
+            "risk_flagged": risk_flagged,
+        },
+    )
+
+
+def review_decided(case_id: str, review: Mapping[str, Any], decision: Mapping[str, Any]) -> Event:
+    data: dict[str, Any] = {
+        "case_id": case_id,
+        "hospital_id": review["hospital_id"],
+        "round": review["round"],
+        "outcome": decision["outcome"],
+        "decided_at": decision["at"],
+    }
+    for key in ("reason", "information_needed", "redirect_to"):
+        if decision.get(key):
+            data[key] = decision[key]
+    return _event("assessment.review_decided", case_id, data)

@@ -16,8 +16,9 @@ from typing import Any
 
 from services.assessment import events as ev
 from services.assessment import intake
-from services.assessment.casework import WITHDRAWN, CaseClosed, Clock, iso
+from services.assessment.casework import WITHDRAWN, CaseClosed, Clock, NotAccepted, iso
 from services.assessment.domain import returnplan
+from services.assessment.domain.review import NOT_ACCEPTED
 from services.assessment.repository import CaseRepository, Change, UnknownCase
 from shared.events import Event
 
@@ -60,6 +61,8 @@ class FollowUp:
         def mutation(doc: dict[str, Any]) -> Change:
             if doc["status"] == WITHDRAWN:
                 raise CaseClosed(case_id)
+            if doc["status"] in NOT_ACCEPTED:  # no plan before the referral is accepted
+                raise NotAccepted(case_id)
             version = ((doc.get("plan") or {}).get("version") or 0) + 1
             plan = {"version": version, "weeks": stored, "at": iso(self.clock()), "by": by}
             audit = {"version": version, "at": plan["at"], "by": by}

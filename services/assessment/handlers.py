@@ -63,11 +63,12 @@ def build_handlers(
     return {
         "referral.submitted": _both(note_hospital, casework.submitted),
         "referral.amended": casework.amended,
-        "referral.withdrawn": _ignoring_unknown(casework.withdrawn),
+        "referral.withdrawn": _ignoring_unknown(_both(casework.withdrawn, tasks.withdrawn)),
         "attendance.reported": followup.attendance,
         "appointment.attended": _ignoring_unknown(casework.attended),
         "appointment.booked": _ignoring_unknown(_both(note_booking, casework.booked, questionnaires.booked)),
         "appointment.cancelled": _ignoring_unknown(casework.booking_cancelled),
         "appointment.no_show": _ignoring_unknown(tasks.no_show),
         "assessment.escalated": tasks.escalated,
+        "assessment.review_requested": tasks.review_requested,
     }

@@ -28,3 +28,8 @@ TASK_ALERTS = Counter(
     "Re-alerts (unacknowledged at half the deadline) and second-line breach alerts raised.",
     ["stage"],
 )
+REVIEWS_OVERDUE = Gauge(
+    "waymark_assessment_reviews_overdue",
+    "Referrals still awaiting review past their review deadline (HZ-14; counted up to 1000).",
+    multiprocess_mode="mostrecent",
+)

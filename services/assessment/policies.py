@@ -13,7 +13,7 @@ requester). Guardians' questionnaire routes are authorised by the link's secret 
 
 from __future__ import annotations
 
-from shared.auth import ANY, OPEN, REGION, Policies, staff
+from shared.auth import ANY, HOSPITAL, OPEN, REGION, Policies, staff
 
 CLINICIAN = staff("clinician", scope=REGION)
 
@@ -23,6 +23,11 @@ POLICIES: Policies = {
     ("POST", "/v1/cases/<case_id>/triage/override"): CLINICIAN,
     ("POST", "/v1/cases/<case_id>/triage/override/cosign"): CLINICIAN,
     ("GET", "/v1/triage/rules/<version>"): staff("clinician", scope=ANY),
+    # Review is the reviewing hospital's: a hospital-scoped clinician gets in, and the handler
+    # decides only for a case whose reviewing hospital the token covers (404 otherwise).
+    ("POST", "/v1/cases/<case_id>/review"): staff("clinician", scope=HOSPITAL),
+    ("GET", "/v1/cases/<case_id>/review"): staff("clinician", scope=HOSPITAL),
+    ("GET", "/v1/reviews"): staff("clinician", scope=HOSPITAL),
     ("GET", "/v1/tasks"): CLINICIAN,
     ("GET", "/v1/tasks/<task_id>"): CLINICIAN,
     ("GET", "/v1/tasks/<task_id>/history"): CLINICIAN,

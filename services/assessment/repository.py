@@ -42,6 +42,16 @@ INDEXES = {
             ],
             name="queue_order_escalated_first",
         ),
+        # Referral review (services/assessment/review.py): a hospital's worklist, escalated
+        # first then oldest referral; and the overdue count (equality on status, range on due).
+        Index(
+            [
+                *(("status", ASCENDING), ("review_hospital", ASCENDING)),
+                *(("escalated", DESCENDING), ("referred_on", ASCENDING), ("_id", ASCENDING)),
+            ],
+            name="reviews_by_hospital",
+        ),
+        Index([("status", ASCENDING), ("review_due_at", ASCENDING)], name="reviews_due"),
     ],
     CHANGES: [
         Index([("case_id", ASCENDING), ("rev", ASCENDING)], unique=True, name="case_rev"),
@@ -53,6 +63,9 @@ QUEUE_FIELDS = dict.fromkeys(
         *("overridden", "clinic_type", "school_intervention", "escalated", "status", "needs_review"),
     ],
     1,
+)
+REVIEW_FIELDS = dict.fromkeys(
+    ["_id", "referred_on", "review", "review_due_at", "escalated", "escalated_reasons", "status"], 1
 )
 MAX_ATTEMPTS = 8
 
@@ -140,6 +153,20 @@ class CaseRepository:
         ]
         cursor = self.collection.find(query, QUEUE_FIELDS).sort(order).skip(offset).limit(limit)
         return list(cursor), self.collection.count_documents(query)
+
+    def awaiting_review(self, hospital: str, limit: int) -> list[dict[str, Any]]:
+        """A hospital's referrals awaiting review: escalated first, then oldest referral (index
+        reviews_by_hospital); bounded by ``limit``."""
+        query = {"status": "awaiting_review", "review_hospital": hospital}
+        order = [("escalated", DESCENDING), ("referred_on", ASCENDING), ("_id", ASCENDING)]
+        return list(self.collection.find(query, REVIEW_FIELDS).sort(order).limit(limit))
+
+    def overdue_reviews(self, now: datetime, limit: int) -> int:
+        """Referrals still awaiting review past their deadline, counted up to ``limit`` (index reviews_due)."""
+        query = {"status": "awaiting_review", "review_due_at": {"$lte": now}}
+        return len(
+            list(self.collection.find(query, {"_id": 1}).sort("review_due_at", ASCENDING).limit(limit))
+        )
 
     @staticmethod
     def _record(case_id: str, rev: int, change: Change, event: Event | None) -> dict[str, Any]:

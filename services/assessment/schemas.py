@@ -6,6 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
+from services.assessment.domain import review
 from services.assessment.domain.instruments import DECLINED
 from services.assessment.domain.tasks import OUTCOMES
 from services.assessment.measurement import InvalidResponses
@@ -40,6 +41,36 @@ class TaskListQuery(Schema):
         load_default="me",
         metadata={"description": "my tasks, or the tasks nobody owns (a hospital without on-call)"},
     )
+
+
+class ReviewDecisionIn(Schema):
+    """A clinician's decision on a referral awaiting review (services/assessment/domain/review.py)."""
+
+    decision = fields.Str(required=True, validate=validate.OneOf(review.DECISIONS))
+    reason = fields.Str(
+        validate=validate.OneOf(review.REJECT_REASONS), metadata={"description": "required to reject"}
+    )
+    information_needed = fields.List(
+        fields.Str(validate=validate.OneOf(review.INFORMATION_NEEDED)),
+        validate=validate.Length(min=1, max=len(review.INFORMATION_NEEDED)),
+        metadata={"description": "required to return the referral to the school"},
+    )
+    redirect_to = fields.Str(
+        validate=validate.OneOf(review.REDIRECT_TO), metadata={"description": "required to redirect"}
+    )
+    note = fields.Str(
+        validate=validate.Length(max=1000),
+        metadata={"description": "clinical record only: never sent to the school or on the bus"},
+    )
+
+
+class ReviewListQuery(Schema):
+    hospital = fields.Str(
+        required=True,
+        validate=validate.Length(min=1, max=64),
+        metadata={"description": "the reviewing hospital (``default``: cases naming no hospital)"},
+    )
+    limit = fields.Int(load_default=50, validate=validate.Range(min=1, max=100))
 
 
 class TaskCompleteIn(Schema):

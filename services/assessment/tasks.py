@@ -54,6 +54,7 @@ INDEXES = {
     ACCESS_LOG: [Index([("case_id", ASCENDING), ("at", ASCENDING)], name="case_at")],
 }
 SWEEP_LIMIT = 100
+OVERDUE_LIMIT = 1000
 LIST_LIMIT = 100
 
 
@@ -70,6 +71,11 @@ class NotYourCase(PermissionError):
 
 
 ContactsFetch = Callable[[str], Mapping[str, Any] | None]
+
+
+def review_task_id(case_id: str, round_: int) -> str:
+    """One review task per case and round (a resubmission is a new round, a new task)."""
+    return f"rev-{case_id}-{round_}"
 
 
 def _aware(moment: datetime) -> datetime:
@@ -110,6 +116,55 @@ class Tasks:
             contact_within_hours=int(data["contact_within_hours"]),
         )
 
+    def review_requested(self, event: Event) -> None:
+        """``assessment.review_requested`` (our own event): a referral waiting for review is a
+        task for the reviewing hospital's on-call, due at the review deadline, re-alerted and
+        breached like an escalation — so it is never left unseen (HZ-14). A round already
+        decided when this is handled (a late redelivery) makes no task."""
+        data = event.data
+        case = self.cases.get(
+            data["case_id"], {"booked_hospital": 1, "referral": 1, "review": 1, "status": 1}
+        )
+        if case is None:
+            raise UnknownCase(data["case_id"])
+        if (
+            case.get("status") != "awaiting_review"
+            or (case.get("review") or {}).get("round") != data["round"]
+        ):
+            return
+        due = datetime.fromisoformat(data["due_at"])
+        self._create(
+            review_task_id(data["case_id"], data["round"]),
+            rules.REFERRAL_REVIEW,
+            case,
+            reasons=["referral_awaiting_review" + ("_risk_flagged" if data.get("risk_flagged") else "")],
+            action="review_referral",
+            due=due,
+            contact_within_hours=max(0, int((_aware(due) - self.clock()).total_seconds() // 3600)),
+            hospital=data.get("hospital_id"),
+        )
+
+    def close_review(self, case_id: str, round_: int, by: str, outcome: str) -> None:
+        """The review is decided: its task is completed (no further re-alert or breach).
+        A task not yet made is never made (review_requested checks the round first)."""
+        task_id = review_task_id(case_id, round_)
+        claim = {"_id": f"{task_id}:{rules.COMPLETED}", "task_id": task_id, "kind": rules.COMPLETED}
+        claim |= {"at": self.clock(), "by": by, "outcome": outcome}
+        with contextlib.suppress(DuplicateKeyError):
+            self.outbox.insert_one(self.claims, claim, [])
+        task = self.tasks.find_one({"_id": task_id})
+        if task is not None:
+            self._refold(task)
+
+    def withdrawn(self, event: Event) -> None:
+        """``referral.withdrawn``: a referral withdrawn while awaiting review needs no review;
+        its task is completed (``review_withdrawn``) so it does not re-alert or breach."""
+        case = self.cases.get(event.data["case_id"], {"review": 1})
+        if case is None:
+            raise UnknownCase(event.data["case_id"])
+        if case.get("review"):
+            self.close_review(case["_id"], case["review"]["round"], "system", "review_withdrawn")
+
     def no_show(self, event: Event) -> None:
         """``appointment.no_show``: an escalated or P1 child's missed appointment needs a same-day contact."""
         case_id = event.data["case_id"]
@@ -144,12 +199,13 @@ class Tasks:
         due: datetime,
         contact_within_hours: int,
         appointment_id: str | None = None,
+        hospital: str | None = None,
     ) -> None:
         now = self.clock()
         if self.config.task_deadline_s is not None:
             due = now + timedelta(seconds=self.config.task_deadline_s)
         preferred = ((case.get("referral") or {}).get("preferences") or {}).get("hospitals") or []
-        hospital = rules.holding_hospital(case.get("booked_hospital"), preferred)
+        hospital = hospital or rules.holding_hospital(case.get("booked_hospital"), preferred)
         oncall = self.config.oncall_for(hospital)
         owner = oncall.clinician if oncall else rules.UNOWNED
         task = {
@@ -215,6 +271,8 @@ class Tasks:
         task = self.get(task_id)
         if not rules.may_act(task["owner"], by, kind):
             raise UnknownTask(task_id)  # not theirs: no oracle for other clinicians' tasks
+        if kind == rules.COMPLETED and task["kind"] == rules.REFERRAL_REVIEW:
+            raise TransitionRefused("a review task is completed by the review decision (HZ-14)")
         if why := rules.transition_error(task["state"], kind):
             raise TransitionRefused(why)
         claim = {"_id": f"{task_id}:{kind}", "task_id": task_id, "kind": kind, "at": self.clock(), "by": by}
@@ -263,6 +321,7 @@ class Tasks:
                 self.sweep()
                 metrics.UNOWNED_OPEN.set(self.unowned_open())
                 metrics.ONCALL_GAPS.set(len(self.hospitals_without_oncall()))
+                metrics.REVIEWS_OVERDUE.set(self.cases.overdue_reviews(self.clock(), OVERDUE_LIMIT))
             except Exception:
                 log.exception("task sweep failed; retrying next tick")
             stop.wait(self.config.task_tick_s)

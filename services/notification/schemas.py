@@ -36,6 +36,18 @@ class TaskAlert(CaseEvent):
     due_at = fields.DateTime(required=True)
 
 
+class ReviewDecided(CaseEvent):
+    """assessment.review_decided: the school hears the decision on its referral (codes only)."""
+
+    outcome = fields.String(required=True)
+
+
+class AdviceAnswered(Tolerant):
+    """advice.answered: the school's question was answered (it reads the text from referral)."""
+
+    advice_id = fields.String(required=True, validate=validate.Length(min=1))
+
+
 class OfferMade(CaseEvent):
     offer_id = fields.String(required=True, validate=validate.Length(min=1))
     hospital_id = fields.String()
@@ -77,6 +89,8 @@ READERS: dict[str, type[Schema]] = {
     "assessment.escalated": Escalated,
     "assessment.questionnaire_requested": QuestionnaireRequested,
     "assessment.task_alert": TaskAlert,
+    "assessment.review_decided": ReviewDecided,
+    "advice.answered": AdviceAnswered,
     "followup.relapse_detected": CaseEvent,
     "waitlist.entry_added": CaseEvent,
     "waitlist.followup_needed": CaseEvent,

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from pymongo.database import Database
 
+from services.referral import advice, advising
 from services.referral.admin import admin_blueprint
 from services.referral.api import referrals_blueprint
 from services.referral.callers import CallerCache
@@ -56,6 +57,7 @@ def build(
     backfill_child_slots(db)  # before the unique child_slot index exists
     store.ensure_indexes(db, INDEXES)
     store.ensure_indexes(db, CLINICAL_INDEXES)
+    store.ensure_indexes(db, advising.INDEXES)
     clock = clock or _utcnow
     cipher = cipher or FieldCipher.from_settings(settings)
     config = ReferralConfig.from_settings(settings)
@@ -72,6 +74,7 @@ def build(
         ),
         staff_tokens=auth.for_service(settings, db),
         clock=clock,
+        advice=advising.AdviceBook(db, cipher, outbox, clock),
         allow_http_webhooks=config.allow_http_webhooks,
         allow_loopback_webhooks=config.allow_loopback_webhooks,
     )
@@ -84,6 +87,8 @@ def build(
             fhir_blueprint(deps),
             webhook_blueprint(deps),
             clinical_blueprint(deps),
+            advice.school_blueprint(deps),
+            advice.clinical_blueprint(deps),
             internal_blueprint(deps),
             admin_blueprint(deps),
         ],

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from pymongo.database import Database
 
+from services.referral.advising import AdviceBook
 from services.referral.callers import CallerCache
 from services.referral.cases import Referrals
 from services.referral.crypto import FieldCipher
@@ -26,5 +27,7 @@ class Deps:
     callers: CallerCache
     staff_tokens: StaffTokens
     clock: Callable[[], datetime]
+    advice: AdviceBook | None = None
+    """Advice without referring (services/referral/advising.py)."""
     allow_http_webhooks: bool = False
     allow_loopback_webhooks: bool = False

@@ -21,7 +21,14 @@ from services.referral.domain import status as st
 CODE_SYSTEM_BASE = "https://waymark.example.org/fhir/CodeSystem"
 CASE_ID_SYSTEM = "https://waymark.example.org/fhir/sid/case-id"
 SCHOOL_ID_SYSTEM = "https://waymark.example.org/fhir/sid/school-id"
-_STATUS = {"withdrawn": "revoked", "discharged": "completed"}
+_STATUS = {
+    "withdrawn": "revoked",
+    "discharged": "completed",
+    # referral review: returned to the school for information, or not accepted / sent elsewhere
+    "information_requested": "on-hold",
+    "rejected": "revoked",
+    "redirected": "revoked",
+}
 _GENDER = {"female": "female", "male": "male", "other": "other", "not_stated": "unknown"}
 EPISODE_STATUS = {
     st.SUBMITTED: "planned",

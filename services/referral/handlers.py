@@ -50,7 +50,7 @@ class TimelineHandler:
             emitted = []
             if new != case["status"]:
                 update["$set"]["status"] = new
-                if new in st.CLOSED:  # discharged: the child may be referred again
+                if new in st.CLOSED:  # discharged, rejected, redirected: the child may be referred again
                     update["$set"]["child_slot"] = released(case_id)
                 emitted.append(events.status_changed(case, new, case["status"], event.name, event.time))
             guard = inbox.once(event, {})

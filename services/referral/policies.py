@@ -24,6 +24,13 @@ POLICIES: Policies = {
     ("PUT", "/v1/webhook"): SCHOOL_KEY,
     ("GET", "/v1/webhook"): SCHOOL_KEY,
     ("DELETE", "/v1/webhook"): SCHOOL_KEY,
+    ("POST", "/v1/advice"): SCHOOL_KEY,
+    ("GET", "/v1/advice/<advice_id>"): SCHOOL_KEY,
+    ("POST", "/v1/advice/<advice_id>/referral"): SCHOOL_KEY,
+    # advice questions: a clinician of the hospital the school named (any clinician when none)
+    ("GET", "/clinical/v1/advice"): staff("clinician", scope=HOSPITAL),
+    ("GET", "/clinical/v1/advice/<advice_id>"): staff("clinician", scope=HOSPITAL),
+    ("POST", "/clinical/v1/advice/<advice_id>/answer"): staff("clinician", scope=HOSPITAL),
     ("GET", "/internal/v1/cases/<case_id>/contacts"): staff("service", scope=REGION),
     ("GET", "/clinical/v1/cases/<case_id>/school-note"): staff("clinician", scope=HOSPITAL),
     ("GET", "/clinical/v1/cases/<case_id>/access-log"): staff("operator", scope=REGION),

@@ -80,6 +80,10 @@ def internal_blueprint(deps: Deps) -> Blueprint:
         """Guardians' decrypted contacts, languages and consent, and the school's webhook (role: service)."""
         require_staff(deps.staff_tokens, "service")
         case = deps.cases.get(case_id) if re.match(ID_PATTERN, case_id) else None
+        if case is None and case_id.startswith("adv-"):  # an advice answer's webhook (advice.py)
+            found = deps.advice.contacts(case_id) if deps.advice else None
+            if found is not None:
+                return found
         if case is None:
             abort(404, message="No such case.")
         return views.contacts(case, deps.db.schools.find_one({"_id": case["school_id"]}), deps.cipher)

@@ -17,5 +17,6 @@ def handlers(ctx: Scheduling) -> dict[str, Callable[[Event], None]]:
         "assessment.triaged": lambda e: waitlist.on_triaged(ctx, e),
         "assessment.escalated": lambda e: expedite.on_escalated(ctx, e),
         "referral.withdrawn": lambda e: waitlist.on_withdrawn(ctx, e),
+        "assessment.review_decided": lambda e: waitlist.on_review_decided(ctx, e),
         "followup.relapse_detected": lambda e: relapse.on_relapse(ctx, e),
     }

@@ -42,6 +42,11 @@ class WithdrawnIn(Tolerant):
     reason = fields.String(load_default="withdrawn")
 
 
+class ReviewDecidedIn(Tolerant):
+    case_id = fields.String(required=True)
+    outcome = fields.String(required=True)
+
+
 class RelapseIn(Tolerant):
     case_id = fields.String(required=True)
     weeks_below = fields.List(fields.String(), load_default=list)

@@ -17,7 +17,7 @@ from services.scheduling import booking, entries, offers
 from services.scheduling import repository as repo
 from services.scheduling.context import Scheduling
 from services.scheduling.domain.matching import eligible_hospitals
-from services.scheduling.inbound import EscalatedIn, TriagedIn, WithdrawnIn
+from services.scheduling.inbound import EscalatedIn, ReviewDecidedIn, TriagedIn, WithdrawnIn
 from services.scheduling.outgoing import derived_id, event
 from shared.events import Event
 
@@ -133,6 +133,23 @@ def on_escalated(ctx: Scheduling, message: Event) -> None:
     entries.update(ctx, {"_id": case_id}, {"$set": urgent}, before=existing)
     if existing.get("state") == "waiting":
         offers.offer_entry(ctx, case_id)
+
+
+CLOSING_REVIEW = frozenset({"rejected", "redirected"})
+
+
+def on_review_decided(ctx: Scheduling, message: Event) -> None:
+    """A referral rejected or redirected at review will never be triaged: the placeholder an
+    escalation left (``awaiting_triage``) is taken off the list. Nothing else can exist before
+    acceptance; any other outcome, or any other state, is left alone (idempotent)."""
+    data = ReviewDecidedIn().load(message.data)
+    if data["outcome"] not in CLOSING_REVIEW:
+        return
+    existing = ctx.db.waitlist.find_one({"_id": data["case_id"]})
+    if existing is None or existing.get("state") != "awaiting_triage":
+        return
+    removed = {"state": "removed", "removed_reason": f"review_{data['outcome']}", "removed_at": ctx.now()}
+    entries.update(ctx, {"_id": data["case_id"]}, {"$set": removed}, before=existing)
 
 
 def on_withdrawn(ctx: Scheduling, message: Event) -> None:

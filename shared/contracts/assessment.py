@@ -12,6 +12,31 @@ from marshmallow import Schema, fields, validate
 
 BANDS = ("P1", "P2", "P3")
 CLINIC_TYPES = ("school_refusal", "learning_difficulty")
+# Referral review codes (services/assessment/domain/review.py holds the same lists; a unit
+# test keeps them equal): what a school may be told, codes only (HZ-13).
+REVIEW_REJECT_REASONS = (
+    "criteria_not_met",
+    "outside_catchment",
+    "duplicate_referral",
+    "consent_missing",
+    "better_met_by_school_support",
+)
+REVIEW_INFORMATION_NEEDED = (
+    "absence_details",
+    "school_actions_taken",
+    "attendance_record",
+    "risk_details",
+    "guardian_consent",
+    "other",
+)
+REVIEW_REDIRECT_TO = (
+    "emergency_services",
+    "community_mental_health",
+    "paediatrics",
+    "social_care",
+    "educational_psychology",
+    "other_service",
+)
 
 
 class Factor(Schema):
@@ -100,7 +125,10 @@ class TaskAlert(Schema):
 
     task_id = fields.Str(required=True)
     case_id = fields.Str(required=True)
-    kind = fields.Str(required=True, validate=validate.OneOf(["escalation_contact", "safeguarding_contact"]))
+    kind = fields.Str(
+        required=True,
+        validate=validate.OneOf(["escalation_contact", "safeguarding_contact", "referral_review"]),
+    )
     stage = fields.Str(required=True, validate=validate.OneOf(["requested", "realert", "breach"]))
     tier = fields.Str(required=True, validate=validate.OneOf(["owner", "second_line"]))
     recipient = fields.Str(required=True)
@@ -109,12 +137,51 @@ class TaskAlert(Schema):
     action = fields.Str(required=True)
 
 
+class ReviewRequested(Schema):
+    """A new (or resubmitted) referral waits for a clinician of ``hospital_id`` to review it.
+
+    ``round`` counts submissions (1, then one more per resubmission after a return);
+    ``due_at`` is the review deadline (sooner when the school flagged a risk);
+    assessment consumes this to make the review task that alerts the on-call (HZ-14).
+    """
+
+    case_id = fields.Str(required=True)
+    hospital_id = fields.Str(required=True, allow_none=True)
+    round = fields.Int(required=True, validate=validate.Range(min=1))
+    due_at = fields.AwareDateTime(required=True)
+    risk_flagged = fields.Bool(required=True)
+
+
+class ReviewDecided(Schema):
+    """A clinician decided on a referral under review; codes only, never a free-text note.
+
+    ``outcome`` ``accepted`` is followed by ``assessment.triaged``; ``returned`` names the
+    ``information_needed`` and waits for the school's amendment; ``rejected`` (``reason``)
+    and ``redirected`` (``redirect_to``) close the case.
+    """
+
+    case_id = fields.Str(required=True)
+    hospital_id = fields.Str(required=True, allow_none=True)
+    round = fields.Int(required=True, validate=validate.Range(min=1))
+    outcome = fields.Str(
+        required=True, validate=validate.OneOf(["accepted", "rejected", "returned", "redirected"])
+    )
+    decided_at = fields.AwareDateTime(required=True)
+    reason = fields.Str(validate=validate.OneOf(REVIEW_REJECT_REASONS))
+    information_needed = fields.List(
+        fields.Str(validate=validate.OneOf(REVIEW_INFORMATION_NEEDED)), validate=validate.Length(min=1)
+    )
+    redirect_to = fields.Str(validate=validate.OneOf(REVIEW_REDIRECT_TO))
+
+
 SCHEMAS: Mapping[str, type[Schema]] = {
     "assessment.triaged": Triaged,
     "assessment.escalated": Escalated,
     "assessment.completed": Completed,
     "assessment.questionnaire_requested": QuestionnaireRequested,
     "assessment.task_alert": TaskAlert,
+    "assessment.review_requested": ReviewRequested,
+    "assessment.review_decided": ReviewDecided,
     "returnplan.updated": ReturnPlanUpdated,
     "followup.relapse_detected": RelapseDetected,
 }

@@ -39,6 +39,11 @@ STATUSES = (
     "in_follow_up",
     "discharged",
     "withdrawn",
+    # referral review (hospitals configured for it; assessment.review_*): optional additions
+    "awaiting_review",
+    "information_requested",
+    "rejected",
+    "redirected",
 )
 
 
@@ -119,10 +124,31 @@ class StatusChangedData(Schema):
     at = fields.String(required=True)
 
 
+class AdviceRequestedData(Schema):
+    """A school asks a clinician for advice without referring; the question (free text) stays
+    encrypted in referral, read by clinicians on ``/clinical/v1/advice/<id>``."""
+
+    advice_id = fields.String(required=True)
+    school_id = fields.String(required=True)
+    hospital_id = fields.String(required=True, allow_none=True)
+    age_band = fields.String(required=True, validate=validate.OneOf(AGE_BANDS))
+    concerns = fields.List(fields.String(), required=True)
+
+
+class AdviceAnsweredData(Schema):
+    """A clinician answered; the school reads the answer on ``GET /v1/advice/<id>``."""
+
+    advice_id = fields.String(required=True)
+    school_id = fields.String(required=True)
+    answered_at = fields.String(required=True)
+
+
 SCHEMAS: dict[str, type[Schema]] = {
     "referral.submitted": SubmittedData,
     "referral.amended": AmendedData,
     "referral.withdrawn": WithdrawnData,
     "attendance.reported": AttendanceReportedData,
     "referral.status_changed": StatusChangedData,
+    "advice.requested": AdviceRequestedData,
+    "advice.answered": AdviceAnsweredData,
 }

@@ -53,6 +53,10 @@ HIDDEN = {
     ("GET", "/v1/waitlist/<case_id>"),
     ("POST", "/v1/waitlist/<case_id>/offer"),
     ("GET", "/clinical/v1/cases/<case_id>/school-note"),
+    ("POST", "/v1/cases/<case_id>/review"),
+    ("GET", "/v1/cases/<case_id>/review"),
+    ("GET", "/clinical/v1/advice/<advice_id>"),
+    ("POST", "/clinical/v1/advice/<advice_id>/answer"),
 }
 """Routes that answer 404 out of scope, so a token does not learn that a family is waiting
 (or, for the school's note, that a family referred to other hospitals exists)."""
@@ -199,7 +203,18 @@ def referral_world() -> World:
     )
     assert created.status_code == 201, created.json
     case_id = created.json["case_id"]  # the family named A (bch), without share_with_hospitals consent
+    question = {"question": "Mondays are hard; refer?", "age_band": "12-14", "hospital": A}
+    asked = service.app.test_client().post(
+        "/v1/advice", json=question, headers={"Authorization": f"Bearer {issued.key}"}
+    )
+    assert asked.status_code == 201, asked.json
+    advice = f"/clinical/v1/advice/{asked.json['advice_id']}"
     calls = {
+        ("GET", "/clinical/v1/advice"): Call(f"/clinical/v1/advice?hospital={A}"),
+        ("GET", "/clinical/v1/advice/<advice_id>"): Call(advice),
+        ("POST", "/clinical/v1/advice/<advice_id>/answer"): Call(
+            f"{advice}/answer", {"answer": "Try a mentor."}
+        ),
         ("GET", "/internal/v1/cases/<case_id>/contacts"): Call(f"/internal/v1/cases/{case_id}/contacts"),
         ("GET", "/clinical/v1/cases/<case_id>/school-note"): Call(
             f"/clinical/v1/cases/{case_id}/school-note"
@@ -283,6 +298,10 @@ def assessment_world() -> World:
     assert scored.status_code == 201, scored.json  # administration 1: the FHIR exports' record
     calls = {
         ("GET", "/v1/triage/queue"): Call("/v1/triage/queue"),
+        # case-rp was accepted automatically: a decision is refused (409), never a 5xx
+        ("POST", "/v1/cases/<case_id>/review"): Call(f"{case}/review", {"decision": "accept"}),
+        ("GET", "/v1/cases/<case_id>/review"): Call(f"{case}/review"),
+        ("GET", "/v1/reviews"): Call(f"/v1/reviews?hospital={A}"),
         ("GET", "/v1/cases/<case_id>/triage"): Call(f"{case}/triage"),
         ("POST", "/v1/cases/<case_id>/triage/override"): Call(
             f"{case}/triage/override", {"band": "P1", "reason": "clinical judgement"}

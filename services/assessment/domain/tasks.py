@@ -29,6 +29,8 @@ REALERT, BREACH = "realert", "breach"
 NO_DUTY = "none"
 """``duty`` of a task with nothing left to watch (completed, or its breach already raised)."""
 ESCALATION_CONTACT, SAFEGUARDING_CONTACT = "escalation_contact", "safeguarding_contact"
+REFERRAL_REVIEW = "referral_review"
+"""A referral awaiting review past nobody's eyes (HZ-14): completed by the review decision."""
 OUTCOMES = (
     "family_reached_safety_plan_made",
     "sent_to_emergency_department",

@@ -25,6 +25,14 @@ SCHOOL_STATUS = {
     "appointment.booked": "appointment_booked",
     "appointment.attended": "attended",
 }
+REVIEW_STATUS = {
+    # A referral review decision answers the school's own referral (codes only, HZ-13).
+    "accepted": "referral_accepted",
+    "returned": "information_requested",
+    "rejected": "not_accepted",
+    "redirected": "redirected",
+}
+REVIEW_FACTS = ("reason", "information_needed", "redirect_to")
 SCHOOL_LIAISON = "school_liaison"
 LIAISON_STATUS = {
     # Only when a guardian consented to school liaison: the appointment's time (so the school
@@ -98,6 +106,14 @@ def intents_for(name: str, data: Mapping[str, Any]) -> list[Intent]:
         context = {"status": SCHOOL_STATUS[name]}
         found.append(
             Intent("case_status", SCHOOL, case_id, context, channels=("webhook",), liaison_context=liaison)
+        )
+    if name == "assessment.review_decided" and data.get("outcome") in REVIEW_STATUS:
+        context = {"status": REVIEW_STATUS[data["outcome"]], **_pick(data, REVIEW_FACTS)}
+        found.append(Intent("case_status", SCHOOL, case_id, context, channels=("webhook",)))
+    if name == "advice.answered":  # the school reads the answer itself (GET /v1/advice/<id>)
+        context = {"status": "advice_answered", "advice_id": data.get("advice_id")}
+        found.append(
+            Intent("case_status", SCHOOL, str(data.get("advice_id", "")), context, channels=("webhook",))
         )
     if name in LIAISON_STATUS:
         context = {"status": LIAISON_STATUS[name], **_pick(data, ("start",))}

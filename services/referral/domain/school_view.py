@@ -24,8 +24,13 @@ RECEIVED, ACCEPTED, APPOINTMENT_BOOKED, ATTENDED, DISCHARGED, WITHDRAWN = (
     "discharged",
     "withdrawn",
 )
+INFORMATION_REQUESTED, NOT_ACCEPTED, REDIRECTED = "information_requested", "not_accepted", "redirected"
 COARSE = {
     "submitted": RECEIVED,
+    "awaiting_review": RECEIVED,
+    "information_requested": INFORMATION_REQUESTED,
+    "rejected": NOT_ACCEPTED,
+    "redirected": REDIRECTED,
     "triaged": ACCEPTED,
     "waitlisted": ACCEPTED,
     "offered": ACCEPTED,
@@ -36,6 +41,14 @@ COARSE = {
     "withdrawn": WITHDRAWN,
 }
 _RANK = {s: n for n, s in enumerate((RECEIVED, ACCEPTED, APPOINTMENT_BOOKED, ATTENDED, DISCHARGED))}
+REVIEW_KINDS = {
+    # Review decisions answer the school's own referral, made on what the school sent (before
+    # any contact with the family), so the school hears them — as codes, never a note (HZ-13).
+    "information_requested": INFORMATION_REQUESTED,
+    "review_rejected": NOT_ACCEPTED,
+    "review_redirected": REDIRECTED,
+}
+REVIEW_DETAIL = ("reason", "information_needed", "redirect_to")
 SCHOOLS_OWN = frozenset({"amended", "withdrawn", "duplicate_referral_linked"})
 LIAISON_KINDS = {"no_show": "no_show", "appointment_cancelled": "appointment_cancelled"}
 LIAISON_DETAIL = ("hospital_id", "start")
@@ -59,6 +72,19 @@ def school_timeline(timeline: Iterable[Mapping[str, Any]], liaison: bool) -> lis
         if kind == "submitted":
             shown.append({"kind": RECEIVED, "at": entry["at"], "status": RECEIVED, "detail": {}})
             reached = max(reached, _RANK[RECEIVED])
+        elif kind in REVIEW_KINDS:
+            detail = {k: entry["detail"][k] for k in REVIEW_DETAIL if k in entry.get("detail", {})}
+            shown.append(
+                {
+                    "kind": REVIEW_KINDS[kind],
+                    "at": entry["at"],
+                    "status": REVIEW_KINDS[kind],
+                    "detail": detail,
+                }
+            )
+        elif kind == "review_accepted":
+            shown.append({"kind": ACCEPTED, "at": entry["at"], "status": ACCEPTED, "detail": {}})
+            reached = max(reached, _RANK[ACCEPTED])
         elif kind in SCHOOLS_OWN:
             status = coarse_status(entry["status"]) if entry.get("status") else None
             shown.append({**entry, "status": status})

@@ -476,3 +476,22 @@ def test_a_creator_that_died_mid_attempt_is_retried_after_its_lease(harness, clo
     run_due(harness.db, clock, sender)
     run_due(harness.db, clock, sender)
     assert len(harness.email.sent) == 2
+
+
+class TestReferralReview:
+    def test_a_review_decision_reaches_the_school_as_codes(self, harness):
+        harness.handle(
+            event(
+                "assessment.review_decided",
+                hospital_id="h-east",
+                round=1,
+                outcome="returned",
+                decided_at="2025-03-11T09:00:00Z",
+                information_needed=["attendance_record"],
+            )
+        )
+        (hook,) = harness.webhook.sent
+        payload = json.loads(hook.body)
+        assert payload["status"] == "information_requested"
+        assert payload["information_needed"] == ["attendance_record"]
+        assert "note" not in payload

@@ -242,7 +242,7 @@ def _review(deps: Api) -> Blueprint:
 
     @blp.get("/reviews")
     @blp.arguments(schemas.ReviewListQuery, location="query")
-    @blp.response(200)
+    @blp.response(200, schemas.ReviewList)
     def worklist(query: dict[str, Any]) -> dict[str, Any]:
         """Referrals awaiting this hospital's review: escalated first, then oldest referral date."""
         if not g.principal.can_act_for(query["hospital"]):
@@ -251,7 +251,7 @@ def _review(deps: Api) -> Blueprint:
         return views.with_iso_times({"items": found})
 
     @blp.get("/cases/<case_id>/review")
-    @blp.response(200)
+    @blp.response(200, schemas.ReviewView)
     def review_of(case_id: str) -> dict[str, Any]:
         """The referral as the reviewer decides on it (codes and facts, no personal data: the
         school's own words are on referral's clinical note route), its round and past decisions."""
@@ -259,7 +259,7 @@ def _review(deps: Api) -> Blueprint:
 
     @blp.post("/cases/<case_id>/review")
     @blp.arguments(schemas.ReviewDecisionIn)
-    @blp.response(200)
+    @blp.response(200, schemas.ReviewDecision)
     def decide(body: dict[str, Any], case_id: str) -> dict[str, Any]:
         """Accept (triage starts), reject with a reason, return to the school for information, or redirect.
 

@@ -536,3 +536,49 @@ class QuestionnaireSubmitted(Schema):
     state = Text()
     instruments = fields.List(Text())
     crisis = Obj(metadata={"description": "Only when an answer raised a risk flag."})
+
+
+class ReviewItem(Schema):
+    """A referral awaiting this hospital's review (no personal data: codes and dates)."""
+
+    case_id = Text(attribute="_id", required=True)
+    status = Text()
+    referred_on = Text()
+    review = Obj(metadata={"description": "hospital_id, round, requested_at, due_at"})
+    review_due_at = Text()
+    escalated = Flag()
+    escalated_reasons = fields.List(Text())
+
+
+class ReviewList(Schema):
+    items = fields.List(fields.Nested(ReviewItem), required=True)
+
+
+class ReviewView(Schema):
+    """The referral as the reviewer decides on it, its round and past decisions."""
+
+    case_id = Text(required=True)
+    status = Text()
+    referral = Obj(metadata={"description": "The referral's codes and facts as assessment holds them."})
+    referred_on = Text()
+    review = Obj()
+    review_decisions = _objects(
+        "Each decision: outcome, at, by, round, reason / information_needed / redirect_to."
+    )
+    escalated = Flag()
+    escalations = _objects("The case's escalations (risk seen before acceptance escalates at once).")
+
+
+class ReviewDecision(Schema):
+    """The decision as recorded (the note stays in assessment; the school gets codes only)."""
+
+    case_id = Text(required=True)
+    status = Text(required=True)
+    outcome = Text(required=True, metadata={"enum": ["accepted", "rejected", "returned", "redirected"]})
+    at = Text(required=True)
+    by = Text(required=True)
+    round = Whole(required=True)
+    reason = Text()
+    information_needed = fields.List(Text())
+    redirect_to = Text()
+    note = Text()

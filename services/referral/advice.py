@@ -34,6 +34,7 @@ from services.referral.domain import checks
 from services.referral.domain import vocabulary as vocab
 from services.referral.domain.vocabulary import ID_PATTERN
 from services.referral.fields import InputSchema, codes, text
+from services.referral.responses import AdviceListSchema, AdviceSchema, SubmittedSchema
 from services.referral.schemas import ReferralSchema
 from shared.auth import require_staff
 from shared.contracts.referral import AGE_BANDS
@@ -82,7 +83,7 @@ def school_blueprint(deps: Deps) -> Blueprint:
 
     @blp.route("", methods=["POST"])
     @blp.arguments(AdviceQuestionSchema)
-    @blp.response(201)
+    @blp.response(201, AdviceSchema)
     def ask(body: dict[str, Any]) -> dict[str, Any]:
         """Ask a clinician about a child without referring (no identifying data)."""
         return _book(deps).ask(
@@ -94,14 +95,14 @@ def school_blueprint(deps: Deps) -> Blueprint:
         )
 
     @blp.route("/<advice_id>", methods=["GET"])
-    @blp.response(200)
+    @blp.response(200, AdviceSchema)
     def read(advice_id: str) -> dict[str, Any]:
         """The question and, once given, the clinician's answer."""
         return _book(deps).view(own(advice_id))
 
     @blp.route("/<advice_id>/referral", methods=["POST"])
     @blp.arguments(REFERRAL)
-    @blp.response(201)
+    @blp.response(201, SubmittedSchema)
     def convert(referral: dict[str, Any], advice_id: str) -> Any:
         """Turn the advice into a referral (the full referral body); a retry returns the same case."""
         doc = own(advice_id)
@@ -134,7 +135,7 @@ def clinical_blueprint(deps: Deps) -> Blueprint:
 
     @blp.get("")
     @blp.arguments(AdviceListQuery, location="query")
-    @blp.response(200)
+    @blp.response(200, AdviceListSchema)
     def open_questions(query: dict[str, Any]) -> dict[str, Any]:
         """Open questions for a hospital (``any``: questions naming no hospital), oldest first."""
         principal = require_staff(deps.staff_tokens, "clinician")
@@ -144,7 +145,7 @@ def clinical_blueprint(deps: Deps) -> Blueprint:
         return {"items": _book(deps).open_for(hospital)}
 
     @blp.get("/<advice_id>")
-    @blp.response(200)
+    @blp.response(200, AdviceSchema)
     def question(advice_id: str) -> dict[str, Any]:
         """The question in the school's words, decrypted; the read is access-logged first."""
         principal = require_staff(deps.staff_tokens, "clinician")
@@ -154,7 +155,7 @@ def clinical_blueprint(deps: Deps) -> Blueprint:
 
     @blp.post("/<advice_id>/answer")
     @blp.arguments(AdviceAnswerSchema)
-    @blp.response(200)
+    @blp.response(200, AdviceSchema)
     def answer_question(body: dict[str, Any], advice_id: str) -> dict[str, Any]:
         """Answer the school; the first answer stands (409 for a second)."""
         principal = require_staff(deps.staff_tokens, "clinician")

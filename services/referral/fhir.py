@@ -32,6 +32,8 @@ _STATUS = {
 _GENDER = {"female": "female", "male": "male", "other": "other", "not_stated": "unknown"}
 EPISODE_STATUS = {
     st.SUBMITTED: "planned",
+    st.AWAITING_REVIEW: "planned",
+    st.INFORMATION_REQUESTED: "onhold",
     st.TRIAGED: "planned",
     st.WAITLISTED: "waitlist",
     st.OFFERED: "waitlist",
@@ -40,10 +42,14 @@ EPISODE_STATUS = {
     st.IN_FOLLOW_UP: "active",
     st.DISCHARGED: "finished",
     st.WITHDRAWN: "cancelled",
+    st.REJECTED: "cancelled",
+    st.REDIRECTED: "cancelled",
 }
-"""Case status → FHIR R4 EpisodeOfCare.status: referred and triaged is ``planned``; waiting,
-offered or booked for the intake is ``waitlist``; seen and in follow-up is ``active``;
-discharged is ``finished``; a withdrawn referral is ``cancelled`` (the episode never ran)."""
+"""Case status → FHIR R4 EpisodeOfCare.status: referred, awaiting review and triaged is
+``planned``; returned to the school for information is ``onhold``; waiting, offered or booked
+for the intake is ``waitlist``; seen and in follow-up is ``active``; discharged is
+``finished``; a withdrawn, rejected or redirected referral is ``cancelled`` (the episode never
+ran here)."""
 
 
 def _concept(system: str, code: str) -> dict[str, Any]:

@@ -160,3 +160,36 @@ class EpisodeOfCareSchema(Schema):
     patient = fields.Dict()
     period = fields.Dict(metadata={"description": "From submission to discharge or withdrawal."})
     referralRequest = fields.List(fields.Dict(), metadata={"description": "The case's ServiceRequest."})
+
+
+class AdviceSchema(Schema):
+    """A school's question without a referral, as the school and the clinicians see it."""
+
+    advice_id = fields.String(required=True)
+    state = fields.String(required=True, metadata={"enum": ["open", "answered"]})
+    age_band = fields.String(required=True)
+    concerns = fields.List(fields.String())
+    hospital_id = fields.String(allow_none=True, metadata={"description": "None: any hospital's clinicians."})
+    asked_at = fields.String(required=True, metadata={"format": "date-time"})
+    question = fields.String(required=True)
+    referral_case_id = fields.String(
+        allow_none=True, metadata={"description": "Once converted to a referral."}
+    )
+    answer = fields.String()
+    answered_at = fields.String(metadata={"format": "date-time"})
+
+
+class AdviceListItemSchema(Schema):
+    """An open question in a hospital's list: never its text (that read is access-logged)."""
+
+    advice_id = fields.String(required=True, attribute="_id")
+    school_id = fields.String(required=True)
+    hospital_id = fields.String(required=True)
+    state = fields.String(required=True)
+    age_band = fields.String(required=True)
+    concerns = fields.List(fields.String())
+    asked_at = fields.String(required=True, metadata={"format": "date-time"})
+
+
+class AdviceListSchema(Schema):
+    items = fields.List(fields.Nested(AdviceListItemSchema), required=True)

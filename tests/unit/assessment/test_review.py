@@ -262,7 +262,7 @@ class TestWorklist:
         handle(submitted("case-west", preferences={"hospitals": ["h-west"]}))  # auto-accepted
         answer = client.get("/v1/reviews?hospital=h-east", headers=staff("dr-east", "h-east"))
         assert answer.status_code == 200
-        assert [c["_id"] for c in answer.get_json()["items"]] == ["case-risk", "case-old"]
+        assert [c["case_id"] for c in answer.get_json()["items"]] == ["case-risk", "case-old"]
         other = client.get("/v1/reviews?hospital=h-east", headers=staff("dr-west", "h-west"))
         assert other.status_code == 403
 

@@ -38,7 +38,7 @@ def test_question_answer_and_conversion(client, school_a, staff, db):
     assert "stomach" not in json.dumps(requested)  # the question never travels
     assert "stomach" not in json.dumps(db.advice.find_one(), default=str)  # encrypted at rest
     listed = client.get("/clinical/v1/advice?hospital=bch", headers=clinician(staff, "bch")).json
-    assert [i["_id"] for i in listed["items"]] == [advice_id]
+    assert [i["advice_id"] for i in listed["items"]] == [advice_id]
     read = client.get(f"/clinical/v1/advice/{advice_id}", headers=clinician(staff, "bch"))
     assert read.json["question"] == QUESTION["question"]
     assert db.access_log.find_one({"case_id": advice_id, "what": "advice_question"}) is not None

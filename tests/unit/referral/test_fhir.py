@@ -89,6 +89,8 @@ class TestEpisodeOfCare:
         ("status", "expected"),
         [
             ("submitted", "planned"),
+            ("awaiting_review", "planned"),
+            ("information_requested", "onhold"),
             ("triaged", "planned"),
             ("waitlisted", "waitlist"),
             ("offered", "waitlist"),
@@ -97,6 +99,8 @@ class TestEpisodeOfCare:
             ("in_follow_up", "active"),
             ("discharged", "finished"),
             ("withdrawn", "cancelled"),
+            ("rejected", "cancelled"),
+            ("redirected", "cancelled"),
         ],
     )
     def test_every_case_status_maps_to_an_episode_status(self, status, expected):
@@ -105,7 +109,7 @@ class TestEpisodeOfCare:
             timeline.append((status, "2025-03-13T09:00:00.000Z", status))
         resource = EpisodeOfCare.model_validate(episode_of_care(self.case(status, timeline), referral()))
         assert resource.status == expected
-        closed = status in ("discharged", "withdrawn")
+        closed = status in ("discharged", "withdrawn", "rejected", "redirected")
         assert (resource.period.end is not None) == closed
 
     def test_every_case_status_has_a_decided_episode_status(self):

@@ -38,7 +38,16 @@ def urls() -> dict[str, str]:
 def running(infra: Infra, extra_env: Mapping[str, str]) -> Iterator[dict[str, str]]:
     """Start the stack with ``extra_env`` on fresh databases; yields each service's URL; always stops it."""
     databases = {f"{name.upper()}_DB": f"bench_{name}" for name in available()}
-    env = {**os.environ, **infra.env(), "WAYMARK_RUN": str(run_dir()), **databases, **extra_env}
+    # The benchmark started Kafka and the store (deploy/infra.sh) and measures against them: the
+    # stack must use them as they are, not take them over under its own supervisor.
+    env = {
+        **os.environ,
+        **infra.env(),
+        "WAYMARK_RUN": str(run_dir()),
+        "WAYMARK_STACK_INFRA": "external",
+        **databases,
+        **extra_env,
+    }
     before = {group: n for group, n in lag(infra.bootstrap).items() if n}
     if before and os.environ.get("BENCH_SKIP_BACKLOG") != "1":
         raise RuntimeError(

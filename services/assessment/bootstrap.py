@@ -7,7 +7,16 @@ from datetime import UTC, datetime
 
 from pymongo.database import Database
 
-from services.assessment import api, catalogue, pages, questionnaires, rule_versions, tasks
+from services.assessment import (
+    api,
+    catalogue,
+    pages,
+    questionnaires,
+    reviews,
+    rule_versions,
+    tasks,
+    workspace,
+)
 from services.assessment.casework import Casework
 from services.assessment.config import AssessmentConfig, ConfigError
 from services.assessment.contacts import ReferralContacts
@@ -24,6 +33,7 @@ from shared.http import create_app
 from shared.outbox import Outbox
 from shared.service import Service
 from shared.settings import Settings
+from shared.staff import web as staff_web
 
 NAME = "assessment"
 
@@ -40,6 +50,7 @@ def build(
     rule_versions.remember(db, effective_rules)
     store.ensure_indexes(db, questionnaires.INDEXES)
     store.ensure_indexes(db, tasks.INDEXES)
+    store.ensure_indexes(db, reviews.INDEXES)
     clock = clock or (lambda: datetime.now(UTC))
 
     outbox = Outbox.for_settings(db, settings)
@@ -86,12 +97,14 @@ def build(
         NAME,
         title="Waymark assessment",
         description="Explainable triage, escalation, instruments and return-plan follow-up.",
-        blueprints=api.blueprints(deps),
-        pages=[pages.pages()],
+        blueprints=[*api.blueprints(deps), workspace.reviews(reviews.ReviewQueue(db), deps.tokens)],
+        pages=[pages.pages(), workspace.pages()],
         checks=health.checks(settings, db),
         trusted_origins=settings.trusted_origins,
     )
-    auth.install_policies(app, deps.tokens, POLICIES)
+    # Clinicians sign in on this service's pages (the workspace, /clinic) with their staff account.
+    staff_web.mount(app, settings, db.client[settings.auth_db], home="/clinic")
+    auth.install_policies(app, deps.tokens, {**POLICIES, **workspace.POLICIES, **staff_web.POLICIES})
     return Service(
         settings=settings,
         db=db,

@@ -254,7 +254,8 @@ function plot(trajectory) {
     add("line", { x1: L - 3, y1: y(v), x2: W - R, y2: y(v), stroke: "#e3e5ee" });
     add("text", { x: L - 6, y: y(v) + 4, "text-anchor": "end" }, Math.round(v));
   }
-  for (const at of [t0, t1]) add("text", { x: x(at), y: H - B + 16, "text-anchor": "middle" }, new Date(at).toLocaleDateString(lang));
+  add("text", { x: x(t0), y: H - B + 16, "text-anchor": "start" }, new Date(t0).toLocaleDateString(lang));
+  add("text", { x: x(t1), y: H - B + 16, "text-anchor": "end" }, new Date(t1).toLocaleDateString(lang));
   let i = 0;
   for (const [key, points] of series) {
     const colour = COLOURS[i++ % COLOURS.length];

@@ -79,6 +79,9 @@ def world(service: Any, db: Any, clock: Clock) -> tuple[str, dict[str, Any]]:
     handle(Event.from_dict(escalated))
     task = db.tasks.find_one({"case_id": "case-urgent"})
     assert task["owner"] == CLINICIAN
+    # referral's contacts route is another service's HTTP; the escalation tests' stand-in answers here
+    tasks = service.handlers["assessment.escalated"].__self__
+    tasks.contacts = lambda case_id: {"case_id": case_id, "guardians": [{"phone": "+86 138 0000 0000"}]}
     token = {"Authorization": f"Bearer {StaffTokens(SECRET).issue('dr-assessor', 'clinician')}"}
     for level, days in ((2, 0), (1, 2)):  # severe at first, better two days later
         clock.now = clock.now + timedelta(days=days)
@@ -102,18 +105,7 @@ def sign_in(page: Any, username: str, target: str = "/clinic") -> None:
     page.click("#signin button")
 
 
-def test_a_clinician_works_an_overdue_escalation_from_the_worklist_to_its_case_record(browser, clinic):
-    service, db, clock = clinic
-    task_id, _task = world(service, db, clock)
-    auth = service.app.extensions["waymark_staff_auth"]
-    auth.create_account(CLINICIAN, "clinician", ["*"], password=PASSWORD, name="Dr East")
-
-    page = browser.new_page(viewport={"width": 1280, "height": 1000}, locale="en-GB")
-    sign_in(page, CLINICIAN)
-    page.wait_for_url(f"{ROOT}/clinic", timeout=20_000)
-    page.wait_for_selector("#status.ok", timeout=20_000)
-    assert page.inner_text("#who").startswith(f"Signed in as {CLINICIAN} (clinician, *)")
-
+def assert_worklist(page: Any, task_id: str) -> None:
     # The triage queue: the escalated case first, though it was referred last.
     rows = page.locator("#queue tbody tr")
     order = [rows.nth(i).get_attribute("data-case") for i in range(rows.count())]
@@ -130,6 +122,9 @@ def test_a_clinician_works_an_overdue_escalation_from_the_worklist_to_its_case_r
     assert "+86" not in page.inner_text("body") and "guardian" not in page.inner_text("body").lower()
     page.screenshot(path=str(ARTIFACTS / "clinic-worklist.png"), full_page=True)
 
+
+def assert_case_record(page: Any, db: Any) -> None:
+    rows = page.locator("#queue tbody tr")
     # The case record: triage history with its factors, the GAD-7 plot, the open task.
     rows.nth(0).locator("button.open").click()
     page.wait_for_selector("#case:not([hidden]) svg.score-plot", timeout=20_000)
@@ -140,6 +135,30 @@ def test_a_clinician_works_an_overdue_escalation_from_the_worklist_to_its_case_r
     heights = plot.locator("circle.point").evaluate_all("cs => cs.map(c => Number(c.getAttribute('cy')))")
     assert heights[0] < heights[-1]  # severe first (higher on the plot), better two days later
     page.screenshot(path=str(ARTIFACTS / "clinic-case-record.png"), full_page=True)
+
+    # The family's contacts: only on asking, with a reason, and the read is in the access log (HZ-02).
+    assert page.inner_text("#contacts") == ""
+    page.fill('#contacts-form input[name="reason"]', "escalation call to the family")
+    page.click("#contacts-form button")
+    page.wait_for_selector("#contacts:has-text('+86 138 0000 0000')", timeout=20_000)
+    (read,) = db.contact_access_log.find({"case_id": "case-urgent"})
+    assert read["by"] == CLINICIAN and read["why"] == "escalation call to the family"
+
+
+def test_a_clinician_works_an_overdue_escalation_from_the_worklist_to_its_case_record(browser, clinic):
+    service, db, clock = clinic
+    task_id, _task = world(service, db, clock)
+    auth = service.app.extensions["waymark_staff_auth"]
+    auth.create_account(CLINICIAN, "clinician", ["*"], password=PASSWORD, name="Dr East")
+
+    page = browser.new_page(viewport={"width": 1280, "height": 1000}, locale="en-GB")
+    sign_in(page, CLINICIAN)
+    page.wait_for_url(f"{ROOT}/clinic", timeout=20_000)
+    page.wait_for_selector("#status.ok", timeout=20_000)
+    assert page.inner_text("#who").startswith(f"Signed in as {CLINICIAN} (clinician, *)")
+
+    assert_worklist(page, task_id)
+    assert_case_record(page, db)
 
     case_task = page.locator(f'#case-tasks tbody tr[data-task="{task_id}"]')
     case_task.locator("button.ack").click()
@@ -177,3 +196,34 @@ def test_a_schedulers_session_is_refused_the_clinic_page(browser, clinic):
     assert requests.get(f"{ROOT}/v1/triage/queue", timeout=5).status_code == 401
     page.screenshot(path=str(ARTIFACTS / "clinic-refused-scheduler.png"), full_page=True)
     context.close()
+
+
+def test_a_clinician_takes_on_an_unowned_escalation_and_then_completes_it(browser, clinic):
+    """A hospital with nobody on call: its task is unowned, shown to every clinician, taken on by one."""
+    service, db, _clock = clinic
+    west = {"hospitals": ["h-west"], "home_district": "north", "language": "zh-CN"}
+    service.handlers["referral.submitted"](submitted("case-west", risk_flags=["self_harm"], preferences=west))
+    (escalated,) = outbox(db, "assessment.escalated")
+    service.handlers["assessment.escalated"](Event.from_dict(escalated))
+    task_id = db.tasks.find_one({"case_id": "case-west"})["_id"]
+    assert db.tasks.find_one({"_id": task_id})["owner"] == "unowned"
+    auth = service.app.extensions["waymark_staff_auth"]
+    auth.create_account("dr-any", "clinician", ["*"], password=PASSWORD)
+
+    page = browser.new_page(viewport={"width": 1280, "height": 1000}, locale="en-GB")
+    sign_in(page, "dr-any")
+    page.wait_for_selector(f'#tasks tbody tr[data-task="{task_id}"]', timeout=20_000)
+    assert "unowned" in page.inner_text(f'#tasks tbody tr[data-task="{task_id}"]')
+    page.locator(f'#tasks tbody tr[data-task="{task_id}"] button.open').click()
+    row = page.locator(f'#case-tasks tbody tr[data-task="{task_id}"]')
+    row.wait_for(timeout=20_000)
+    assert row.locator("button.complete").count() == 0  # not theirs to complete until taken on
+    row.locator("button.ack").click()
+    page.wait_for_selector("#status.ok:has-text('Task acknowledged.')", timeout=20_000)
+    assert db.tasks.find_one({"_id": task_id})["owner"] == "dr-any"
+    row = page.locator(f'#case-tasks tbody tr[data-task="{task_id}"]')
+    row.locator("select.outcome").select_option("family_reached_no_acute_risk")
+    row.locator("button.complete").click()
+    page.wait_for_selector("#status.ok:has-text('Task completed.')", timeout=20_000)
+    assert db.tasks.find_one({"_id": task_id})["outcome"] == "family_reached_no_acute_risk"
+    page.close()

@@ -8,14 +8,14 @@ const OUTCOMES = JSON.parse(document.body.dataset.outcomes || "[]");
 
 const TEXT = {
   en: {
-    title: "Clinic", totp: "Authenticator app", signout: "Sign out", tasks: "My open escalation tasks",
+    title: "Clinic", totp: "Authenticator app", signout: "Sign out", tasks: "Open escalation tasks: mine and unowned",
     case: "Case", task: "Task", owner: "Owner", due: "Due", state: "State", queue: "Triage queue",
     band: "Band", score: "Score", escalated: "Escalated", referred: "Referred", target: "Target date",
     reviews: "Cases awaiting review", record: "Case record", openTasks: "Open tasks on this case",
     scores: "Instruments and scores over time", history: "Triage history", factors: "Factors",
     rules: "Rules", audit: "Who / why", overrides: "Overrides", contacts: "Family contacts", showContacts: "Show (logged)",
     reasonHint: "why you need them (written to the access log)", action: "Action",
-    signedInAs: "Signed in as", open: "Open", acknowledge: "Acknowledge", complete: "Complete",
+    signedInAs: "Signed in as", open: "Open", acknowledge: "Acknowledge", takeOn: "Take on", complete: "Complete",
     outcome: "outcome…", note: "note (no names)", overdue: "overdue", yes: "yes", none: "None.",
     noScores: "No instrument scored yet.", loaded: "Worklist loaded.", acknowledged: "Task acknowledged.",
     completed: "Task completed.", pickOutcome: "Choose an outcome first.", overriddenBy: "overridden by",
@@ -23,14 +23,14 @@ const TEXT = {
     noTasks: "No open task.", reviewFlag: "needs review", plotOf: "Scores of",
   },
   "zh-CN": {
-    title: "诊室", totp: "身份验证器", signout: "退出", tasks: "我的待处理升级任务",
+    title: "诊室", totp: "身份验证器", signout: "退出", tasks: "待处理升级任务：我的及无人负责的",
     case: "病例", task: "任务", owner: "负责人", due: "截止", state: "状态", queue: "分诊队列",
     band: "等级", score: "分数", escalated: "已升级", referred: "转介日期", target: "目标日期",
     reviews: "待复核病例", record: "病例记录", openTasks: "本病例的待处理任务",
     scores: "量表分数随时间变化", history: "分诊历史", factors: "因素",
     rules: "规则", audit: "操作人 / 原因", overrides: "人工调整", contacts: "家庭联系方式", showContacts: "查看（将记录）",
     reasonHint: "查看原因（写入访问日志）", action: "操作",
-    signedInAs: "当前登录", open: "打开", acknowledge: "确认", complete: "完成",
+    signedInAs: "当前登录", open: "打开", acknowledge: "确认", takeOn: "接手", complete: "完成",
     outcome: "结果…", note: "备注（不写姓名）", overdue: "已逾期", yes: "是", none: "无。",
     noScores: "尚无量表评分。", loaded: "工作列表已加载。", acknowledged: "任务已确认。",
     completed: "任务已完成。", pickOutcome: "请先选择结果。", overriddenBy: "调整人",
@@ -46,6 +46,7 @@ const when = (iso) => (iso ? new Date(iso).toLocaleString(lang, { dateStyle: "me
 let csrf = "";
 let myTasks = [];  // open tasks of mine (FHIR Task resources), soonest due first
 let currentCase = null;
+const QUEUE_PAGE = 50;  // the head of the queue; the rest is a page away (escalated cases come first)
 
 function say(text, kind) { const s = $("#status"); s.textContent = text; s.className = kind || ""; }
 
@@ -101,20 +102,23 @@ function dueCell(task) {
 }
 
 async function loadTasks() {
-  const [requested, acknowledged] = await Promise.all([
+  // Mine, and those nobody owns (a hospital without anyone on call): any clinician may take one on.
+  const lists = await Promise.all([
     api("/v1/tasks?state=requested"), api("/v1/tasks?state=acknowledged"),
+    api("/v1/tasks?state=requested&owner=unowned"),
   ]);
-  myTasks = [...requested.items, ...acknowledged.items].sort((a, b) => dueOf(a).localeCompare(dueOf(b)));
+  myTasks = lists.flatMap((list) => list.items).sort((a, b) => dueOf(a).localeCompare(dueOf(b)));
   fill("#tasks", myTasks, (task, tr) => {
     tr.dataset.task = task.id;
     if (isOverdue(task)) tr.className = "overdue";
-    return [openButton(caseOf(task)), task.code.text, task.owner.reference.replace(/^Practitioner\//, ""),
+    return [openButton(caseOf(task)), task.code.text, ownerOf(task),
       dueCell(task), t(task.status)];
   });
 }
 
 async function loadQueue() {
-  const data = await api("/v1/triage/queue?limit=50");
+  const data = await api(`/v1/triage/queue?limit=${QUEUE_PAGE}`);
+  $("#queue-count").textContent = data.total > data.items.length ? `(${data.items.length} / ${data.total})` : "";
   fill("#queue", data.items, (c, tr) => {
     tr.dataset.case = c.case_id;
     tr.className = [c.escalated ? "escalated" : "", c.needs_review ? "review" : ""].join(" ").trim();
@@ -135,13 +139,17 @@ async function refresh() {
 
 // --- the case record --------------------------------------------------------------------------
 
+const ownerOf = (task) => task.owner.reference.replace(/^Practitioner\//, "");
+
 function taskActions(task) {
   const box = el("span");
+  const unowned = ownerOf(task) === "unowned";  // acknowledging takes it on; then it is mine to complete
   if (task.status === "requested") {
-    const ack = el("button", t("acknowledge"), { type: "button", class: "ack" });
+    const ack = el("button", t(unowned ? "takeOn" : "acknowledge"), { type: "button", class: "ack" });
     ack.onclick = () => act(() => api(`/v1/tasks/${encodeURIComponent(task.id)}/acknowledge`, { method: "POST", body: "{}" }), t("acknowledged"));
     box.append(ack, " ");
   }
+  if (unowned) return box;
   const form = el("form", null, { class: "complete-form" });
   const select = el("select", null, { name: "outcome", class: "outcome" });
   select.append(el("option", t("outcome"), { value: "" }));

@@ -5,6 +5,8 @@ task from the worklist to the case record; a scheduler's session is refused the 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -20,7 +22,9 @@ from services.assessment.bootstrap import build
 from shared.auth import StaffTokens
 from shared.events import Event
 from shared.settings import Settings
-from tests.e2e.conftest import ARTIFACTS, BASE
+from tests.e2e.conftest import ARTIFACTS, BASE, ONCALL, TASK_DEADLINE_S
+from tests.e2e.steps import REFERRAL, issue_school_key
+from tests.support.processes import eventually, python_env
 from tests.unit.assessment.conftest import SECRET, Clock, outbox, submitted
 
 PORT = BASE + 52
@@ -226,4 +230,86 @@ def test_a_clinician_takes_on_an_unowned_escalation_and_then_completes_it(browse
     row.locator("button.complete").click()
     page.wait_for_selector("#status.ok:has-text('Task completed.')", timeout=20_000)
     assert db.tasks.find_one({"_id": task_id})["outcome"] == "family_reached_no_acute_risk"
+    page.close()
+
+
+def test_on_the_stack_the_on_call_clinician_signs_in_and_works_the_escalation_from_the_clinic_page(
+    browser, stack
+):
+    """The deployed stack (HAProxy, gunicorn workers, Kafka, FerretDB): a school refers a child at risk,
+    assessment escalates it to the on-call clinician, who signs in on /clinic through the real form."""
+    run = uuid.uuid4().hex[:6]
+    school = {"Authorization": f"Bearer {issue_school_key(stack, f'school-{run}')}"}
+    body = json.loads(json.dumps(REFERRAL))
+    body["student"]["name"] = f"Child {run}"
+    body["risk_indicators"]["self_harm"] = True
+    body["preferences"] |= {"hospitals": [f"h-{run}"], "language": "en"}
+    made = requests.post(stack.url("referral", "/v1/referrals"), json=body, headers=school, timeout=10)
+    assert made.status_code == 201, made.text
+    case_id = made.json()["case_id"]
+    oncall = {
+        "Authorization": f"Bearer {StaffTokens(stack.env['WAYMARK_STAFF_TOKEN_SECRET']).issue(ONCALL, 'clinician')}"
+    }
+
+    def the_task() -> dict[str, Any] | None:
+        listed = requests.get(stack.url("assessment", "/v1/tasks?state=requested"), headers=oncall, timeout=5)
+        return next((t for t in listed.json()["items"] if t["focus"]["reference"] == f"Case/{case_id}"), None)
+
+    task_id = eventually(the_task, timeout=90, what="the escalation task of the on-call clinician")["id"]
+    password = f"oncall-password-{run}-0123"
+    subprocess.run(
+        [
+            str(Path(sys.executable).parent / "waymark"),
+            "staff",
+            "create",
+            ONCALL,
+            "clinician",
+            "--password-stdin",
+        ],
+        input=password + "\n",
+        env=python_env(stack.env),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+
+    page = browser.new_page(viewport={"width": 1280, "height": 1000}, locale="en-GB")
+    page.goto(stack.url("assessment", "/clinic"))
+    page.wait_for_selector("#signin")
+    page.fill("#username", ONCALL)
+    page.fill("#password", password)
+    page.click("#signin button")
+    page.wait_for_url(stack.url("assessment", "/clinic"), timeout=20_000)
+    page.wait_for_selector(f'#tasks tbody tr[data-task="{task_id}"]', timeout=20_000)
+    first = page.locator("#queue tbody tr").first
+    assert "escalated" in first.get_attribute("class")  # escalated cases head the queue
+    assert "escalated" in page.locator(f'#queue tbody tr[data-case="{case_id}"]').get_attribute("class")
+
+    def overdue_in_red() -> bool:  # the drill deadline (ASSESSMENT_TASK_DEADLINE_S) passes
+        page.reload()
+        row = page.locator(f'#tasks tbody tr[data-task="{task_id}"]')
+        row.wait_for(timeout=20_000)
+        due = row.locator("td").nth(3).locator("span")
+        return (
+            "overdue" in (row.get_attribute("class") or "")
+            and due.evaluate("e => getComputedStyle(e).color") == RED
+        )
+
+    eventually(overdue_in_red, timeout=TASK_DEADLINE_S + 60, interval=5, what="the task overdue, in red")
+    page.screenshot(path=str(ARTIFACTS / "clinic-stack-worklist.png"), full_page=True)
+    page.locator(f'#tasks tbody tr[data-task="{task_id}"] button.open').click()
+    row = page.locator(f'#case-tasks tbody tr[data-task="{task_id}"]')
+    row.wait_for(timeout=20_000)
+    row.locator("button.ack").click()
+    page.wait_for_selector("#status.ok:has-text('Task acknowledged.')", timeout=20_000)
+    row = page.locator(f'#case-tasks tbody tr[data-task="{task_id}"]')
+    row.locator("select.outcome").select_option("family_reached_no_acute_risk")
+    row.locator("button.complete").click()
+    page.wait_for_selector("#status.ok:has-text('Task completed.')", timeout=20_000)
+    done = requests.get(stack.url("assessment", f"/v1/tasks/{task_id}"), headers=oncall, timeout=5).json()
+    assert done["status"] == "completed" and done["output"][0]["valueCodeableConcept"]["coding"][0][
+        "code"
+    ] == ("family_reached_no_acute_risk")
+    page.screenshot(path=str(ARTIFACTS / "clinic-stack-completed.png"), full_page=True)
     page.close()

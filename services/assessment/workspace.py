@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import base64
 import json
+from html import escape as html_escape
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from flask import Blueprint as FlaskBlueprint
-from flask import Response, current_app, redirect, request
+from flask import Response, current_app, g, redirect, request
 from flask_smorest import Blueprint, abort
 from marshmallow import Schema, fields, validate
 
@@ -72,7 +73,10 @@ def pages() -> FlaskBlueprint:
             target = "/clinic" + (f"?{query}" if query else "")
             return redirect(f"/staff/sign-in?next={quote(target, safe='/')}", code=303)
         if principal.role != "clinician" or not principal.regional:
-            body = (STATIC / "clinic-forbidden.html").read_text(encoding="utf-8")
+            # with a sign-out form (this session's CSRF token), so the person can switch accounts
+            session = g.get("staff_session")
+            csrf = html_escape(session.csrf if session is not None else "")
+            body = (STATIC / "clinic-forbidden.html").read_text(encoding="utf-8").replace("{{CSRF}}", csrf)
             return _headers(Response(body, status=403, mimetype="text/html"))
         html = (STATIC / "clinic.html").read_text(encoding="utf-8").replace("{{OUTCOMES}}", outcomes)
         return _headers(Response(html, mimetype="text/html"))

@@ -199,6 +199,9 @@ def test_a_schedulers_session_is_refused_the_clinic_page(browser, clinic):
     assert statuses[-1] == 403 and page.locator("#tasks").count() == 0
     assert requests.get(f"{ROOT}/v1/triage/queue", timeout=5).status_code == 401
     page.screenshot(path=str(ARTIFACTS / "clinic-refused-scheduler.png"), full_page=True)
+    page.click("#signout")  # to switch accounts: the session ends, the next visit asks to sign in
+    page.wait_for_selector("#signin", timeout=20_000)
+    assert not [c for c in context.cookies() if c["name"] == "waymark_session"]
     context.close()
 
 

@@ -64,10 +64,13 @@ class TestThePage:
         [("scheduler", ("*",)), ("operator", ("*",)), ("clinician", ("h-east",))],
     )
     def test_anyone_else_signed_in_gets_a_403_page_saying_why(self, client, staff, role, hospitals):
-        signed_in(client, staff, f"someone-{role}", role, hospitals)
+        csrf = signed_in(client, staff, f"someone-{role}", role, hospitals)
         page = client.get("/clinic")
         assert page.status_code == 403 and b"regional clinicians" in page.data
         assert b'<table id="tasks">' not in page.data
+        assert f'name="csrf_token" value="{csrf}"'.encode() in page.data  # its sign-out form works
+        out = client.post("/staff/sign-out", data={"csrf_token": csrf}, headers=ORIGIN)
+        assert out.status_code == 303 and client.get("/clinic").status_code == 303  # signed out
 
     def test_a_hospital_scoped_clinicians_session_is_refused_the_regional_queue(self, client, staff):
         signed_in(client, staff, "dr-east-only", "clinician", ("h-east",))

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from services.assessment.workspace import STATIC
 from shared.auth import StaffTokens
 from shared.events import Event
 from tests.unit.shared.staff.conftest import CHEAP
@@ -58,6 +59,12 @@ class TestThePage:
         script = client.get("/clinic/clinic.js")
         assert script.status_code == 200 and script.mimetype == "text/javascript"
         assert b'"zh-CN"' in script.data
+
+    def test_the_script_puts_data_in_the_page_only_as_text(self):
+        """Case ids, factors, notes and contacts come from people: never parsed as HTML (XSS)."""
+        script = (STATIC / "clinic.js").read_text(encoding="utf-8")
+        for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
+            assert sink not in script, sink
 
     @pytest.mark.parametrize(
         ("role", "hospitals"),

@@ -213,7 +213,11 @@ def print_banner(
         extra = "(operator dashboard)" if name == "console" else f"docs {url}/docs   health {url}/readyz"
         lines.append(f"  {name:<13} {url}   {extra}")
     if logins:
-        pages = {"scheduler": f"{urls.get('scheduling', '')}/ui", "operator": urls.get("console", "")}
+        pages = {
+            "scheduler": f"{urls.get('scheduling', '')}/ui",
+            "clinician": f"{urls.get('assessment', '')}/clinic",
+            "operator": urls.get("console", ""),
+        }
         lines += [
             "",
             "Staff sign-in (demo accounts; passwords are new each run; `waymark staff` manages accounts):",

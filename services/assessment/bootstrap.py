@@ -7,7 +7,17 @@ from datetime import UTC, datetime
 
 from pymongo.database import Database
 
-from services.assessment import api, catalogue, fhir_api, pages, questionnaires, rule_versions, tasks
+from services.assessment import (
+    api,
+    catalogue,
+    fhir_api,
+    pages,
+    questionnaires,
+    rule_versions,
+    tasks,
+    triage_reviews,
+    workspace,
+)
 from services.assessment.casework import Casework
 from services.assessment.config import AssessmentConfig, ConfigError
 from services.assessment.contacts import ReferralContacts
@@ -24,6 +34,7 @@ from shared.http import create_app
 from shared.outbox import Outbox
 from shared.service import Service
 from shared.settings import Settings
+from shared.staff import web as staff_web
 
 NAME = "assessment"
 
@@ -40,6 +51,7 @@ def build(
     rule_versions.remember(db, effective_rules)
     store.ensure_indexes(db, questionnaires.INDEXES)
     store.ensure_indexes(db, tasks.INDEXES)
+    store.ensure_indexes(db, triage_reviews.INDEXES)
     clock = clock or (lambda: datetime.now(UTC))
 
     outbox = Outbox.for_settings(db, settings)
@@ -86,12 +98,18 @@ def build(
         NAME,
         title="Waymark assessment",
         description="Explainable triage, escalation, instruments and return-plan follow-up.",
-        blueprints=[*api.blueprints(deps), fhir_api.blueprint(deps)],
-        pages=[pages.pages()],
+        blueprints=[
+            *api.blueprints(deps),
+            fhir_api.blueprint(deps),
+            workspace.triage_reviews(triage_reviews.TriageReviewQueue(db), deps.tokens),
+        ],
+        pages=[pages.pages(), workspace.pages()],
         checks=health.checks(settings, db),
         trusted_origins=settings.trusted_origins,
     )
-    auth.install_policies(app, deps.tokens, POLICIES)
+    # Clinicians sign in on this service's pages (the workspace, /clinic) with their staff account.
+    staff_web.mount(app, settings, db.client[settings.auth_db], home="/clinic")
+    auth.install_policies(app, deps.tokens, {**POLICIES, **workspace.POLICIES, **staff_web.POLICIES})
     return Service(
         settings=settings,
         db=db,

@@ -76,6 +76,12 @@ HOT = [
     Hot("assessment", "cases", {"status": v(3)}, "the clinician queue (escalated, band, score sorted)"),
     Hot("assessment", "cases", {"status": v(3), "review_hospital": v(7)}, "a hospital's review worklist"),
     Hot("assessment", "cases", {"status": v(3), "review_due_at": {"$lte": NOW}}, "overdue reviews (gauge)"),
+    Hot(
+        "assessment",
+        "cases",
+        {"needs_review": True, "status": v(3), "referred_on": {"$gt": ""}},
+        "cases awaiting review (then keyset order referred_on, _id)",
+    ),
     Hot("assessment", "tasks", {"_id": v(7)}, "a task by id (FHIR export, transitions)"),
     Hot("assessment", "tasks", {"owner": v(7), "state": v(3)}, "a clinician's worklist (then due_at)"),
     Hot("assessment", "tasks", {"duty": v(3), "duty_at": {"$lte": NOW}}, "due re-alerts and breaches"),
@@ -139,8 +145,14 @@ HOT = [
 ]
 
 
+FLAGS = frozenset({"needs_review"})
+"""Boolean fields: seeded as booleans, as the services store them."""
+
+
 def seed(field: str, i: int) -> Any:
     """The queried value ``v7`` on one document, distinct values elsewhere (unique keys stay unique)."""
+    if field in FLAGS:
+        return i % VARIETY == 7  # a flag: true on a few documents, false on the rest
     value = v(i) if i < VARIETY else f"x{i}"
     return [value, f"y{i}"] if field in ("eligible_hospitals", "school_ids") else value
 

@@ -136,7 +136,7 @@ PUBLIC = {
     ("scheduling", "POST", "/v1/offer-responses/x-1/decline"),
     *(
         (service, "POST", path)
-        for service in ("console", "scheduling")
+        for service in ("console", "scheduling", "assessment")
         for path in ("/staff/sign-in", "/staff/sign-out")  # the form is the credential; sign-out forgets it
     ),
 }

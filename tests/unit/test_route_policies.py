@@ -330,6 +330,7 @@ def assessment_world() -> World:
             f"{case}/triage/override/cosign", {"note": "agreed after review"}
         ),
         ("GET", "/v1/triage/rules/<version>"): Call(f"/v1/triage/rules/{rule_version}"),
+        ("GET", "/v1/triage/reviews"): Call("/v1/triage/reviews"),
         ("GET", "/v1/tasks"): Call("/v1/tasks?state=requested"),
         ("GET", "/v1/tasks/<task_id>"): Call(f"/v1/tasks/{task['_id']}"),
         ("GET", "/v1/tasks/<task_id>/history"): Call(f"/v1/tasks/{task['_id']}/history"),
@@ -342,6 +343,7 @@ def assessment_world() -> World:
         ("POST", "/v1/cases/<case_id>/questionnaires"): Call(
             f"{case}/questionnaires", {"addressed_to": "young_person"}
         ),
+        **STAFF_PAGES,
     }
     return World(service.app, db, calls)
 

@@ -50,17 +50,24 @@ def covers_task(principal: Principal, task: Mapping[str, Any]) -> bool:
     return principal.regional or (hospital is not None and hospital in principal.hospitals)
 
 
-def list_filter(principal: Principal) -> dict[str, Any]:
-    """The extra equality a list adds for a hospital-scoped clinician (none for a regional one)."""
+def _one_of(field: str, principal: Principal) -> dict[str, Any]:
+    """Equality for the usual one hospital (FerretDB 1.x pushes only top-level equality down to
+    its index, and matches it against an array's elements); ``$in`` for a token naming several
+    (still served by the leading equality fields; a real MongoDB merges one index range each)."""
     if principal.regional:
         return {}
-    return {FIELD: {"$in": sorted(set(principal.hospitals))}}
+    hospitals = sorted(set(principal.hospitals))
+    return {field: hospitals[0] if len(hospitals) == 1 else {"$in": hospitals}}
+
+
+def list_filter(principal: Principal) -> dict[str, Any]:
+    """The filter a case list adds for a hospital-scoped clinician (none for a regional one)."""
+    return _one_of(FIELD, principal)
 
 
 def task_filter(principal: Principal) -> dict[str, Any]:
-    if principal.regional:
-        return {}
-    return {"hospital_id": {"$in": sorted(set(principal.hospitals))}}
+    """The filter a task list (or task lookup) adds for a hospital-scoped clinician."""
+    return _one_of("hospital_id", principal)
 
 
 def backfill(db: Database, collection: str = "cases") -> int:

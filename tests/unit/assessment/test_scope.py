@@ -216,3 +216,6 @@ def test_case_hospitals_are_booking_preferred_and_reviewing_without_duplicates()
     assert scope.covers(east, scope.case_hospitals(doc)) and not scope.covers(east, ["h-west"])
     assert not scope.covers_task(east, {"hospital_id": None})  # the default's: regional only
     assert scope.list_filter(Principal("staff", "dr", "clinician", ("*",))) == {}
+    assert scope.list_filter(east) == {"hospital_ids": "h-east"}  # equality: FerretDB's index serves it
+    two = Principal("staff", "dr", "clinician", ("h-west", "h-east", "h-west"))
+    assert scope.task_filter(two) == {"hospital_id": {"$in": ["h-east", "h-west"]}}

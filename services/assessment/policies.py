@@ -6,8 +6,8 @@ escalation tasks' one owner is the on-call clinician of the hospital holding the
 (HZ-02), usually scoped to that hospital. Their handlers enforce the scope
 (services/assessment/scope.py): lists (tasks, triage queue, cases awaiting review) are
 filtered to the caller's hospitals, and a case or task of another hospital answers 404 as if
-it did not exist. The other case routes (access log, FHIR exports, return plan, the young
-person's link) stay regional (``CLINICIAN``). The instrument catalogue shows no case and is
+it did not exist; the FHIR exports follow the JSON routes they mirror. The other case routes
+(access log, return plan, the young person's link) stay regional (``CLINICIAN``). The instrument catalogue shows no case and is
 open to any clinician, as is a rule table (``/v1/triage/rules/<version>``: configuration, no
 family). The handlers then check the rest (only a clinician holding a task on the case reads
 its contacts, only the owner works a task, the co-signer differs from the requester).
@@ -46,9 +46,9 @@ POLICIES: Policies = {
     ("POST", "/v1/cases/<case_id>/instruments/<instrument_id>/responses"): CLINICIAN_OF_HOSPITAL,
     ("GET", "/v1/cases/<case_id>/instruments/<instrument_id>/trajectory"): CLINICIAN_OF_HOSPITAL,
     # FHIR exports (services/assessment/fhir_api.py): the rule of the JSON route each mirrors
-    ("GET", "/v1/cases/<case_id>/instruments/<instrument_id>/responses/<n>/fhir"): CLINICIAN,
-    ("GET", "/v1/cases/<case_id>/instruments/<instrument_id>/observations/fhir"): CLINICIAN,
-    ("GET", "/v1/cases/<case_id>/review/fhir"): CLINICIAN,
+    ("GET", "/v1/cases/<case_id>/instruments/<instrument_id>/responses/<n>/fhir"): CLINICIAN_OF_HOSPITAL,
+    ("GET", "/v1/cases/<case_id>/instruments/<instrument_id>/observations/fhir"): CLINICIAN_OF_HOSPITAL,
+    ("GET", "/v1/cases/<case_id>/review/fhir"): CLINICIAN_OF_HOSPITAL,
     ("POST", "/v1/cases/<case_id>/return-plan"): CLINICIAN,
     ("GET", "/v1/cases/<case_id>/return-plan"): CLINICIAN,
     ("GET", "/v1/questionnaires/<invitation_id>/link"): staff("service", scope=REGION),

@@ -68,6 +68,9 @@ HIDDEN = {
     ("GET", "/v1/tasks/<task_id>/history"),
     ("POST", "/v1/tasks/<task_id>/acknowledge"),
     ("POST", "/v1/tasks/<task_id>/complete"),
+    ("GET", "/v1/cases/<case_id>/instruments/<instrument_id>/responses/<n>/fhir"),
+    ("GET", "/v1/cases/<case_id>/instruments/<instrument_id>/observations/fhir"),
+    ("GET", "/v1/cases/<case_id>/review/fhir"),
 }
 """Routes that answer 404 out of scope, so a token does not learn that a family is waiting
 (or, for the school's note, that a family referred to other hospitals exists)."""

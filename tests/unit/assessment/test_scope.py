@@ -125,6 +125,19 @@ class TestCases:
                 assert codes == [404] * 5, codes
                 assert all(a.json["error"]["message"] == "No such case in assessment." for a in answers)
 
+    def test_the_fhir_exports_follow_the_routes_they_mirror(self, client, two):
+        for case in ("case-e", "case-w"):
+            scored = client.post(f"/v1/cases/{case}/instruments/gad-7/responses", json=GAD7, headers=REGIONAL)
+            assert scored.status_code == 201
+        for case, expected in (("case-e", 200), ("case-w", 404)):
+            base = f"/v1/cases/{case}/instruments/gad-7"
+            assert client.get(f"{base}/responses/1/fhir", headers=EAST).status_code == expected
+            assert client.get(f"{base}/observations/fhir", headers=EAST).status_code == expected
+        # case-w: the scope answers before "never needed a review" could tell it exists
+        assert client.get("/v1/cases/case-w/review/fhir", headers=EAST).json["error"]["message"] == (
+            "No such case in assessment."
+        )
+
     def test_an_unknown_case_and_another_hospitals_case_look_the_same(self, client, two):
         unknown = client.get("/v1/cases/case-nope/triage", headers=EAST)
         other = client.get("/v1/cases/case-w/triage", headers=EAST)

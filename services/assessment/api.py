@@ -18,7 +18,7 @@ from typing import Any
 from flask import Response, g, jsonify, request
 from flask_smorest import Blueprint, abort
 
-from services.assessment import schemas, views
+from services.assessment import schemas, scope, views
 from services.assessment.casework import (
     CaseClosed,
     Casework,
@@ -100,6 +100,30 @@ class Api:
     """The effective rule table stored under a triage's ``rule_version`` (HZ-06b)."""
 
 
+def in_scope(deps: Api, case_id: str) -> None:
+    """404 (as for no such case) unless the caller's scope covers the case (services/assessment/scope.py).
+
+    A hospital-scoped clinician sees a case of a hospital they cover (holding, preferred,
+    reviewing), and a case on which they own a task of such a hospital (a booking moved
+    away does not take the owner's escalation away from them). Regional: every case."""
+    principal = g.principal
+    if principal.regional:
+        return
+    doc = deps.casework.repo.get(case_id, scope.CASE_FIELDS)
+    if doc is None:
+        raise UnknownCase(case_id)
+    if scope.covers(principal, scope.case_hospitals(doc)):
+        return
+    if deps.tasks.holds_task_on(case_id, principal.subject, scope.task_filter(principal)):
+        return
+    raise UnknownCase(case_id)
+
+
+def _task_visible() -> Callable[[Mapping[str, Any]], bool]:
+    principal = g.principal
+    return lambda task: scope.covers_task(principal, task)
+
+
 def blueprints(deps: Api) -> list[Blueprint]:
     return [
         _triage(deps),
@@ -161,7 +185,8 @@ def _triage(deps: Api) -> Blueprint:
     @blp.response(200, schemas.Queue)
     def queue(query: dict[str, Any]) -> dict[str, Any]:
         """Escalated cases first, then by band, score (highest first), referral date."""
-        items, total = deps.casework.repo.queue(query.get("band"), query["limit"], query["offset"])
+        within = scope.list_filter(g.principal)
+        items, total = deps.casework.repo.queue(query.get("band"), query["limit"], query["offset"], within)
         return {"total": total, "items": [views.queue_item(doc) for doc in items]}
 
     @blp.get("/triage/rules/<version>")
@@ -177,6 +202,7 @@ def _triage(deps: Api) -> Blueprint:
     @blp.response(200, schemas.TriageHistory)
     def history(case_id: str) -> dict[str, Any]:
         """Every triage version of the case, with factors, points, rule version and audit."""
+        in_scope(deps, case_id)
         fields = (
             "triage",
             "escalations",
@@ -215,6 +241,7 @@ def _triage(deps: Api) -> Blueprint:
         Lowering an escalated case's band needs a reason of at least 20 letters and takes
         effect only when a second clinician co-signs it (202 ``awaiting_cosignature``).
         """
+        in_scope(deps, case_id)
         result = deps.casework.override(
             case_id,
             body["band"],
@@ -232,6 +259,7 @@ def _triage(deps: Api) -> Blueprint:
     @blp.response(201, schemas.TriageVersion)
     def cosign(body: dict[str, Any], case_id: str) -> dict[str, Any]:
         """A second clinician co-signs the pending override of an escalated case; it takes effect now."""
+        in_scope(deps, case_id)
         return deps.casework.cosign(case_id, g.principal.subject, body.get("note"), body["expected_version"])
 
     return blp
@@ -284,23 +312,25 @@ def _tasks(deps: Api) -> Blueprint:
     @blp.arguments(schemas.TaskListQuery, location="query")
     @blp.response(200, schemas.FhirTaskList)
     def worklist(query: dict[str, Any]) -> dict[str, Any]:
-        """My tasks (or the unowned ones) in one state, soonest due first, as FHIR Tasks."""
+        """My tasks (or the unowned ones) in one state, soonest due first, as FHIR Tasks.
+
+        A hospital-scoped clinician sees only tasks of the hospitals they cover."""
         owner = task_rules.UNOWNED if query["owner"] == "unowned" else g.principal.subject
-        found = deps.tasks.for_owner(owner, query["state"])
+        found = deps.tasks.for_owner(owner, query["state"], within=scope.task_filter(g.principal))
         return {"items": [task_rules.to_fhir(t) for t in found]}
 
     @blp.get("/tasks/<task_id>")
     @blp.response(200, schemas.FhirTask, content_type="application/fhir+json")
     def task(task_id: str) -> Any:
         """The task as a FHIR R4 Task resource (application/fhir+json)."""
-        resource = task_rules.to_fhir(deps.tasks.get(task_id))
+        resource = task_rules.to_fhir(deps.tasks.get(task_id, _task_visible()))
         return Response(json.dumps(resource), mimetype="application/fhir+json")
 
     @blp.get("/tasks/<task_id>/history")
     @blp.response(200, schemas.TaskHistory)
     def task_history(task_id: str) -> dict[str, Any]:
         """Who acknowledged and completed the task, and every alert raised, in order."""
-        found = deps.tasks.get(task_id)
+        found = deps.tasks.get(task_id, _task_visible())
         body = {
             "task_id": task_id,
             "state": found["state"],
@@ -313,22 +343,35 @@ def _tasks(deps: Api) -> Blueprint:
     @blp.response(200, schemas.FhirTask)
     def acknowledge(task_id: str) -> dict[str, Any]:
         """The owner has seen the task and is acting (FHIR status ``accepted``); stops the re-alert."""
-        return task_rules.to_fhir(deps.tasks.acknowledge(task_id, g.principal.subject))
+        return task_rules.to_fhir(deps.tasks.acknowledge(task_id, g.principal.subject, _task_visible()))
 
     @blp.post("/tasks/<task_id>/complete")
     @blp.arguments(schemas.TaskCompleteIn)
     @blp.response(200, schemas.FhirTask)
     def complete(body: dict[str, Any], task_id: str) -> dict[str, Any]:
         """Close the task with an outcome from the fixed list; stops the breach alert."""
-        done = deps.tasks.complete(task_id, g.principal.subject, body["outcome"], body.get("note"))
+        done = deps.tasks.complete(
+            task_id, g.principal.subject, body["outcome"], body.get("note"), _task_visible()
+        )
         return task_rules.to_fhir(done)
 
     @blp.get("/cases/<case_id>/contacts")
     @blp.arguments(schemas.ContactsQuery, location="query")
     @blp.response(200, schemas.Contacts)
     def contacts(query: dict[str, Any], case_id: str) -> dict[str, Any]:
-        """The family's contact details, for a clinician holding a task on the case; the read is logged."""
-        return dict(deps.tasks.contact_details(case_id, g.principal.subject, query["reason"].strip()))
+        """The family's contact details, for a clinician holding a task on the case; the read is logged.
+
+        A hospital-scoped clinician: a task of a hospital they cover; a case outside their
+        hospitals answers 404 (no oracle), one inside without a task of theirs 403."""
+        principal = g.principal
+        try:
+            found = deps.tasks.contact_details(
+                case_id, principal.subject, query["reason"].strip(), scope.task_filter(principal)
+            )
+        except NotYourCase:
+            in_scope(deps, case_id)
+            raise
+        return dict(found)
 
     @blp.get("/cases/<case_id>/access-log")
     @blp.response(200, schemas.AccessLog)
@@ -368,6 +411,7 @@ def _instruments(deps: Api) -> Blueprint:
     def respond(body: dict[str, Any], case_id: str, instrument_id: str) -> dict[str, Any]:
         """Score one administration; safety items (PHQ-A 9, ASQ) escalate at once."""
         instrument = find(instrument_id)
+        in_scope(deps, case_id)
         return deps.measurement.record(
             case_id, instrument, body["informant"], body["responses"], g.principal.subject
         )
@@ -388,7 +432,9 @@ def _instruments(deps: Api) -> Blueprint:
     @blp.response(200, schemas.Trajectory)
     def trajectory(case_id: str, instrument_id: str) -> dict[str, Any]:
         """Scores over repeated administrations, change since the first, combined profile."""
-        return deps.measurement.trajectory(case_id, find(instrument_id))
+        instrument = find(instrument_id)
+        in_scope(deps, case_id)
+        return deps.measurement.trajectory(case_id, instrument)
 
     return blp
 

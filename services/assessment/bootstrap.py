@@ -14,6 +14,7 @@ from services.assessment import (
     pages,
     questionnaires,
     rule_versions,
+    scope,
     tasks,
     triage_reviews,
     workspace,
@@ -52,6 +53,7 @@ def build(
     store.ensure_indexes(db, questionnaires.INDEXES)
     store.ensure_indexes(db, tasks.INDEXES)
     store.ensure_indexes(db, triage_reviews.INDEXES)
+    scope.backfill(db)  # cases stored before hospital_ids: the scoped lists filter on it
     clock = clock or (lambda: datetime.now(UTC))
 
     outbox = Outbox.for_settings(db, settings)

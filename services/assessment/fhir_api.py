@@ -18,7 +18,7 @@ from typing import Any
 from flask import Response, g, jsonify
 from flask_smorest import Blueprint, abort
 
-from services.assessment.api import ERRORS, Api
+from services.assessment.api import ERRORS, Api, in_scope
 from services.assessment.domain import fhir
 from services.assessment.domain.instruments import Instrument
 from services.assessment.repository import UnknownCase
@@ -52,6 +52,7 @@ def blueprint(deps: Api) -> Blueprint:
         return found
 
     def administrations(case_id: str, instrument: Instrument) -> list[Mapping[str, Any]]:
+        in_scope(deps, case_id)  # a hospital-scoped clinician: their hospitals' cases only (404)
         doc = deps.casework.repo.get(case_id, {"administrations": 1})
         if doc is None:
             raise UnknownCase(case_id)
@@ -94,6 +95,7 @@ def blueprint(deps: Api) -> Blueprint:
     )
     def review(case_id: str) -> Response:
         """The case's clinician review (a withdrawn risk flag, unknown codes) as a Task."""
+        in_scope(deps, case_id)
         doc = deps.casework.repo.get(case_id, {"reviews": 1, "needs_review": 1, "triage": 1})
         if doc is None:
             raise UnknownCase(case_id)

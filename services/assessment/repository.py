@@ -15,6 +15,7 @@ redelivery of the event that created the case, and by every ``get``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
+from services.assessment import scope
 from shared import faults, inbox
 from shared.events import Event
 from shared.outbox import Outbox
@@ -41,6 +43,15 @@ INDEXES = {
                 *(("score", DESCENDING), ("referred_on", ASCENDING)),
             ],
             name="queue_order_escalated_first",
+        ),
+        # The same queue for a hospital-scoped clinician (services/assessment/scope.py):
+        # equality on status and the multikey hospital_ids ($in: one merge per hospital).
+        Index(
+            [
+                *(("status", ASCENDING), ("hospital_ids", ASCENDING), ("escalated", DESCENDING)),
+                *(("band", ASCENDING), ("score", DESCENDING), ("referred_on", ASCENDING), ("_id", ASCENDING)),
+            ],
+            name="queue_by_hospital",
         ),
         # Referral review (services/assessment/review.py): a hospital's worklist, escalated
         # first then oldest referral; and the overdue count (equality on status, range on due).
@@ -91,6 +102,14 @@ class Change:
 Mutation = Callable[[dict[str, Any]], Change | None]
 
 
+def _with_hospitals(doc: Mapping[str, Any], change: Change) -> Change:
+    """Keep the top-level ``hospital_ids`` the scoped lists filter on in step with the change."""
+    hospitals = scope.case_hospitals({**doc, **change.set})
+    if doc.get(scope.FIELD) == hospitals:
+        return change
+    return dataclasses.replace(change, set={**change.set, scope.FIELD: hospitals})
+
+
 class CaseRepository:
     def __init__(self, db: Database, outbox: Outbox) -> None:
         self.collection = db[CASES]
@@ -105,7 +124,7 @@ class CaseRepository:
     def create(self, doc: dict[str, Any], events: Sequence[Event], event: Event | None = None) -> bool:
         """Create a case (revision 1) with its events; False if it already exists."""
         record = self._record(doc["_id"], 1, Change(), event)
-        record["create"] = doc
+        record["create"] = {**doc, scope.FIELD: scope.case_hospitals(doc)}
         try:
             self._outbox.insert_one(self.changes, record, events)
         except DuplicateKeyError:
@@ -132,6 +151,7 @@ class CaseRepository:
             change = mutation(doc)
             if change is None:
                 return None
+            change = _with_hospitals(doc, change)
             record = self._record(case_id, doc["rev"] + 1, change, event)
             try:
                 self._outbox.insert_one(self.changes, record, change.events)
@@ -142,9 +162,14 @@ class CaseRepository:
             return change.result
         raise ConcurrentChange(f"case {case_id}: {MAX_ATTEMPTS} revisions lost to other writers")
 
-    def queue(self, band: str | None, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
-        """Active cases in queue order: escalated first (HZ-11), then band, score (high first), referral date."""
-        query: dict[str, Any] = {"status": ACTIVE}
+    def queue(
+        self, band: str | None, limit: int, offset: int, within: Mapping[str, Any] | None = None
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Active cases in queue order: escalated first (HZ-11), then band, score (high first), referral date.
+
+        ``within`` narrows it to a hospital-scoped clinician's hospitals (scope.list_filter;
+        index queue_by_hospital)."""
+        query: dict[str, Any] = {"status": ACTIVE, **(within or {})}
         if band:
             query["band"] = band
         order = [

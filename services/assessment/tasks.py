@@ -45,6 +45,11 @@ INDEXES = {
     TASKS: [
         # The owner's worklist: equality on owner and state, newest due first.
         Index([("owner", ASCENDING), ("state", ASCENDING), ("due_at", ASCENDING)], name="owner_state_due"),
+        # The same worklist for a hospital-scoped clinician (services/assessment/scope.py).
+        Index(
+            [("owner", ASCENDING), ("state", ASCENDING), ("hospital_id", ASCENDING), ("due_at", ASCENDING)],
+            name="owner_state_hospital_due",
+        ),
         # The duty sweep: equality on the (small) bucket of tasks still watched, then time.
         Index([("duty", ASCENDING), ("duty_at", ASCENDING)], name="duty_due"),
         # Contact details: does this clinician hold a task on this case?
@@ -71,6 +76,8 @@ class NotYourCase(PermissionError):
 
 
 ContactsFetch = Callable[[str], Mapping[str, Any] | None]
+Visible = Callable[[Mapping[str, Any]], bool]
+"""May the caller see this task (services/assessment/scope.py covers_task)?"""
 
 
 def review_task_id(case_id: str, round_: int) -> str:
@@ -240,15 +247,23 @@ class Tasks:
 
     # -- reads -----------------------------------------------------------------------------
 
-    def get(self, task_id: str) -> dict[str, Any]:
+    def get(self, task_id: str, visible: Visible | None = None) -> dict[str, Any]:
+        """The task; UnknownTask if there is none or ``visible`` says the caller may not see it."""
         task = self.tasks.find_one({"_id": task_id})
-        if task is None:
+        if task is None or (visible is not None and not visible(task)):
             raise UnknownTask(task_id)
         return self._refold(task)
 
-    def for_owner(self, owner: str, state: str, limit: int = LIST_LIMIT) -> list[dict[str, Any]]:
-        """The owner's tasks in one state, soonest due first (index owner_state_due)."""
-        query = {"owner": owner, "state": state}
+    def holds_task_on(self, case_id: str, by: str, within: Mapping[str, Any]) -> bool:
+        """Does ``by`` own a task on the case (of a hospital in ``within``)? Index case_owner."""
+        return self.tasks.find_one({"case_id": case_id, "owner": by, **within}, {"_id": 1}) is not None
+
+    def for_owner(
+        self, owner: str, state: str, limit: int = LIST_LIMIT, within: Mapping[str, Any] | None = None
+    ) -> list[dict[str, Any]]:
+        """The owner's tasks in one state, soonest due first (index owner_state_due; with a
+        hospital-scoped clinician's ``within`` (scope.task_filter), owner_state_hospital_due)."""
+        query = {"owner": owner, "state": state, **(within or {})}
         return list(self.tasks.find(query).sort("due_at", ASCENDING).limit(limit))
 
     def _refold(self, task: dict[str, Any]) -> dict[str, Any]:
@@ -261,14 +276,18 @@ class Tasks:
 
     # -- the owner's transitions -----------------------------------------------------------
 
-    def acknowledge(self, task_id: str, by: str) -> dict[str, Any]:
-        return self._transition(task_id, rules.ACKNOWLEDGED, by)
+    def acknowledge(self, task_id: str, by: str, visible: Visible | None = None) -> dict[str, Any]:
+        return self._transition(task_id, rules.ACKNOWLEDGED, by, visible)
 
-    def complete(self, task_id: str, by: str, outcome: str, note: str | None) -> dict[str, Any]:
-        return self._transition(task_id, rules.COMPLETED, by, outcome=outcome, note=note)
+    def complete(
+        self, task_id: str, by: str, outcome: str, note: str | None, visible: Visible | None = None
+    ) -> dict[str, Any]:
+        return self._transition(task_id, rules.COMPLETED, by, visible, outcome=outcome, note=note)
 
-    def _transition(self, task_id: str, kind: str, by: str, **extra: Any) -> dict[str, Any]:
-        task = self.get(task_id)
+    def _transition(
+        self, task_id: str, kind: str, by: str, visible: Visible | None, **extra: Any
+    ) -> dict[str, Any]:
+        task = self.get(task_id, visible)
         if not rules.may_act(task["owner"], by, kind):
             raise UnknownTask(task_id)  # not theirs: no oracle for other clinicians' tasks
         if kind == rules.COMPLETED and task["kind"] == rules.REFERRAL_REVIEW:
@@ -335,9 +354,12 @@ class Tasks:
 
     # -- the family's contact details --------------------------------------------------------
 
-    def contact_details(self, case_id: str, by: str, why: str) -> Mapping[str, Any]:
-        """The family's contacts for a clinician holding a task on the case; every read is logged."""
-        task = self.tasks.find_one({"case_id": case_id, "owner": by}, {"_id": 1})
+    def contact_details(
+        self, case_id: str, by: str, why: str, within: Mapping[str, Any] | None = None
+    ) -> Mapping[str, Any]:
+        """The family's contacts for a clinician holding a task on the case (of a hospital in
+        ``within``, for a hospital-scoped clinician: scope.task_filter); every read is logged."""
+        task = self.tasks.find_one({"case_id": case_id, "owner": by, **(within or {})}, {"_id": 1})
         if task is None:
             raise NotYourCase(case_id)
         entry = {"case_id": case_id, "by": by, "at": self.clock(), "why": why, "task_id": task["_id"]}

@@ -8,6 +8,7 @@ equality fields come first, so a real MongoDB serves it without scanning the cas
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,15 @@ INDEXES = {
             ],
             name="needs_review_queue",
         ),
+        # The same list for a hospital-scoped clinician: the multikey hospital_ids after the
+        # equality fields (services/assessment/scope.py).
+        Index(
+            [
+                *(("needs_review", ASCENDING), ("status", ASCENDING), ("hospital_ids", ASCENDING)),
+                *(("referred_on", ASCENDING), ("_id", ASCENDING)),
+            ],
+            name="needs_review_by_hospital",
+        ),
     ],
 }
 MAX_PAGE = 100
@@ -40,10 +50,14 @@ Key = tuple[str, str]
 class TriageReviewQueue:
     db: Database
 
-    def page(self, limit: int, after: Key | None = None) -> tuple[list[dict[str, Any]], Key | None]:
-        """Up to ``limit`` (at most 100) active cases needing review after ``after``; and the next page's key."""
+    def page(
+        self, limit: int, after: Key | None = None, within: Mapping[str, Any] | None = None
+    ) -> tuple[list[dict[str, Any]], Key | None]:
+        """Up to ``limit`` (at most 100) active cases needing review after ``after``; and the next page's key.
+
+        ``within``: a hospital-scoped clinician's filter (scope.list_filter)."""
         limit = max(1, min(limit, MAX_PAGE))
-        selector: dict[str, Any] = {"needs_review": True, "status": ACTIVE}
+        selector: dict[str, Any] = {"needs_review": True, "status": ACTIVE, **(within or {})}
         if after is not None:
             referred_on, case_id = after
             selector["$or"] = [

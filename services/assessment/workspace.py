@@ -3,10 +3,11 @@
 The page is static HTML + vanilla JS (``static/clinic.html``, ``static/clinic.js``) over the
 clinician JSON API, riding on the staff session cookie (shared.staff) and sending the
 session's CSRF token with every change. It adds no way around a route policy: the page's
-calls are the existing clinician routes, so what a person sees is what those routes give a
-regional clinician. The page itself is served only to a signed-in clinician of the whole
-region (the scope every case route asks for); anyone else signed in gets a 403 page that says
-why, and a stranger is sent to sign in.
+calls are the existing clinician routes, so what a person sees is what those routes give
+them: everything to a regional clinician, only the cases and tasks of their hospitals to a
+hospital-scoped one (services/assessment/scope.py). The page itself is served to any
+signed-in clinician; anyone else signed in gets a 403 page that says why, and a stranger is
+sent to sign in.
 
 Family contacts never appear in the worklist: the case record reads them only through
 ``GET /v1/cases/<id>/contacts`` with a reason, which writes the access log (HZ-02).
@@ -30,9 +31,9 @@ from flask import Response, current_app, g, redirect, request
 from flask_smorest import Blueprint, abort
 from marshmallow import Schema, fields, validate
 
-from services.assessment import schemas, views
+from services.assessment import schemas, scope, views
 from services.assessment.domain.tasks import OUTCOMES
-from services.assessment.policies import CLINICIAN
+from services.assessment.policies import CLINICIAN_OF_HOSPITAL
 from services.assessment.triage_reviews import MAX_PAGE, Key, TriageReviewQueue
 from shared.auth import OPEN, SESSION_RESOLVER, Policies, StaffTokens, require_staff
 
@@ -44,7 +45,7 @@ PAGE_CSP = (
 POLICIES: Policies = {
     ("GET", "/clinic"): OPEN,  # the page (no data); it sends a stranger to sign in, others a 403 page
     ("GET", "/clinic/clinic.js"): OPEN,  # the page's script (no data)
-    ("GET", "/v1/triage/reviews"): CLINICIAN,
+    ("GET", "/v1/triage/reviews"): CLINICIAN_OF_HOSPITAL,  # filtered to the caller's hospitals
 }
 REVIEW_LIMIT = MAX_PAGE
 
@@ -65,14 +66,14 @@ def pages() -> FlaskBlueprint:
 
     @blp.get("/clinic")
     def clinic_page() -> Any:
-        """A signed-in regional clinician gets the page; anyone else signed in is told why not."""
+        """A signed-in clinician (regional or hospital-scoped) gets the page; anyone else signed in is told why not."""
         resolver = current_app.extensions.get(SESSION_RESOLVER)
         principal = resolver() if resolver is not None else None
         if principal is None:
             query = request.query_string.decode()
             target = "/clinic" + (f"?{query}" if query else "")
             return redirect(f"/staff/sign-in?next={quote(target, safe='/')}", code=303)
-        if principal.role != "clinician" or not principal.regional:
+        if principal.role != "clinician":
             # with a sign-out form (this session's CSRF token), so the person can switch accounts
             session = g.get("staff_session")
             csrf = html_escape(session.csrf if session is not None else "")
@@ -130,7 +131,7 @@ def triage_reviews(queue: TriageReviewQueue, tokens: StaffTokens) -> Blueprint:
     def awaiting_review(query: dict[str, Any]) -> dict[str, Any]:
         """Active cases flagged ``needs_review``, oldest referral first, one keyset page at a time."""
         after = _key(query["cursor"]) if query.get("cursor") else None
-        page, next_key = queue.page(query["limit"], after)
+        page, next_key = queue.page(query["limit"], after, scope.list_filter(g.principal))
         return {"items": [views.queue_item(doc) for doc in page], "next_cursor": _cursor(next_key)}
 
     return blp

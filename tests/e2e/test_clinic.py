@@ -316,3 +316,71 @@ def test_on_the_stack_the_on_call_clinician_signs_in_and_works_the_escalation_fr
     ] == ("family_reached_no_acute_risk")
     page.screenshot(path=str(ARTIFACTS / "clinic-stack-completed.png"), full_page=True)
     page.close()
+
+
+def two_hospitals(service: Any, db: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """h-east's escalation (owned by its on-call) and h-south's (nobody on call there: unowned), and a
+    case of h-south's awaiting review."""
+    handle = lambda e: service.handlers[e.name](e)  # noqa: E731
+    east = {"hospitals": ["h-east"], "home_district": "north", "language": "zh-CN"}
+    south = {"hospitals": ["h-south"], "home_district": "north", "language": "zh-CN"}
+    handle(submitted("case-east", risk_flags=["self_harm"], preferences=east))
+    handle(submitted("case-south", risk_flags=["self_harm"], preferences=south))
+    handle(submitted("case-south-quiet", concerns=["werewolf_concern"], preferences=south))
+    for escalated in outbox(db, "assessment.escalated"):
+        handle(Event.from_dict(escalated))
+    mine = db.tasks.find_one({"case_id": "case-east"})
+    theirs = db.tasks.find_one({"case_id": "case-south"})
+    assert (mine["owner"], theirs["owner"]) == (CLINICIAN, "unowned")
+    assert db.cases.find_one({"_id": "case-south-quiet"})["needs_review"]  # a regional clinician's review
+    tasks = service.handlers["assessment.escalated"].__self__
+    tasks.contacts = lambda case_id: {"case_id": case_id, "guardians": [{"phone": "+86 138 0000 0000"}]}
+    return mine, theirs
+
+
+def test_a_hospital_scoped_on_call_sees_only_their_hospitals_task_and_works_it(browser, clinic):
+    """HZ-02: the on-call of h-east, scoped to h-east only, sees h-east's escalation and not h-south's
+    (unowned, nobody on call there) nor its cases; another hospital's case answers 404 on their session."""
+    service, db, _clock = clinic
+    mine, theirs = two_hospitals(service, db)
+    auth = service.app.extensions["waymark_staff_auth"]
+    auth.create_account(CLINICIAN, "clinician", ["h-east"], password=PASSWORD, name="Dr East")
+
+    page = browser.new_page(viewport={"width": 1280, "height": 1000}, locale="en-GB")
+    sign_in(page, CLINICIAN)
+    page.wait_for_url(f"{ROOT}/clinic", timeout=20_000)
+    page.wait_for_selector(f'#tasks tbody tr[data-task="{mine["_id"]}"]', timeout=20_000)
+    assert page.inner_text("#who").startswith(f"Signed in as {CLINICIAN} (clinician, h-east)")
+    listed = page.locator("#tasks tbody tr[data-task]").evaluate_all("rs => rs.map(r => r.dataset.task)")
+    assert listed == [mine["_id"]]  # not h-south's unowned task
+    queue = page.locator("#queue tbody tr").evaluate_all("rs => rs.map(r => r.dataset.case)")
+    assert queue == ["case-east"]
+    assert page.locator("#reviews tbody tr button.open").count() == 0  # h-south's review case is not mine
+    assert "case-south" not in page.inner_text("body")
+    page.screenshot(path=str(ARTIFACTS / "clinic-hospital-scoped-worklist.png"), full_page=True)
+    # the session's own requests: another hospital's case and task look like unknown ones
+    assert page.request.get(f"{ROOT}/v1/cases/case-south/triage").status == 404
+    assert page.request.get(f"{ROOT}/v1/tasks/{theirs['_id']}").status == 404
+    assert page.request.get(f"{ROOT}/v1/cases/case-east/triage").status == 200
+
+    page.locator(f'#tasks tbody tr[data-task="{mine["_id"]}"] button.open').click()
+    row = page.locator(f'#case-tasks tbody tr[data-task="{mine["_id"]}"]')
+    row.wait_for(timeout=20_000)
+    assert page.inner_text("#case-id") == "case-east" and "self_harm" in page.inner_text("#triage")
+    page.fill('#contacts-form input[name="reason"]', "escalation call to the family")
+    page.click("#contacts-form button")
+    page.wait_for_selector("#contacts:has-text('+86 138 0000 0000')", timeout=20_000)
+    (read,) = db.contact_access_log.find({"case_id": "case-east"})
+    assert read["by"] == CLINICIAN
+    row.locator("button.ack").click()
+    page.wait_for_selector("#status.ok:has-text('Task acknowledged.')", timeout=20_000)
+    assert db.tasks.find_one({"_id": mine["_id"]})["state"] == "acknowledged"
+    row = page.locator(f'#case-tasks tbody tr[data-task="{mine["_id"]}"]')
+    row.locator("select.outcome").select_option("family_reached_safety_plan_made")
+    row.locator("button.complete").click()
+    page.wait_for_selector("#status.ok:has-text('Task completed.')", timeout=20_000)
+    stored = db.tasks.find_one({"_id": mine["_id"]})
+    assert stored["state"] == "completed" and stored["outcome"] == "family_reached_safety_plan_made"
+    assert db.tasks.find_one({"_id": theirs["_id"]})["state"] == "requested"  # untouched
+    page.screenshot(path=str(ARTIFACTS / "clinic-hospital-scoped-completed.png"), full_page=True)
+    page.close()

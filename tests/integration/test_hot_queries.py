@@ -82,7 +82,25 @@ HOT = [
         {"needs_review": True, "status": v(3), "referred_on": {"$gt": ""}},
         "cases awaiting review (then keyset order referred_on, _id)",
     ),
+    Hot(
+        "assessment",
+        "cases",
+        {"status": v(3), "hospital_ids": v(7)},
+        "a hospital-scoped clinician's queue (then escalated, band, score sorted)",
+    ),
+    Hot(
+        "assessment",
+        "cases",
+        {"needs_review": True, "status": v(3), "hospital_ids": v(7), "referred_on": {"$gt": ""}},
+        "a hospital-scoped clinician's cases awaiting review (then keyset order)",
+    ),
     Hot("assessment", "tasks", {"_id": v(7)}, "a task by id (FHIR export, transitions)"),
+    Hot(
+        "assessment",
+        "tasks",
+        {"owner": v(7), "state": v(3), "hospital_id": v(7)},
+        "a hospital-scoped clinician's worklist (then due_at)",
+    ),
     Hot("assessment", "tasks", {"owner": v(7), "state": v(3)}, "a clinician's worklist (then due_at)"),
     Hot("assessment", "tasks", {"duty": v(3), "duty_at": {"$lte": NOW}}, "due re-alerts and breaches"),
     Hot("assessment", "tasks", {"case_id": v(7), "owner": v(7)}, "does this clinician hold a task"),
@@ -154,7 +172,7 @@ def seed(field: str, i: int) -> Any:
     if field in FLAGS:
         return i % VARIETY == 7  # a flag: true on a few documents, false on the rest
     value = v(i) if i < VARIETY else f"x{i}"
-    return [value, f"y{i}"] if field in ("eligible_hospitals", "school_ids") else value
+    return [value, f"y{i}"] if field in ("eligible_hospitals", "school_ids", "hospital_ids") else value
 
 
 @pytest.fixture(scope="module")

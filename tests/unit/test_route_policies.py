@@ -57,9 +57,31 @@ HIDDEN = {
     ("GET", "/v1/cases/<case_id>/review"),
     ("GET", "/clinical/v1/advice/<advice_id>"),
     ("POST", "/clinical/v1/advice/<advice_id>/answer"),
+    # assessment's clinician routes open to hospital scope (services/assessment/scope.py)
+    ("GET", "/v1/cases/<case_id>/triage"),
+    ("POST", "/v1/cases/<case_id>/triage/override"),
+    ("POST", "/v1/cases/<case_id>/triage/override/cosign"),
+    ("POST", "/v1/cases/<case_id>/instruments/<instrument_id>/responses"),
+    ("GET", "/v1/cases/<case_id>/instruments/<instrument_id>/trajectory"),
+    ("GET", "/v1/cases/<case_id>/contacts"),
+    ("GET", "/v1/tasks/<task_id>"),
+    ("GET", "/v1/tasks/<task_id>/history"),
+    ("POST", "/v1/tasks/<task_id>/acknowledge"),
+    ("POST", "/v1/tasks/<task_id>/complete"),
+    ("GET", "/v1/cases/<case_id>/instruments/<instrument_id>/responses/<n>/fhir"),
+    ("GET", "/v1/cases/<case_id>/instruments/<instrument_id>/observations/fhir"),
+    ("GET", "/v1/cases/<case_id>/review/fhir"),
 }
 """Routes that answer 404 out of scope, so a token does not learn that a family is waiting
 (or, for the school's note, that a family referred to other hospitals exists)."""
+FILTERED = {
+    ("GET", "/v1/tasks"),
+    ("GET", "/v1/triage/queue"),
+    ("GET", "/v1/triage/reviews"),
+}
+"""Lists a hospital-scoped clinician may read, filtered to their hospitals: a token scoped to
+another hospital gets 200 and none of the addressed hospital's items; the own hospital and
+the region see them."""
 ONCALL = {A: {"clinician": "rp-clinician", "second_line": "rp-clinician-2"}}
 """The assessment world's roster: the clinician token of this test (``rp-clinician``) is A's on-call,
 so it owns the escalation task, works it and may read the family's contacts."""
@@ -469,7 +491,10 @@ def test_each_staff_route_allows_exactly_what_its_policy_says(worlds, service, r
         if saved is not None:
             restore(world.db, saved)
         status = response.status_code
-        if expected:
+        if (method, rule) in FILTERED and role in policy.roles:
+            items = response.json.get("items") if status == 200 else None
+            ok = items is not None and bool(items) == expected  # own/region: the item; other: none
+        elif expected:
             ok = status < 500 and status not in (401, 403, 404)
         else:
             ok = status == 403 or (status == 404 and (method, rule) in HIDDEN)

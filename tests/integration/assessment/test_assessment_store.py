@@ -69,3 +69,19 @@ def test_concurrent_overrides_each_get_their_own_version(service, mongo_db):
     topic = "waymark.assessment.events"
     versions = [from_kafka(r.value, r.headers).data["triage_version"] for r in bus.records(topic)]
     assert versions == list(range(1, WRITERS + 2))
+
+
+def test_cases_stored_before_hospital_ids_get_them_at_start_and_the_scoped_queue_finds_them(mongo_db):
+    """The backfill on the real store: old documents lack the field the scoped lists filter on."""
+    settings = Settings(service="assessment")
+    first = build(settings, db=mongo_db, clock=lambda: datetime(2025, 3, 10, 9, tzinfo=UTC))
+    for n in range(3):
+        first.handlers["referral.submitted"](submitted(f"case-old-{n}"))
+    mongo_db.cases.update_many({}, {"$unset": {"hospital_ids": ""}})  # as stored before the field
+    assert mongo_db.cases.count_documents({"hospital_ids": "h-east"}) == 0
+    build(settings, db=mongo_db, clock=lambda: datetime(2025, 3, 10, 9, tzinfo=UTC))  # a restart
+    assert mongo_db.cases.count_documents({"hospital_ids": "h-east"}) == 3
+    repo = first.handlers["referral.amended"].__self__.repo
+    items, total = repo.queue(None, 10, 0, {"hospital_ids": "h-west"})
+    assert total == 3 and len(items) == 3
+    assert repo.queue(None, 10, 0, {"hospital_ids": "h-north"}) == ([], 0)

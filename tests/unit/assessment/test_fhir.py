@@ -172,8 +172,9 @@ class TestRoutes:
             "/v1/cases/case-1/instruments/gad-7/observations/fhir",
         ],
     )
-    def test_other_roles_and_hospital_scoped_clinicians_are_refused(self, scored, path):
-        assert scored.get(path, headers=token("clinician", ("h-east",))).status_code == 403
+    def test_other_roles_are_refused_and_another_hospitals_clinician_is_told_nothing(self, scored, path):
+        assert scored.get(path, headers=token("clinician", ("h-east",))).status_code == 200  # preferred
+        assert scored.get(path, headers=token("clinician", ("h-north",))).status_code == 404
         for role in ("scheduler", "operator", "service"):
             assert scored.get(path, headers=token(role)).status_code == 403, role
         assert scored.get(path).status_code == 401

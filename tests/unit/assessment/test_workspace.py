@@ -68,21 +68,37 @@ class TestThePage:
 
     @pytest.mark.parametrize(
         ("role", "hospitals"),
-        [("scheduler", ("*",)), ("operator", ("*",)), ("clinician", ("h-east",))],
+        [("scheduler", ("*",)), ("operator", ("*",)), ("scheduler", ("h-east",))],
     )
     def test_anyone_else_signed_in_gets_a_403_page_saying_why(self, client, staff, role, hospitals):
         csrf = signed_in(client, staff, f"someone-{role}", role, hospitals)
         page = client.get("/clinic")
-        assert page.status_code == 403 and b"regional clinicians" in page.data
+        assert page.status_code == 403 and b"is for clinicians" in page.data
         assert b'<table id="tasks">' not in page.data
         assert f'name="csrf_token" value="{csrf}"'.encode() in page.data  # its sign-out form works
         out = client.post("/staff/sign-out", data={"csrf_token": csrf}, headers=ORIGIN)
         assert out.status_code == 303 and client.get("/clinic").status_code == 303  # signed out
 
-    def test_a_hospital_scoped_clinicians_session_is_refused_the_regional_queue(self, client, staff):
+    def test_a_hospital_scoped_clinician_gets_the_page_and_only_their_hospitals_lists(
+        self, client, staff, handle
+    ):
+        """HZ-02: the on-call of the hospital holding a case is usually scoped to that hospital."""
+        east = {"preferences": {"hospitals": ["h-east"]}}
+        west = {"preferences": {"hospitals": ["h-west"]}}
+        handle(submitted("case-e", risk_flags=["werewolf_sightings"], **east))
+        handle(submitted("case-w", risk_flags=["werewolf_sightings"], **west))
         signed_in(client, staff, "dr-east-only", "clinician", ("h-east",))
-        assert client.get("/v1/triage/queue").status_code == 403
-        assert client.get("/v1/triage/reviews").status_code == 403
+        page = client.get("/clinic")
+        assert page.status_code == 200 and b'<table id="tasks">' in page.data
+        queue = client.get("/v1/triage/queue").json
+        assert [c["case_id"] for c in queue["items"]] == ["case-e"] and queue["total"] == 1
+        reviews = client.get("/v1/triage/reviews").json["items"]
+        assert [c["case_id"] for c in reviews] == ["case-e"]
+        assert client.get("/v1/cases/case-e/triage").status_code == 200
+        assert client.get("/v1/cases/case-w/triage").status_code == 404  # existence not revealed
+        regional = token("clinician")
+        everyone = client.get("/v1/triage/reviews", headers=regional).json["items"]
+        assert sorted(c["case_id"] for c in everyone) == ["case-e", "case-w"]
 
 
 class TestWritesFromThePage:

@@ -29,6 +29,9 @@ FIELD = "hospital_ids"
 CASE_FIELDS = dict.fromkeys(["booked_hospital", "referral", "review"], 1)
 """What :func:`case_hospitals` reads (whole sub-documents: FerretDB 1.x and dotted projections)."""
 BACKFILL_BATCH = 500
+BACKFILLED = "cases_hospital_ids_backfilled"
+"""Marker in ``meta``: once set, starts skip the backfill (its query has no index, and its plain
+updates could overwrite a concurrent fold: ADR 0003, a one-time upgrade pass only)."""
 
 
 def case_hospitals(doc: Mapping[str, Any]) -> list[str]:
@@ -76,6 +79,8 @@ def backfill(db: Database, collection: str = "cases") -> int:
     Runs at start, in bounded batches (the field is added, so each batch finds new ones;
     a case with no hospital gets an empty list and is not found again).
     """
+    if db["meta"].find_one({"_id": BACKFILLED}) is not None:
+        return 0
     cases = db[collection]
     done = 0
     while True:
@@ -89,6 +94,7 @@ def backfill(db: Database, collection: str = "cases") -> int:
         done += changed
         if not changed:
             break  # nothing would change: never loop on a batch the store will not update
+    db["meta"].update_one({"_id": BACKFILLED}, {"$set": {"cases": done}}, upsert=True)
     if done:
         log.info("hospital_ids backfilled", extra={"cases": done})
     return done

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from services.assessment import scope
 from services.assessment.bootstrap import build
 from shared.events import Event, event_type, from_kafka
 from shared.memory_bus import MemoryBus
@@ -77,7 +78,8 @@ def test_cases_stored_before_hospital_ids_get_them_at_start_and_the_scoped_queue
     first = build(settings, db=mongo_db, clock=lambda: datetime(2025, 3, 10, 9, tzinfo=UTC))
     for n in range(3):
         first.handlers["referral.submitted"](submitted(f"case-old-{n}"))
-    mongo_db.cases.update_many({}, {"$unset": {"hospital_ids": ""}})  # as stored before the field
+    mongo_db.cases.update_many({}, {"$unset": {"hospital_ids": ""}})  # as stored before the field,
+    mongo_db.meta.delete_one({"_id": scope.BACKFILLED})  # when no backfill had run
     assert mongo_db.cases.count_documents({"hospital_ids": "h-east"}) == 0
     build(settings, db=mongo_db, clock=lambda: datetime(2025, 3, 10, 9, tzinfo=UTC))  # a restart
     assert mongo_db.cases.count_documents({"hospital_ids": "h-east"}) == 3

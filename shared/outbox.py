@@ -5,7 +5,9 @@ and its updates are read-modify-writes of the whole document, so nothing but the
 may touch an aggregate. A write that causes events therefore goes in three steps:
 
 1. **intent** — one small document per write is inserted into ``outbox_pending``, keyed
-   by the write's first event id, listing its events' ids and naming the aggregate (one
+   by a fresh random id (never an event id: a retried write of events whose ids are derived
+   from their cause must not clash with its own leftover intent), listing its events' ids
+   and naming the aggregate (one
    per write, not per event: on FerretDB every inserted or deleted document is a store
    statement of ~1 ms CPU, and the delete in step 3 paid it once per event);
 2. **write** — the aggregate's own insert or update carries the same events in its
@@ -32,6 +34,7 @@ import os
 import queue
 import threading
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -189,14 +192,13 @@ class Outbox:
             self._queue.put(None)
             self._dispatcher.join(5.0)
 
-    def publish(self, events: Sequence[Event], intents: Sequence[str] | None = None) -> None:
-        """Send ``events`` in order, then forget their ``intents`` (the intents' ids; by default
-        the events' own ids, as intents were keyed before one intent covered a write).
+    def publish(self, events: Sequence[Event], intents: Sequence[str]) -> None:
+        """Send ``events`` in order, then forget the ``intents`` (ids) that recorded them.
         Raises if the bus refused them."""
         if not events:
             return
         self._send(events)
-        self.forget([e.id for e in events] if intents is None else intents)
+        self.forget(intents)
 
     def _send(self, events: Sequence[Event]) -> None:
         publisher = self._publisher_now()
@@ -221,7 +223,7 @@ class Outbox:
         """
         if not events:
             return None
-        intent = events[0].id
+        intent = uuid.uuid4().hex  # not an event id: see the module docstring, step 1
         self.pending.insert_one(
             {
                 "_id": intent,

@@ -7,7 +7,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import AutoReconnect, DuplicateKeyError
 
 from shared import outbox
 from shared.events import Event, event_type, from_kafka
@@ -162,13 +162,34 @@ class TestSweeper:
         writer = inline(db, FailingPublisher())
         writer.insert_one(db.cases, {"_id": "c1"}, [first, second])
         [intent] = db[PENDING].find()
-        assert intent["_id"] == first.id and intent["events"] == [first.id, second.id]
+        assert intent["events"] == [first.id, second.id]
         clock = Clock()
         clock.now += timedelta(seconds=10)
         assert OutboxSweeper(inline(db, bus), clock=clock).run_once() == 2
         assert db[PENDING].count_documents({}) == 0
         inline(db, bus).insert_one(db.cases, {"_id": "c2"}, [event("c2", 3), event("c2", 4)])
         assert db[PENDING].count_documents({}) == 0, "the writer forgets the one intent it wrote"
+
+    def test_a_write_retried_after_a_store_error_with_the_same_event_ids_goes_through(self, db, bus):
+        """Events whose ids derive from their cause (scheduling's ``derived_id``) are the same on a
+        retry: the first attempt's leftover intent must not make the retry look like a lost race."""
+        derived = event("c1", 1)
+        writer = inline(db, bus)
+        failing = db.cases
+
+        class StoreDown:
+            name = failing.name
+
+            def insert_one(self, doc):
+                raise AutoReconnect("store unreachable")  # the write never landed
+
+        with pytest.raises(AutoReconnect):
+            writer.insert_one(StoreDown(), {"_id": "c1"}, [derived])
+        assert db[PENDING].count_documents({}) == 1  # the first attempt's intent, unproven
+        writer.insert_one(failing, {"_id": "c1"}, [derived])  # the consumer's retry
+        assert db.cases.find_one({"_id": "c1"}) is not None
+        writer.flush()
+        assert [e.id for e in published(bus)] == [derived.id]
 
     def test_intents_from_before_one_intent_per_write_are_still_swept(self, db, bus):
         """A per-event intent (keyed by its event id, no ``events``) left by the former version."""

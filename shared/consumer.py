@@ -216,8 +216,9 @@ class ConsumerLoop:
                 self._policy.concurrency, thread_name_prefix=f"{self.service}-lane"
             )
         futures = [self._pool.submit(run, indexes) for indexes in lanes.values()]
-        while wait(futures, timeout=1.0).not_done:
-            self._heartbeat()  # the lanes beat too; this keeps a long batch visibly alive
+        # Only the lanes beat (before each record, and while backing off): a lane stuck in one
+        # call must show as a stalled worker (WAYMARK_WORKER_STALL_S), not be kept "alive" here.
+        wait(futures)
         blocked: set[tuple[str, int]] = set()
         for i, (record, _) in enumerate(decoded):
             partition = (record.topic, record.partition)

@@ -26,6 +26,9 @@ class Index:
     options: Mapping[str, Any] = field(default_factory=dict)
 
 
+STORE_CALL_TIMEOUT_MS = 30_000
+
+
 def connect(settings: Settings) -> Database:
     """The service's own database: FerretDB/MongoDB in kafka mode, an in-memory store when embedded."""
     if settings.embedded:
@@ -34,6 +37,9 @@ def connect(settings: Settings) -> Database:
         settings.mongo_uri,
         serverSelectionTimeoutMS=5_000,
         connectTimeoutMS=3_000,
+        # No store call may hang for ever: a worker's lane stuck in one would hold its whole
+        # batch. A timed-out call is an outage (retried with backoff), like a refused one.
+        socketTimeoutMS=STORE_CALL_TIMEOUT_MS,
         appname=f"waymark-{settings.service}",
         tz_aware=True,
     )

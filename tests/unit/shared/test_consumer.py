@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from pymongo.errors import OperationFailure, ServerSelectionTimeoutError
@@ -390,6 +391,33 @@ class TestLanes:
         assert sorted(handled) == ["a0", "a2", "c0"]
         assert done == [a0, c0]  # a2 was handled, but committing it would skip b1
         assert bus.records(DLQ) == []
+
+    def test_a_lane_stuck_in_one_call_stops_the_heartbeat(self, bus):
+        """Only lanes beat: a lane hung in a store or HTTP call must let the worker look stalled
+        (readiness, WAYMARK_WORKER_STALL_S) instead of the waiting thread keeping it "alive"."""
+        beats: list[float] = []
+        other_done = threading.Event()
+        stuck: list[float] = []
+
+        def handler(e: Event) -> None:
+            if e.subject == "b":
+                other_done.set()
+                return
+            assert other_done.wait(5)  # from here on, the only busy lane is this one
+            stuck.append(time.monotonic())
+            time.sleep(2.5)  # a call that does not return for a while
+            stuck.append(time.monotonic())
+
+        subscription = Subscription("probe", (TOPIC,), {"probe.pinged": handler}, DLQ)
+        rules = ConsumerPolicy(concurrency=4, max_attempts=1)
+        loop = ConsumerLoop(
+            "probe", subscription, None, bus, None, rules, sleep=lambda s: None,  # type: ignore[arg-type]
+            heartbeat=lambda: beats.append(time.monotonic()),
+        )  # fmt: skip
+        records = [self.record(event("a", n=0), 0, 0), self.record(event("b", n=0), 1, 0)]
+        assert loop.process_batch(records) == records
+        began, ended = stuck
+        assert [t for t in beats if began < t < ended] == [], "nothing beat for the stuck lane"
 
     def test_a_duplicate_in_one_batch_is_handled_once(self, bus):
         handled: list[str] = []

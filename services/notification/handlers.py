@@ -40,10 +40,14 @@ class EventHandlers:
         ids: list[str] = []
         looked_up: Looked = {}  # one contacts read for the event's intents and first attempts
         created: dict[str, dict[str, Any]] = {}  # what this handling inserted: attempted without a read
-        for intent in intents_for(event.name, data):
-            ids += self.sender.plan(
-                intent, event.dedupe_key, event.correlation_id, event.time, looked_up, created
-            )
+        try:
+            for intent in intents_for(event.name, data):
+                ids += self.sender.plan(
+                    intent, event.dedupe_key, event.correlation_id, event.time, looked_up, created
+                )
+        except Exception:
+            self.sender.release_unattempted(created)  # planned before the failure: due at once
+            raise
         self.sender.deliver(ids, looked_up, created)
 
     def _apply_reminders(self, event: Event) -> None:

@@ -11,7 +11,7 @@ details are stored: deliveries keep a one-way recipient reference and a masked a
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
@@ -160,6 +160,16 @@ class DeliveryLog:
             )
             released += result.modified_count
         return released
+
+    def release_unattempted(self, delivery_ids: Iterable[str], now: datetime) -> None:
+        """New deliveries inserted already claimed for their first attempt (``sending``, seq 0)
+        that their creator never attempted (its handling failed first): due again now, on the
+        next attempt number, exactly as :meth:`release_stale` would do after the lease."""
+        for delivery_id in delivery_ids:
+            self.col.update_one(
+                {"_id": delivery_id, "seq": 0, "state": SENDING},
+                {"$set": {"state": RETRYING, "next_attempt_at": now, "updated_at": now}, "$inc": {"seq": 1}},
+            )
 
     def withdraw(self, query: Mapping[str, Any], now: datetime, reason: str) -> int:
         """Withdraw the matching deliveries not yet sent; how many withdrawals were registered.

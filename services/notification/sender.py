@@ -191,8 +191,18 @@ class Sender:
         looked_up: Looked | None = None,
         created: Mapping[str, dict[str, Any]] | None = None,
     ) -> None:
-        for key in ids:
-            self.attempt(key, looked_up, (created or {}).get(key))
+        unattempted = dict(created or {})  # each created delivery is attempted once, here
+        try:
+            for key in ids:
+                self.attempt(key, looked_up, unattempted.pop(key, None))
+        finally:
+            self.release_unattempted(unattempted)
+
+    def release_unattempted(self, created: Mapping[str, Any]) -> None:
+        """Created deliveries this handling never attempted (it failed first) are due again at
+        once: not left ``sending`` until their lease runs out (an on-call alert among them)."""
+        if created:
+            self.log.release_unattempted(list(created), self.clock())
 
     def attempt(
         self, key: str, looked_up: Looked | None = None, created: dict[str, Any] | None = None

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 from marshmallow import ValidationError
+from pymongo.errors import AutoReconnect
 
 from services.notification.channels.base import DeliveryError, RecordingChannel
 from services.notification.domain.intents import intents_for
@@ -249,7 +250,7 @@ class TestOutcomes:
         for e in events:
             NotificationSent().load(dict(e.data))
             assert e.subject == CASE
-        pending = {d["_id"] for d in harness.db.outbox_pending.find()}
+        pending = {i for d in harness.db.outbox_pending.find() for i in d["events"]}
         assert pending == {e.id for e in events}  # intents written first, awaiting a publisher
 
     def test_retries_with_backoff_then_dead_letter_then_replay(self, harness, clock):
@@ -495,3 +496,26 @@ class TestReferralReview:
         assert payload["status"] == "information_requested"
         assert payload["information_needed"] == ["attendance_record"]
         assert "note" not in payload
+
+
+def test_messages_a_failed_handling_never_attempted_are_due_at_once_not_after_the_lease(harness):
+    """A new message is inserted already claimed for its first attempt; if the handling fails
+    before attempting it, the retry must be able to send it (not wait out a 120 s lease)."""
+    sender = harness.service_sender()
+    attempt = sender.attempt
+    calls = {"n": 0}
+
+    def store_fails_on_the_first(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise AutoReconnect("store unreachable")
+        return attempt(*args, **kwargs)
+
+    sender.attempt = store_fails_on_the_first
+    submitted = event("referral.submitted")
+    with pytest.raises(AutoReconnect):
+        harness.handle(submitted)  # the consumer loop will retry it
+    states = sorted((d["state"], d["seq"]) for d in harness.db.deliveries.find())
+    assert states == [("retrying", 1), ("retrying", 1), ("sending", 0)]  # the one in hand keeps its lease
+    harness.handle(submitted)
+    assert len(harness.email.sent) + len(harness.sms.sent) == 2

@@ -13,7 +13,7 @@ This is a detective and corrective control, not a preventive one (see docs/clini
   it inserts the event into ``entry_raises`` (insert-only, ``_id`` ``<case>:t<version>`` or
   ``<case>:e<event id>``, so a redelivery records nothing new);
 * **repair**: the counts' single writer (leased, services/scheduling/duties.py) reads the
-  records of the last ``WINDOW`` (one indexed range on ``key``, keyset-paged, bounded), reads
+  records of the last ``WINDOW`` (by ten-minute bucket, keyset-paged by ``key``, bounded), reads
   their entries in one ``$in`` and replays the consumer's own handler for any record the
   entry does not hold: a triage whose version is newer than the entry's, an escalation of an
   entry that is not ``urgent``. The handlers are idempotent (version guard, derived event ids),
@@ -32,7 +32,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from prometheus_client import Counter
@@ -47,12 +47,18 @@ COLLECTION = "entry_raises"
 WINDOW = timedelta(minutes=30)
 """How far back a pass looks: far longer than any writer's read → write (a refresh pass of the list)."""
 BATCH = 200
+BUCKET_S = 600
+"""Records are read by ten-minute ``bucket`` (an equality the store can serve from its index)."""
 
 REPAIRED = Counter(
     "waymark_scheduling_raises_repaired",
     "Raises of a waitlist entry's priority that another write had lost, re-applied (HZ-15)",
     ["kind"],
 )
+
+
+def _bucket(at: datetime) -> int:
+    return int(at.timestamp() // BUCKET_S)
 
 
 def _key(ctx: Scheduling, record_id: str) -> str:
@@ -71,6 +77,7 @@ def record(ctx: Scheduling, kind: str, message: Event, version: int | None = Non
         "kind": kind,
         "version": version,
         "event": message.to_dict(),
+        "bucket": _bucket(ctx.now()),
         "key": _key(ctx, record_id),
         "at": ctx.now(),
     }
@@ -88,18 +95,26 @@ def lost(entry: Mapping[str, Any] | None, rec: Mapping[str, Any]) -> bool:
 
 
 def repair(ctx: Scheduling) -> int:
-    """Replay every recorded raise of the last ``WINDOW`` that its entry lost; how many."""
+    """Replay every recorded raise of the last ``WINDOW`` that its entry lost; how many.
+
+    Read bucket by bucket (``bucket`` equality, then ``key`` range: one index, and the
+    equality is what FerretDB pushes down), each keyset-paged by ``key`` in ``BATCH``es.
+    """
+    since = ctx.now() - WINDOW
+    first, last = _bucket(since), _bucket(ctx.now())
+    return sum(_repair_bucket(ctx, b, since.isoformat()) for b in range(first, last + 1))
+
+
+def _repair_bucket(ctx: Scheduling, bucket: int, cursor: str) -> int:
     from services.scheduling import waitlist  # the handlers import this module
 
     replay = {"triage": waitlist.on_triaged, "escalation": waitlist.on_escalated}
-    cursor = (ctx.now() - WINDOW).isoformat()
     repaired = 0
     while True:
-        page = list(ctx.db[COLLECTION].find({"key": {"$gt": cursor}}).sort("key", 1).limit(BATCH))
-        if not page:
-            return repaired
+        query = {"bucket": bucket, "key": {"$gt": cursor}}
+        page = list(ctx.db[COLLECTION].find(query).sort("key", 1).limit(BATCH))
         cases = list({rec["case_id"] for rec in page})
-        found = {doc["_id"]: doc for doc in ctx.db.waitlist.find({"_id": {"$in": cases}})}
+        found = {doc["_id"]: doc for doc in ctx.db.waitlist.find({"_id": {"$in": cases}})} if page else {}
         for rec in page:
             if lost(found.get(rec["case_id"]), rec):
                 log.warning("HZ-15: entry %s had lost its %s; re-applying", rec["case_id"], rec["kind"])

@@ -44,7 +44,7 @@ INDEXES: dict[str, list[Index]] = {
     ],
     "waitlist_walk": [Index([("up", 1)])],
     # HZ-15's repair pass: the raises recorded since a time (services/scheduling/raises.py).
-    "entry_raises": [Index([("key", 1)])],
+    "entry_raises": [Index([("bucket", 1), ("key", 1)])],
     "offers": [
         Index([("token_hash", 1)], unique=True, name="offer_token"),
         Index([("state", 1), ("hold_until", 1)]),

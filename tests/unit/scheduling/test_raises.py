@@ -62,3 +62,11 @@ def test_a_removed_entry_gets_no_raise(service, ctx, db, p3):
     escalate(service, "c1", 40)
     db.waitlist.update_one({"_id": "c1"}, {"$set": {"state": "removed", "urgent": False}})
     assert raises.repair(ctx) == 0
+
+
+def test_a_record_from_an_earlier_bucket_of_the_window_is_still_read(service, ctx, db, clock, p3):
+    service.handlers["assessment.triaged"](triaged("c1", "P1", version=2))
+    db.waitlist.replace_one({"_id": "c1"}, p3)
+    clock.advance(seconds=raises.BUCKET_S * 2)  # two buckets on, still inside the window
+    assert raises.repair(ctx) == 1
+    assert db.waitlist.find_one({"_id": "c1"})["band"] == "P1"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.scheduling import duties, raises
+from services.scheduling import calendar_ops, duties, raises
 from tests.support.waitlist import escalate
 from tests.unit.scheduling.conftest import triaged
 
@@ -70,3 +70,17 @@ def test_a_record_from_an_earlier_bucket_of_the_window_is_still_read(service, ct
     clock.advance(seconds=raises.BUCKET_S * 2)  # two buckets on, still inside the window
     assert raises.repair(ctx) == 1
     assert db.waitlist.find_one({"_id": "c1"})["band"] == "P1"
+
+
+def test_refresh_eligibility_writes_from_the_entry_as_it_is_now(service, ctx, db, monkeypatch, p3):
+    """Its cursor's copy is older than a re-triage handled meanwhile: the write must not carry
+    the old band's derived fields (on FerretDB, not the old band itself)."""
+    stale = [{**p3, "eligible_hospitals": []}]  # read before the re-triage; needs a refresh
+    service.handlers["assessment.triaged"](triaged("c1", "P1", version=2))
+    find = db.waitlist.find  # mongomock's find_one calls find: only the refresh's scan is stale
+    monkeypatch.setattr(
+        db.waitlist, "find", lambda q=None, *a, **k: iter(stale) if "state" in (q or {}) else find(q, *a, **k)
+    )
+    assert calendar_ops.refresh_eligibility(ctx) == 0  # the entry as it is now needs no change
+    entry = db.waitlist.find_one({"_id": "c1"})
+    assert entry["band"] == "P1" and entry["sort_keys"]["priority"].startswith("1|0|")

@@ -116,17 +116,30 @@ def _repair_bucket(ctx: Scheduling, bucket: int, cursor: str) -> int:
         cases = list({rec["case_id"] for rec in page})
         found = {doc["_id"]: doc for doc in ctx.db.waitlist.find({"_id": {"$in": cases}})} if page else {}
         for rec in page:
-            if lost(found.get(rec["case_id"]), rec):
-                log.warning("HZ-15: entry %s had lost its %s; re-applying", rec["case_id"], rec["kind"])
-                event = Event.from_dict(rec["event"])
-                try:
-                    replay[rec["kind"]](ctx, event)
-                except DuplicateKeyError:  # the original write's event is still in flight: not again
-                    if rec["kind"] != "triage":
-                        raise
-                    waitlist.on_triaged(ctx, event, emit=False)
-                REPAIRED.labels(rec["kind"]).inc()
-                repaired += 1
+            if not lost(found.get(rec["case_id"]), rec):
+                continue
+            log.warning("HZ-15: entry %s had lost its %s; re-applying", rec["case_id"], rec["kind"])
+            try:
+                _replay(ctx, replay, rec)
+            except Exception:  # one bad record must not stop the counts loop's other work
+                log.exception("HZ-15: re-applying %s failed; retried next pass", rec["_id"])
+                continue
+            REPAIRED.labels(rec["kind"]).inc()
+            repaired += 1
         if len(page) < BATCH:
             return repaired
         cursor = page[-1]["key"]
+
+
+def _replay(ctx: Scheduling, replay: Mapping[str, Any], rec: Mapping[str, Any]) -> None:
+    """The consumer's handler for the recorded event; a triage whose original event is still in
+    flight (its outbox intent, keyed by the same derived id, is pending) is re-applied without it."""
+    from services.scheduling import waitlist
+
+    event = Event.from_dict(rec["event"])
+    try:
+        replay[rec["kind"]](ctx, event)
+    except DuplicateKeyError:
+        if rec["kind"] != "triage":
+            raise
+        waitlist.on_triaged(ctx, event, emit=False)

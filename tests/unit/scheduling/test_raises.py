@@ -84,3 +84,14 @@ def test_refresh_eligibility_writes_from_the_entry_as_it_is_now(service, ctx, db
     assert calendar_ops.refresh_eligibility(ctx) == 0  # the entry as it is now needs no change
     entry = db.waitlist.find_one({"_id": "c1"})
     assert entry["band"] == "P1" and entry["sort_keys"]["priority"].startswith("1|0|")
+
+
+def test_a_record_that_cannot_be_replayed_does_not_stop_the_others(service, ctx, db, p3):
+    service.handlers["assessment.triaged"](triaged("c1", "P1", version=2))
+    db.waitlist.replace_one({"_id": "c1"}, p3)
+    bad = {**db[raises.COLLECTION].find_one({"case_id": "c1"}), "_id": "c1:t0000003", "version": 3}
+    bad["event"] = {**bad["event"], "specversion": "0.1"}  # unreadable: logged, skipped, retried next pass
+    bad["key"] = bad["key"].replace("|c1:", "|a:")  # sorts first
+    db[raises.COLLECTION].insert_one(bad)
+    assert raises.repair(ctx) == 1
+    assert db.waitlist.find_one({"_id": "c1"})["band"] == "P1"

@@ -32,7 +32,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prometheus_client import Counter
@@ -61,9 +61,14 @@ def _bucket(at: datetime) -> int:
     return int(at.timestamp() // BUCKET_S)
 
 
+def _stamp(at: datetime) -> str:
+    """A fixed-width UTC time, so strings sort as times do (isoformat drops zero microseconds)."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def _key(ctx: Scheduling, record_id: str) -> str:
     """Sorts by the time recorded, then by id (unique): the repair's keyset cursor."""
-    return f"{ctx.now().isoformat()}|{record_id}"
+    return f"{_stamp(ctx.now())}|{record_id}"
 
 
 def record(ctx: Scheduling, kind: str, message: Event, version: int | None = None) -> None:
@@ -102,7 +107,7 @@ def repair(ctx: Scheduling) -> int:
     """
     since = ctx.now() - WINDOW
     first, last = _bucket(since), _bucket(ctx.now())
-    return sum(_repair_bucket(ctx, b, since.isoformat()) for b in range(first, last + 1))
+    return sum(_repair_bucket(ctx, b, _stamp(since)) for b in range(first, last + 1))
 
 
 def _repair_bucket(ctx: Scheduling, bucket: int, cursor: str) -> int:

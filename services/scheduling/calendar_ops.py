@@ -14,6 +14,7 @@ from services.scheduling import repository as repo
 from services.scheduling.context import Conflict, NotFound, Scheduling
 from services.scheduling.domain.calendar import expand
 from services.scheduling.domain.matching import eligible_hospitals
+from services.scheduling.domain.model import Hospital
 
 DUPLICATE_KEY = 11000
 
@@ -43,18 +44,31 @@ def refresh_eligibility(ctx: Scheduling) -> int:
     """
     hospitals = repo.hospitals(ctx.db)
     changed = 0
-    for doc in ctx.db.waitlist.find({"state": {"$in": ["waiting", "offered", "awaiting_triage", "booked"]}}):
-        eligible = eligible_hospitals(
-            repo.constraints_from_doc(doc.get("constraints")),
-            doc.get("clinic_type", "school_refusal"),
-            hospitals,
-        )
-        home = entries.home_hospital(doc.get("constraints"), eligible, hospitals)
-        if eligible != doc.get("eligible_hospitals") or home != doc.get("home_hospital"):
-            update = {"$set": {"eligible_hospitals": eligible, "home_hospital": home}}
+    for stale in ctx.db.waitlist.find(
+        {"state": {"$in": ["waiting", "offered", "awaiting_triage", "booked"]}}
+    ):
+        if _eligibility_change(stale, hospitals) is None:
+            continue
+        # The cursor's copy may be seconds old by now: a re-triage or escalation written since
+        # would be overwritten by it (HZ-15). Decide and write from the entry as it is now, so
+        # only FerretDB's own read → write window (milliseconds) is left for raises.py to repair.
+        doc = ctx.db.waitlist.find_one({"_id": stale["_id"]})
+        update = None if doc is None else _eligibility_change(doc, hospitals)
+        if update is not None:
             entries.update(ctx, {"_id": doc["_id"]}, update, before=doc)
             changed += 1
     return changed
+
+
+def _eligibility_change(doc: dict[str, Any], hospitals: list[Hospital]) -> dict[str, Any] | None:
+    """The ``$set`` of the entry's eligibility and home hospital when they changed, else None."""
+    eligible = eligible_hospitals(
+        repo.constraints_from_doc(doc.get("constraints")), doc.get("clinic_type", "school_refusal"), hospitals
+    )
+    home = entries.home_hospital(doc.get("constraints"), eligible, hospitals)
+    if eligible == doc.get("eligible_hospitals") and home == doc.get("home_hospital"):
+        return None
+    return {"$set": {"eligible_hospitals": eligible, "home_hospital": home}}
 
 
 def add_session(ctx: Scheduling, hospital_id: str, data: dict[str, Any]) -> dict[str, Any]:

@@ -1,5 +1,6 @@
 """The worker's periodic duties: lapse offers, extend the horizon, fill free slots, publish pressure;
-and, on a faster loop of its own, the single writer of the pressure counts."""
+and, on a faster loop of its own, the single writer of the pressure counts (which also puts back
+a priority raise that a concurrent write lost, HZ-15)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import logging
 import threading
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from services.scheduling import (
     calendar_ops,
@@ -17,6 +18,7 @@ from services.scheduling import (
     orphans,
     pressure_counts,
     pressure_ops,
+    raises,
     repository,
     responses,
     walks,
@@ -51,6 +53,8 @@ def run(ctx: Scheduling, stop: threading.Event) -> None:
 
 LEASE_S = 60
 REPAIRED = "pressure_repair"
+RAISES_EVERY = timedelta(seconds=30)
+"""How often the lease holder puts back a raise another write lost (services/scheduling/raises.py)."""
 
 
 @dataclass
@@ -65,6 +69,8 @@ class Lease:
 
     owner: str = field(default_factory=lambda: uuid.uuid4().hex)
     window: int | None = None
+    raises_at: datetime | None = None
+    """When this holder last ran the lost-raise repair (HZ-15), every ``RAISES_EVERY``."""
 
     def held(self, ctx: Scheduling) -> bool:
         window = int(ctx.now().timestamp() // LEASE_S)
@@ -84,6 +90,9 @@ def count_step(ctx: Scheduling, lease: Lease) -> dict[str, int] | None:
     if not lease.held(ctx):
         return None
     done = {"moves": pressure_counts.apply(ctx.db)}
+    if lease.raises_at is None or lease.raises_at + RAISES_EVERY <= ctx.now():
+        done["raises"] = raises.repair(ctx)
+        lease.raises_at = ctx.now()
     last = (ctx.db.meta.find_one({"_id": REPAIRED}) or {}).get("at")
     if last is None or repository.aware(last) + timedelta(seconds=ctx.config.pressure_repair_s) <= ctx.now():
         done["backfilled"] = entries.backfill(ctx) + calendar_ops.backfill_weeks(ctx)

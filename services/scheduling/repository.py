@@ -43,6 +43,8 @@ INDEXES: dict[str, list[Index]] = {
         Index([("home_hospital", 1), ("state", 1), ("band", 1), ("sort_keys.priority", 1)]),
     ],
     "waitlist_walk": [Index([("up", 1)])],
+    # HZ-15's repair pass: the raises recorded since a time (services/scheduling/raises.py).
+    "entry_raises": [Index([("bucket", 1), ("key", 1)])],
     "offers": [
         Index([("token_hash", 1)], unique=True, name="offer_token"),
         Index([("state", 1), ("hold_until", 1)]),

@@ -13,7 +13,7 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
-from services.scheduling import booking, entries, offers
+from services.scheduling import booking, entries, offers, raises
 from services.scheduling import repository as repo
 from services.scheduling.context import Scheduling
 from services.scheduling.domain.matching import eligible_hospitals
@@ -41,7 +41,8 @@ def _added(doc: dict[str, Any], cause: Event) -> Event:
     )
 
 
-def on_triaged(ctx: Scheduling, message: Event) -> None:
+def on_triaged(ctx: Scheduling, message: Event, *, emit: bool = True) -> None:
+    """``emit=False``: HZ-15's repair re-applying a lost write whose event is still in flight."""
     data = TriagedIn().load(message.data)
     case_id, version = data["case_id"], data["triage_version"]
     raw = {k: v for k, v in (data.get("constraints") or {}).items() if v not in (None, [])}
@@ -82,6 +83,7 @@ def on_triaged(ctx: Scheduling, message: Event) -> None:
         return
     if existing.get("triage_version", 0) >= version or existing.get("state") == "removed":
         return
+    raises.record(ctx, "triage", message, version)  # HZ-15: a later write may lose it; repaired
     if existing.get("urgent_target") and existing["urgent_target"] < fields["target_date"]:
         fields["target_date"] = existing["urgent_target"]
     state = "waiting" if existing.get("state") == "awaiting_triage" else existing.get("state")
@@ -94,7 +96,7 @@ def on_triaged(ctx: Scheduling, message: Event) -> None:
         ctx,
         guard,
         {"$set": {**fields, "state": state}},
-        events=[_added(merged, message)],
+        events=[_added(merged, message)] if emit else [],
         before=existing,
     )
     if state == "waiting":
@@ -128,6 +130,7 @@ def on_escalated(ctx: Scheduling, message: Event) -> None:
             return
         except DuplicateKeyError:
             existing = ctx.db.waitlist.find_one({"_id": case_id})
+    raises.record(ctx, "escalation", message)  # HZ-15: a later write may lose it; repaired
     if existing.get("target_date") and existing["target_date"] > deadline:
         urgent["target_date"] = deadline
     entries.update(ctx, {"_id": case_id}, {"$set": urgent}, before=existing)

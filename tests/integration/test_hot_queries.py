@@ -131,6 +131,12 @@ HOT = [
     Hot("scheduling", "waitlist_walk", {"up": v(7)}, "the days of a lane, the buckets of a day"),
     Hot(
         "scheduling",
+        "entry_raises",
+        {"bucket": v(7), "key": {"$gt": v(7)}},
+        "HZ-15 repair: one ten-minute bucket of recorded raises, keyset by key",
+    ),
+    Hot(
+        "scheduling",
         "slots",
         {"week": v(7), "state": v(3), "kind": v(2), "clinic_type": v(5)},
         "open intake slots of one week (best slot for a new family, filling slots)",

@@ -191,7 +191,13 @@ def test_concurrent_writers_lose_no_count_on_the_real_store(scheduling, mongo_db
     bucket = (False, date(2025, 2, 1), date(2025, 3, 3))
     assert pressure_counts.read(mongo_db, ["bch"], ["P2"])["bch"]["P2"] == {bucket: 40}
     writer = duties.Lease()
-    assert duties.count_step(ctx, writer) == {"moves": 40, "backfilled": 0, "walks": 0, "repaired": 0}
+    assert duties.count_step(ctx, writer) == {
+        "moves": 40,
+        "raises": 0,
+        "backfilled": 0,
+        "walks": 0,
+        "repaired": 0,
+    }
     assert mongo_db.pressure_counts.find_one({"_id": "bch|P2"})["buckets"] == {"n:2025-02-01:2025-03-03": 40}
     assert mongo_db.pressure_moves.count_documents({}) == 0
     assert mongo_db.waitlist.count_documents({"state": {"$in": list(QUEUED)}, "home_hospital": "bch"}) == 40

@@ -327,6 +327,7 @@ class TestPressureCounts:
         first = duties.count_step(ctx, writer)
         assert first == {
             "moves": 0,
+            "raises": 0,
             "backfilled": 3,
             "walks": 0,
             "repaired": 0,
@@ -340,10 +341,16 @@ class TestPressureCounts:
         page = listing.page(db, "priority", listing.lanes(["waiting"], ["P2"], None), None, 10)[0]
         assert [d["_id"] for d in page] == ["old0", "old1", "old2"]
         clock.advance(seconds=ctx.config.pressure_repair_s)
-        assert duties.count_step(ctx, other) == {"moves": 0, "backfilled": 0, "walks": 0, "repaired": 0}
+        assert duties.count_step(ctx, other) == {
+            "moves": 0,
+            "raises": 0,
+            "backfilled": 0,
+            "walks": 0,
+            "repaired": 0,
+        }
         assert duties.count_step(ctx, writer) is None
         clock.advance(seconds=duties.LEASE_S)
-        assert duties.count_step(ctx, writer) == {"moves": 0}  # the next window, first come
+        assert duties.count_step(ctx, writer) == {"moves": 0, "raises": 0}  # next window; raises due
         assert db.claims.count_documents({"_id": {"$regex": "^pressure-writer:"}}) == 1  # old leases gone
 
     def test_pressure_api_reads_the_counts_not_the_list(self, service, ctx, db, client, small):

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pymongo.database import Database
 
-from services.scheduling import api, duties, handlers
+from services.scheduling import api, duties, handlers, raises
 from services.scheduling.config import Clock, Config, system_clock
 from services.scheduling.context import Scheduling
 from services.scheduling.policies import POLICIES
 from services.scheduling.repository import INDEXES, drop_obsolete_indexes
-from shared import auth, health, store
+from shared import auth, health, housekeeping, store
 from shared.http import create_app
 from shared.outbox import Outbox
 from shared.service import Service
@@ -20,6 +22,9 @@ DESCRIPTION = (
     "The shared regional waitlist: hospitals, sessions and slots; offers with hold windows; "
     "booking, attendance and follow-up; network rebalancing and waiting-list pressure."
 )
+
+
+RAISES_KEPT = timedelta(days=1)
 
 
 def build(
@@ -67,4 +72,6 @@ def build(
         background=[lambda stop: duties.run(ctx, stop), lambda stop: duties.run_counts(ctx, stop)]
         if run_duties
         else [],
+        # the raise records (HZ-15) matter for the repair window only: a day is ample
+        retained=[housekeeping.Retention(raises.COLLECTION, "at", RAISES_KEPT)],
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from services.scheduling import calendar_ops, duties, raises
+from shared import housekeeping
 from tests.support.waitlist import escalate
 from tests.unit.scheduling.conftest import triaged
 
@@ -95,3 +96,13 @@ def test_a_record_that_cannot_be_replayed_does_not_stop_the_others(service, ctx,
     db[raises.COLLECTION].insert_one(bad)
     assert raises.repair(ctx) == 1
     assert db.waitlist.find_one({"_id": "c1"})["band"] == "P1"
+
+
+def test_the_records_are_pruned_a_day_after_by_the_workers_housekeeping(service, db, clock, p3):
+    """Insert-only and never read past the repair window: the collection stays small by construction."""
+    service.handlers["assessment.triaged"](triaged("c1", "P1", version=2))
+    clock.advance(hours=23)
+    assert housekeeping.prune(db, clock(), extra=service.retained)[raises.COLLECTION] == 0
+    clock.advance(hours=1, seconds=1)
+    assert housekeeping.prune(db, clock(), extra=service.retained)[raises.COLLECTION] == 1
+    assert db[raises.COLLECTION].count_documents({}) == 0

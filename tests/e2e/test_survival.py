@@ -12,9 +12,11 @@ service, a watchdog for supervisord — and kills -9 one process of each kind in
 
 from __future__ import annotations
 
+import csv
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -278,6 +280,25 @@ class Requester(threading.Thread):
             self.ok, self.failed = self.ok + answered, self.failed + (not answered)
 
 
+def server_status(stack: Platform, backend: str, server: str) -> str:
+    """What HAProxy's admin socket says of one server now (``show stat``: UP, DOWN, ...)."""
+    path = str(Path(stack.env["WAYMARK_RUN"]) / "stack" / "haproxy.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(5)
+        sock.connect(path)
+        sock.sendall(b"show stat\n")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    rows = csv.reader(answer.decode().lstrip("# ").splitlines())
+    header = next(rows)
+    for row in rows:
+        fields = dict(zip(header, row, strict=False))
+        if fields.get("pxname") == backend and fields.get("svname") == server:
+            return fields.get("status", "").split(" ")[0]
+    return "absent"
+
+
 def balancer_checks_instances(stack: Platform) -> None:
     """HAProxy takes an instance out when its /readyz stops answering and back when it answers.
 
@@ -290,6 +311,11 @@ def balancer_checks_instances(stack: Platform) -> None:
             log.seek(since)
             return text in log.read()
 
+    # Start from both instances in rotation: right after a start HAProxy may not yet have seen
+    # instance 0 pass its checks, and stopping a server it holds DOWN logs no new DOWN.
+    eventually(
+        lambda: server_status(stack, "referral", "referral-0") == "UP", timeout=120, what="instance 0 UP"
+    )
     seen = lb_log.stat().st_size
     ctl(stack, "stop", "referral-api:referral-api-0")
     eventually(

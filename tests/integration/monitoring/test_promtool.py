@@ -33,7 +33,8 @@ def test_scrape_config_and_alert_rules_are_valid(promtool):
     assert config.returncode == 0, config.stdout + config.stderr
     rules = check(promtool, "rules", str(PROMETHEUS_DIR / "alerts.yml"))
     assert rules.returncode == 0, rules.stdout + rules.stderr
-    assert "SUCCESS: 10 rules found" in rules.stdout
+    written = (PROMETHEUS_DIR / "alerts.yml").read_text().count("- alert: ")
+    assert f"SUCCESS: {written} rules found" in rules.stdout  # every rule written was loaded
 
 
 def test_every_services_metrics_pass_the_linter(promtool):

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from contextlib import suppress
 from typing import Any
 
 from pymongo.database import Database
+from pymongo.errors import DuplicateKeyError
 
 from shared.auth import Principal
 
@@ -94,7 +96,8 @@ def backfill(db: Database, collection: str = "cases") -> int:
         done += changed
         if not changed:
             break  # nothing would change: never loop on a batch the store will not update
-    db["meta"].update_one({"_id": BACKFILLED}, {"$set": {"cases": done}}, upsert=True)
+    with suppress(DuplicateKeyError):  # processes starting together: the first marker stands
+        db["meta"].insert_one({"_id": BACKFILLED, "cases": done})
     if done:
         log.info("hospital_ids backfilled", extra={"cases": done})
     return done

@@ -12,33 +12,19 @@ from __future__ import annotations
 import pytest
 
 from services.scheduling import calendar_ops, duties, raises
-from services.scheduling.bootstrap import build
-from services.scheduling.config import Config
-from services.scheduling.seed import seed_region
 from tests.support.concurrency import race
-from tests.support.secrets_env import kafka_settings
 from tests.support.waitlist import escalate
-from tests.unit.scheduling.conftest import SECRET, Clock, triaged
+from tests.unit.scheduling.conftest import triaged
 
 pytestmark = pytest.mark.integration
-CONFIG = Config(offer_secret="integration-offer-secret")
 ROUNDS = 10
 CASES = 6
 
 
 @pytest.fixture
-def scheduling(mongo_db):
-    service = build(
-        kafka_settings("scheduling", staff_token_secret=SECRET),
-        db=mongo_db,
-        clock=Clock(),
-        config=CONFIG,
-        run_duties=False,
-    )
-    ctx = service.app.extensions["scheduling"]
-    seed_region(mongo_db, ctx.clock, config=CONFIG)
+def scheduling(scheduling, mongo_db):
     mongo_db.slots.update_many({}, {"$set": {"state": "closed"}})  # nobody is offered: the raise is all
-    return service, ctx
+    return scheduling
 
 
 def _lost(db, cases: list[str]) -> list[str]:

@@ -26,32 +26,14 @@ from services.scheduling import (
     walks,
 )
 from services.scheduling import repository as repo
-from services.scheduling.bootstrap import build
-from services.scheduling.config import Config
 from services.scheduling.context import Conflict
 from services.scheduling.domain.model import QUEUED
-from services.scheduling.seed import seed_region
+from tests.integration.scheduling.test_scheduling_stack import CONFIG
 from tests.support.concurrency import race
-from tests.support.secrets_env import kafka_settings
 from tests.support.waitlist import ORDERS, escalate, oracle_counts, stored_counts, triage, withdraw
-from tests.unit.scheduling.conftest import SECRET, Clock, auth, triaged
+from tests.unit.scheduling.conftest import auth, triaged
 
 pytestmark = pytest.mark.integration
-CONFIG = Config(offer_secret="integration-offer-secret")
-
-
-@pytest.fixture
-def scheduling(mongo_db):
-    service = build(
-        kafka_settings("scheduling", staff_token_secret=SECRET),
-        db=mongo_db,
-        clock=Clock(),
-        config=CONFIG,
-        run_duties=False,
-    )
-    ctx = service.app.extensions["scheduling"]
-    seed_region(mongo_db, ctx.clock, config=CONFIG)
-    return service, ctx
 
 
 def page_through(client, query: str, limit: int, between=None, headers=None) -> list[dict]:

@@ -12,8 +12,9 @@ from typing import Any
 
 import mongomock
 from pymongo import MongoClient
+from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import ConnectionFailure, OperationFailure
+from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure
 
 from shared.settings import Settings
 
@@ -65,6 +66,17 @@ def ensure_indexes(db: Database, spec: Mapping[str, Sequence[Index]]) -> None:
             if index.name:
                 kwargs["name"] = index.name
             db[collection].create_index(list(index.keys), unique=index.unique, **kwargs)
+
+
+def upsert(collection: Collection, doc_id: Any, update: Mapping[str, Any]) -> None:
+    """``update_one({"_id": doc_id}, update, upsert=True)`` that survives the first-time race:
+    processes starting together upsert a new ``_id`` at once, and FerretDB answers all but one
+    with DuplicateKeyError; the document exists by then, so the update is made on it.
+    For markers and single-writer documents only (the update itself is not a race decision)."""
+    try:
+        collection.update_one({"_id": doc_id}, dict(update), upsert=True)
+    except DuplicateKeyError:
+        collection.update_one({"_id": doc_id}, dict(update))
 
 
 def ping(db: Database) -> None:

@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from contextlib import suppress
 from typing import Any
 
 from pymongo.database import Database
-from pymongo.errors import DuplicateKeyError
 
+from shared import store
 from shared.auth import Principal
 
 log = logging.getLogger(__name__)
@@ -96,8 +95,7 @@ def backfill(db: Database, collection: str = "cases") -> int:
         done += changed
         if not changed:
             break  # nothing would change: never loop on a batch the store will not update
-    with suppress(DuplicateKeyError):  # processes starting together: the first marker stands
-        db["meta"].insert_one({"_id": BACKFILLED, "cases": done})
+    store.upsert(db["meta"], BACKFILLED, {"$set": {"cases": done}})
     if done:
         log.info("hospital_ids backfilled", extra={"cases": done})
     return done

@@ -15,6 +15,7 @@ from services.scheduling.context import Conflict, NotFound, Scheduling
 from services.scheduling.domain.calendar import expand
 from services.scheduling.domain.matching import eligible_hospitals
 from services.scheduling.domain.model import Hospital
+from shared import store
 
 DUPLICATE_KEY = 11000
 
@@ -151,7 +152,7 @@ def materialise(ctx: Scheduling, days: int | None = None) -> int:
             created += exc.details.get("nInserted", 0)
     if created:
         openings.opened(ctx)
-    ctx.db.meta.update_one({"_id": "materialise"}, {"$set": {"at": ctx.now()}}, upsert=True)
+    store.upsert(ctx.db.meta, "materialise", {"$set": {"at": ctx.now()}})
     return created
 
 
@@ -176,5 +177,5 @@ def backfill_weeks(ctx: Scheduling) -> int:
         done += 1
     if done:
         openings.opened(ctx)
-    ctx.db.meta.update_one({"_id": WEEKS_BACKFILLED}, {"$set": {"at": ctx.now(), "slots": done}}, upsert=True)
+    store.upsert(ctx.db.meta, WEEKS_BACKFILLED, {"$set": {"at": ctx.now(), "slots": done}})
     return done

@@ -24,6 +24,7 @@ from services.scheduling import (
     walks,
 )
 from services.scheduling.context import Scheduling
+from shared import store
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ def count_step(ctx: Scheduling, lease: Lease) -> dict[str, int] | None:
         done["backfilled"] = entries.backfill(ctx) + calendar_ops.backfill_weeks(ctx)
         done["walks"] = walks.repair(ctx.db, ctx.now())["listed"]
         done["repaired"] = pressure_counts.repair(ctx.db)
-        ctx.db.meta.update_one({"_id": REPAIRED}, {"$set": {"at": ctx.now()}}, upsert=True)
+        store.upsert(ctx.db.meta, REPAIRED, {"$set": {"at": ctx.now()}})
     return done
 
 

@@ -33,6 +33,7 @@ from services.scheduling import repository as repo
 from services.scheduling.context import Scheduling
 from services.scheduling.domain.geography import travel_km
 from services.scheduling.domain.model import BAND_RANK, QUEUED, Hospital
+from shared import store
 from shared.events import Event
 
 STATES = ("awaiting_triage", "waiting", "offered", "booked", "seen", "followup_needed", "removed")
@@ -163,7 +164,7 @@ def backfill(ctx: Scheduling, batch: int = 500) -> int:
         if len(found) < batch:
             break
         last = found[-1]["_id"]
-    ctx.db.meta.update_one({"_id": BACKFILLED}, {"$set": {"at": ctx.now(), "entries": done}}, upsert=True)
+    store.upsert(ctx.db.meta, BACKFILLED, {"$set": {"at": ctx.now(), "entries": done}})
     return done + backfill_walks(ctx)
 
 
@@ -176,7 +177,5 @@ def backfill_walks(ctx: Scheduling) -> int:
     if ctx.db.meta.find_one({"_id": WALKS_BACKFILLED}, {"_id": 1}) is not None:
         return 0
     done = walks.backfill(ctx.db, lambda doc: walks.tokens(doc, doc.get("sort_keys") or sort_keys(doc)))
-    ctx.db.meta.update_one(
-        {"_id": WALKS_BACKFILLED}, {"$set": {"at": ctx.now(), "entries": done}}, upsert=True
-    )
+    store.upsert(ctx.db.meta, WALKS_BACKFILLED, {"$set": {"at": ctx.now(), "entries": done}})
     return done

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Hashable
 from typing import TYPE_CHECKING
 
-from pymongo.errors import DuplicateKeyError
+from shared import store
 
 if TYPE_CHECKING:
     from services.scheduling.context import Scheduling
@@ -36,10 +36,7 @@ MAX_KEYS = 10_000
 def opened(ctx: Scheduling) -> None:
     """Say that a slot may have opened: call after the write (release, unhold, materialise, backfill)."""
     update = {"$set": {"token": uuid.uuid4().hex, "at": ctx.now()}}
-    try:
-        ctx.db.meta.update_one({"_id": TOKEN_ID}, update, upsert=True)
-    except DuplicateKeyError:  # FerretDB: a concurrent first upsert of the document
-        ctx.db.meta.update_one({"_id": TOKEN_ID}, update, upsert=True)
+    store.upsert(ctx.db.meta, TOKEN_ID, update)
 
 
 def token(ctx: Scheduling) -> str:
